@@ -1,0 +1,1 @@
+"""Tessera's runtime: configuration, MQTT ingest, the planner loop, LLM backends, daemons and CLI."""

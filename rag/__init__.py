@@ -1,0 +1,1 @@
+"""Tessera's local knowledge: a chromadb vector store with offline embeddings."""
