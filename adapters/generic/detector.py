@@ -1,0 +1,337 @@
+"""Streaming anomaly detector for any scalar stream, with a learned seasonal baseline.
+
+Three baselines learn side by side from the stream itself, each with its own
+scale (an exponentially weighted mean absolute residual):
+
+- a level: exponentially weighted mean over `level_memory_s`;
+- a time-of-day profile: one weighted mean per bin of the day;
+- a day-of-week x time-of-day profile, for weekly rhythms (office hours, traffic).
+
+A sample is anomalous only if no baseline that explains the stream about as well
+as the best one (scale within `model_slack` of the best) expects it: the robust
+z-score is the smallest |residual / scale| among those. This is why a daily
+square wave, rush hour or a weekend is not an anomaly once learned, while a
+holiday or a failed sensor is. Residuals are clipped at `clip_z` scales before
+they update a baseline so that one spike does not teach the baseline its shape.
+
+Events (kind, severity, time, evidence), each at most once per episode (an
+episode ends after `quiet_s` without anomalous samples):
+
+- `spike`: one sample with |z| >= `z_spike`;
+- `level_shift`: |z| >= `z_shift` with one sign for `shift_persist_s`;
+- `stuck`: an exactly repeated value for longer than the learned rate of
+  repeats makes plausible (a sensor that never repeats is stuck after a few
+  samples; a coarse or idle one only after many);
+- `noise_burst`: sample-to-sample variation `noise_ratio` times its learned level
+  for `noise_persist_s`.
+
+Severity grows with magnitude and persistence: CRITICAL from `z_critical`, or when
+the anomaly has lasted `critical_persist_s`; otherwise WARNING. No event is raised
+during the first `warmup_s` of data. The detector is stateful; `reset()` forgets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adapters.base import Event, Severity
+
+_DAY = 86400.0
+_WEEK = 7 * _DAY
+# 1970-01-01 was a Thursday: shift so that day 0 of the week is Monday.
+_EPOCH_WEEKDAY = 3
+
+
+@dataclass(slots=True, frozen=True)
+class DetectorConfig:
+    """Detector settings in seconds and robust z units (residual / mean absolute residual)."""
+
+    sample_period_s: float = 60.0  # nominal spacing of samples; sets bins and persistence in samples
+    warmup_s: float = _DAY  # no events until this much data has been seen
+    level_memory_s: float = 6 * 3600.0  # time constant of the level baseline
+    profile_bin_s: float = 300.0  # width of a time-of-day bin (at least one sample period)
+    profile_memory_days: float = 3.0  # how many days (weeks for the weekly profile) a profile remembers
+    scale_memory_s: float = _DAY  # time constant of each baseline's scale
+    model_slack: float = 2.0  # baselines within this factor of the best scale may explain a sample
+    clip_z: float = 3.0  # residuals beyond this many scales update a baseline as if at the limit
+    z_spike: float = 9.0  # one sample this far from every baseline is a spike...
+    peak_memory_s: float = 3 * _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
+    novelty: float = 1.5
+    z_shift: float = 5.0  # sustained deviation this far is a level shift
+    shift_persist_s: float = 3600.0  # how long a deviation must last to be a level shift
+    z_critical: float = 20.0  # magnitude that makes an event critical
+    critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
+    quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
+    stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
+    stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
+    noise_ratio: float = 4.0  # short-term variation over learned variation that is a noise burst
+    noise_persist_s: float = 1800.0  # how long the excess variation must last
+    relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
+
+    def __post_init__(self) -> None:
+        positive = ("sample_period_s", "peak_memory_s", "level_memory_s", "profile_bin_s", "profile_memory_days", "scale_memory_s",
+                    "model_slack", "novelty", "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("warmup_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+        if self.model_slack < 1:
+            raise ValueError(f"model_slack must be at least 1, got {self.model_slack}")
+        if self.z_spike < self.z_shift:
+            raise ValueError(f"z_spike ({self.z_spike}) must not be below z_shift ({self.z_shift})")
+        if self.stuck_min_samples < 2:
+            raise ValueError(f"stuck_min_samples must be at least 2, got {self.stuck_min_samples}")
+        if not 0 < self.stuck_false_rate < 1:
+            raise ValueError(f"stuck_false_rate must lie in (0, 1), got {self.stuck_false_rate}")
+
+    def samples(self, seconds: float) -> int:
+        """A duration in whole samples, at least one."""
+        return max(1, int(round(seconds / self.sample_period_s)))
+
+
+@dataclass(slots=True)
+class DetectorOutput:
+    """Per-sample scores of one batch and the events raised in it."""
+
+    z: np.ndarray  # robust z-score per sample (NaN during warm-up or for missing samples)
+    expected: np.ndarray  # the baseline's expectation per sample (NaN where none yet)
+    scale: float  # the scale of the best baseline after the batch
+    warming_up: bool  # True while events are still suppressed
+    events: list[Event] = field(default_factory=list)
+
+
+class _Profile:
+    """Seasonal means per slot and mean absolute residuals per hour of day (scalars, for speed).
+
+    Means start as running averages and become exponentially weighted once a slot
+    has seen 1/alpha values, so that a young baseline is not biased towards its first sample.
+    """
+
+    __slots__ = ("alpha", "alpha_s", "mean", "count", "mad", "mad_n", "n")
+
+    def __init__(self, n_slots: int, n_scale: int, alpha: float, alpha_s: float) -> None:
+        self.alpha, self.alpha_s = alpha, alpha_s
+        self.mean: list[float] = [0.0] * n_slots
+        self.count: list[int] = [0] * n_slots
+        self.mad: list[float] = [0.0] * n_scale
+        self.mad_n: list[int] = [0] * n_scale
+        self.n = 0  # residuals seen in all
+
+    def scale(self, k: int) -> float:
+        """Mean absolute residual of scale slot k, never below half the average of all slots."""
+        seen = [m for m, c in zip(self.mad, self.mad_n) if c]
+        overall = sum(seen) / len(seen) if seen else 0.0
+        return max(self.mad[k], 0.5 * overall) if self.mad_n[k] else overall
+
+    def learn(self, slot: int, k: int, x: float, clip_z: float, ready: bool) -> None:
+        """Update slot `slot` with x and scale slot k with its residual, clipped when ready."""
+        if self.count[slot] == 0:
+            self.mean[slot], self.count[slot] = x, 1
+            return
+        r = x - self.mean[slot]
+        lim = clip_z * self.scale(k) if ready else math.inf
+        self.mad_n[k] += 1
+        self.mad[k] += max(self.alpha_s, 1.0 / self.mad_n[k]) * (min(abs(r), lim) - self.mad[k])
+        self.count[slot] += 1
+        self.mean[slot] += max(self.alpha, 1.0 / self.count[slot]) * max(-lim, min(lim, r))
+        self.n += 1
+
+
+class AnomalyDetector:
+    """Feeds samples one at a time through the baselines and the episode logic; see the module doc."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = config or DetectorConfig()
+        c = self.config
+        self._bin_s = max(c.profile_bin_s, c.sample_period_s)
+        self._n_bins = max(1, int(round(_DAY / self._bin_s)))
+        # Scales per hour of day: noise often follows the daily rhythm (busy hours are noisier).
+        self._scale_bin_s = max(3600.0, self._bin_s)
+        self._n_scale = max(1, int(round(_DAY / self._scale_bin_s)))
+        per_bin = max(1.0, self._bin_s / c.sample_period_s)  # updates a bin gets per day (per week, weekly)
+        self._alpha_level = 1 - math.exp(-c.sample_period_s / c.level_memory_s)
+        self._alpha_scale = 1 - math.exp(-c.sample_period_s / c.scale_memory_s)
+        self._alpha_profile = 1 - math.exp(-1 / (per_bin * c.profile_memory_days))
+        # A baseline votes once its scales rest on about half a day of residuals.
+        self._min_votes = max(8, c.samples(_DAY) // 2)
+        # At least three samples, so that a spike is never taken for a shift.
+        self._shift_n = max(3, c.samples(c.shift_persist_s))
+        self._peak_decay = math.exp(-math.log(2) * c.sample_period_s / c.peak_memory_s)
+        self._noise_n = c.samples(c.noise_persist_s)
+        self._quiet_n = c.samples(c.quiet_s)
+        self._critical_n = c.samples(c.critical_persist_s)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every baseline and episode."""
+        c = self.config
+        a_s = self._alpha_scale
+        self._level = _Profile(1, 1, self._alpha_level, a_s)
+        self._day = _Profile(self._n_bins, self._n_scale, self._alpha_profile, a_s)
+        self._week = _Profile(7 * self._n_bins, self._n_scale, self._alpha_profile, a_s)
+        self._t_first: float | None = None
+        self._last_x: float | None = None
+        self._n_diffs = 0
+        self._diff_mean = 0.0  # learned mean |x[i] - x[i-1]|
+        self._burst = 0.0  # short-term share of steps far above the learned mean
+        self._repeat_rate = 0.0  # learned share of exact repeats
+        self._run = 0  # current run of exact repeats
+        self._longest_run = 0  # longest run of repeats that raised nothing
+        self._peak = 0.0  # decaying maximum |residual|: spikes as large recur and are not news
+        self._sign_run = 0  # signed count of consecutive |z| >= z_shift
+        self._noise_run = 0
+        self._anomalous_run = 0
+        self._quiet = 0
+        self._in_episode = False
+        self._raised = False
+        del c
+
+    # -- baselines ---------------------------------------------------------------------------
+
+    def _slots(self, t: float) -> tuple[int, int, int]:
+        tod = int((t % _DAY) // self._bin_s) % self._n_bins
+        dow = (int(t // _DAY) + _EPOCH_WEEKDAY) % 7
+        hour = int((t % _DAY) // self._scale_bin_s) % self._n_scale
+        return tod, dow * self._n_bins + tod, hour
+
+    def _score(self, x: float, tod: int, wk: int, hour: int) -> tuple[float, float, float]:
+        """(z, expected, best scale) for x under the baselines that may vote; NaN z if none."""
+        c = self.config
+        lv = self._level
+        floor = max(1e-12, 1e-9 * abs(x), c.relative_floor * lv.mad[0])
+        cands: list[tuple[float, float]] = []  # (scale, residual)
+        for model, slot, k in ((lv, 0, 0), (self._day, tod, hour), (self._week, wk, hour)):
+            if model.count[slot] and model.n >= self._min_votes:
+                cands.append((max(model.scale(k), floor), x - model.mean[slot]))
+        if not cands:
+            return math.nan, (lv.mean[0] if lv.count[0] else math.nan), math.nan
+        best = min(s for s, _ in cands)
+        z, expected = math.inf, math.nan
+        for s, r in cands:
+            if s <= c.model_slack * best and abs(r / s) < abs(z):
+                z, expected = r / s, x - r
+        return z, expected, best
+
+    def _learn(self, x: float, tod: int, wk: int, hour: int) -> None:
+        clip = self.config.clip_z
+        self._level.learn(0, 0, x, clip, self._level.n >= self._min_votes)
+        self._day.learn(tod, hour, x, clip, self._day.n >= self._min_votes)
+        self._week.learn(wk, hour, x, clip, self._week.n >= self._min_votes)
+
+    # -- stream --------------------------------------------------------------------------------
+
+    def update(self, t: np.ndarray, x: np.ndarray) -> DetectorOutput:
+        """Score and learn a batch of samples at times `t` (epoch seconds); NaN samples are skipped."""
+        t = np.asarray(t, dtype=np.float64).ravel()
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if t.shape != x.shape:
+            raise ValueError(f"t and x must have the same length, got {t.size} and {x.size}")
+        c = self.config
+        z_out = np.full(x.size, np.nan)
+        exp_out = np.full(x.size, np.nan)
+        events: list[Event] = []
+        best = math.nan
+        for i, (ti, xi) in enumerate(zip(t.tolist(), x.tolist())):
+            if not math.isfinite(xi):
+                continue
+            if self._t_first is None:
+                self._t_first = ti
+            tod, wk, hour = self._slots(ti)
+            z, expected, scale = self._score(xi, tod, wk, hour)
+            if math.isfinite(scale):
+                best = scale
+            facts = self._step_shape(xi)
+            facts["novel"] = abs(xi - expected) > c.novelty * self._peak if math.isfinite(expected) else False
+            if ti - self._t_first >= c.warmup_s and math.isfinite(z):
+                z_out[i], exp_out[i] = z, expected
+                ev = self._episode(ti, xi, z, expected, facts)
+                if ev is not None:
+                    events.append(ev)
+            self._learn(xi, tod, wk, hour)
+            if math.isfinite(expected):
+                self._peak = max(self._peak * self._peak_decay, abs(xi - expected))
+        warming = self._t_first is None or (t.size > 0 and t[-1] - self._t_first < c.warmup_s)
+        return DetectorOutput(z=z_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
+
+    def _step_shape(self, x: float) -> dict[str, float]:
+        """Update the repeat and variation statistics; return the stuck/noise facts of this sample."""
+        facts: dict[str, float] = {}
+        c = self.config
+        if self._last_x is not None:
+            dx = abs(x - self._last_x)
+            repeat = dx == 0.0
+            if not repeat and self._run:
+                self._longest_run = max(self._longest_run, self._run) if not self._raised else self._longest_run
+            self._run = self._run + 1 if repeat else 0
+            self._n_diffs += 1
+            a = max(self._alpha_scale, 1.0 / self._n_diffs)
+            self._repeat_rate += a * ((1.0 if repeat else 0.0) - self._repeat_rate)
+            # A step far above the usual one counts towards a burst; a single jump (a square wave's edge) does not.
+            big = self._diff_mean > 0 and dx > c.noise_ratio * self._diff_mean
+            self._burst += (1 - math.exp(-1 / max(2, self._noise_n))) * ((1.0 if big else 0.0) - self._burst)
+            self._diff_mean += a * (min(dx, 3 * c.noise_ratio * self._diff_mean if self._n_diffs > 10 else dx)
+                                    - self._diff_mean)
+            facts["run"] = self._run
+            facts["burst"] = self._burst
+        self._last_x = x
+        return facts
+
+    def _stuck_run_needed(self) -> int:
+        c = self.config
+        need = max(c.stuck_min_samples, int(math.ceil(1.5 * self._longest_run)))
+        p = min(0.999, self._repeat_rate)
+        if p > 0:
+            need = max(need, int(math.ceil(math.log(c.stuck_false_rate) / math.log(p))))
+        return need
+
+    def _episode(self, t: float, x: float, z: float, expected: float, facts: dict[str, float]) -> Event | None:
+        c = self.config
+        az = abs(z)
+        if z >= c.z_shift:
+            self._sign_run = self._sign_run + 1 if self._sign_run > 0 else 1
+        elif z <= -c.z_shift:
+            self._sign_run = self._sign_run - 1 if self._sign_run < 0 else -1
+        else:
+            self._sign_run = 0
+        burst = facts.get("burst", 0.0)
+        self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
+        run = int(facts.get("run", 0))
+        # A stream that never varied (a constant) cannot be stuck; one that repeats often needs long runs.
+        stuck = self._diff_mean > 0 and run >= self._stuck_run_needed()
+        kind = None
+        if az >= c.z_spike and facts.get("novel", True):
+            kind = "spike"
+        elif abs(self._sign_run) >= self._shift_n:
+            kind = "level_shift"
+        elif stuck:
+            kind = "stuck"
+        elif self._noise_run >= self._noise_n:
+            kind = "noise_burst"
+        anomalous = kind is not None or az >= c.z_shift or self._noise_run > 0 or stuck
+        if anomalous:
+            self._anomalous_run += 1
+            self._quiet = 0
+            self._in_episode = True
+        elif self._in_episode:
+            self._quiet += 1
+            if self._quiet >= self._quiet_n:
+                self._in_episode, self._raised, self._anomalous_run = False, False, 0
+        if kind is None or self._raised:
+            return None
+        self._raised = True
+        critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
+        evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z}
+        if kind == "stuck":
+            evidence["repeats"] = run
+        elif kind == "noise_burst":
+            evidence["burst_share"] = burst
+        elif kind == "level_shift":
+            evidence["persist_samples"] = abs(self._sign_run)
+        return Event(kind=kind, severity=Severity.CRITICAL if critical else Severity.WARNING, t=t, evidence=evidence)
