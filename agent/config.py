@@ -70,6 +70,7 @@ class DemoSettings(BaseModel):
     window_s: float = Field(8.0, ge=2, le=60)
     hop_s: float = Field(2.0, gt=0, le=60)
     sample_rate_hz: float = Field(250.0, ge=50, le=2000)
+    embedded_broker: bool = True  # start a private broker when none answers at mqtt.url
 
 
 # Profile defaults sit between the built-in defaults and the file.

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own Tessera data directory and no inherited Tessera settings."""
+    for key in [k for k in os.environ if k.startswith("TESSERA_")]:
+        monkeypatch.delenv(key)
+    data_dir = tmp_path / "tessera-data"
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(data_dir))
+    return data_dir
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +28,21 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"real data not found at {path}")
     return path
+
+
+@pytest.fixture()
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real MQTT broker (mosquitto, else amqtt) on a free loopback port, private to the test."""
+    from agent.broker import EmbeddedBroker
+
+    with EmbeddedBroker(workdir=tmp_path_factory.mktemp("broker")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def local_backend():
+    """The real default model through llama.cpp, loaded once per test session."""
+    from agent.config import LlmSettings
+    from agent.llm.local import LlamaCppBackend
+
+    return LlamaCppBackend(LlmSettings(n_threads=2))
