@@ -1,0 +1,103 @@
+"""The tool protocol and registry. The same registry feeds the LLM's grammar, the prompt and the CLI."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from agent.registry import Registry
+
+
+class Permission(str, enum.Enum):
+    """What a tool may do; profiles allow tools by permission class."""
+
+    READ = "read"  # looks, changes nothing outside Tessera
+    ACTUATE = "actuate"  # changes the physical world (lights, locks, machines)
+    NOTIFY = "notify"  # tells a person or an upstream system
+    ADMIN = "admin"  # changes Tessera itself
+
+
+@dataclass(slots=True)
+class ToolResult:
+    """Outcome of a tool call. A failed call is data fed back to the agent, not an exception."""
+
+    ok: bool
+    message: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+Publish = Callable[[str, str | bytes, int, bool], None]  # topic, payload, qos, retain
+
+
+@dataclass(slots=True)
+class ToolContext:
+    """What tools may touch: the MQTT publisher and where this Tessera lives."""
+
+    publish: Publish
+    site: str
+    topic_prefix: str = "tessera"
+    clock: Callable[[], float] = time.time
+
+    def topic(self, *parts: str) -> str:
+        """A topic under this site, e.g. topic("ecg-1", "alert") -> tessera/home/ecg-1/alert."""
+        return "/".join((self.topic_prefix, self.site, *parts))
+
+
+@dataclass(slots=True, frozen=True)
+class Tool:
+    """A named action: description, argument model, permission and the function that does it."""
+
+    name: str
+    description: str
+    args_model: type[BaseModel]
+    permission: Permission
+    func: Callable[[Any, ToolContext], ToolResult]
+
+    def __post_init__(self) -> None:
+        _check_signature(self.name, self.func, self.args_model)
+
+    def validate(self, raw_args: dict[str, Any]) -> BaseModel:
+        """Arguments checked against the model; raises pydantic.ValidationError."""
+        return self.args_model.model_validate(raw_args)
+
+    def __call__(self, raw_args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Validate the arguments and run; invalid arguments become a failed ToolResult."""
+        try:
+            args = self.validate(raw_args)
+        except ValidationError as err:
+            first = err.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            return ToolResult(False, f"invalid arguments for {self.name}: {where}: {first['msg']}")
+        return self.func(args, ctx)
+
+
+TOOLS: Registry[Tool] = Registry("tool")
+
+
+def tool(name: str, description: str, permission: Permission, registry: Registry[Tool] = TOOLS) -> Callable:
+    """Decorator: register `func(args: ArgsModel, ctx: ToolContext) -> ToolResult` as a tool."""
+
+    def wrap(func: Callable[[Any, ToolContext], ToolResult]) -> Tool:
+        hints = typing.get_type_hints(func)
+        args_model = hints.get("args")
+        if not (isinstance(args_model, type) and issubclass(args_model, BaseModel)):
+            raise TypeError(f"tool {name}: first parameter must be `args` annotated with a pydantic model")
+        return registry.register(name, Tool(name, description, args_model, permission, func))
+
+    return wrap
+
+
+def _check_signature(name: str, func: Callable, args_model: type[BaseModel]) -> None:
+    params = list(inspect.signature(func).parameters)
+    if params != ["args", "ctx"]:
+        raise TypeError(f"tool {name}: function must take (args, ctx), got ({', '.join(params)})")
+    declared = typing.get_type_hints(func).get("args")
+    if declared is not args_model:
+        raise TypeError(f"tool {name}: args is annotated {declared!r} but the tool's model is {args_model.__name__}")
