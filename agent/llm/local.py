@@ -69,12 +69,18 @@ class LlamaCppBackend:
         log.info("model loaded", extra={"model": str(self.model.path), "load_s": round(self.load_s, 3)})
 
     def grammar_for(self, schema: dict[str, Any]) -> Any:
-        """The compiled llama.cpp grammar for `schema`, built on first use."""
+        """The compiled llama.cpp grammar for `schema`, built on first use.
+
+        Properties are generated in the order the schema declares them (llama.cpp
+        would sort them by name): the tool name comes before its arguments.
+        """
         from llama_cpp import LlamaGrammar
+        from llama_cpp.llama_grammar import json_schema_to_gbnf
 
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
-            self._grammars[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+            gbnf = json_schema_to_gbnf(json.dumps(schema), prop_order=property_order(schema))
+            self._grammars[key] = LlamaGrammar.from_string(gbnf, verbose=False)
         return self._grammars[key]
 
     def tokenize(self, text: str) -> list[int]:
@@ -107,6 +113,25 @@ class LlamaCppBackend:
             latency_s=latency,
             backend=self.name,
         )
+
+
+def property_order(schema: Any) -> list[str]:
+    """Every property name in `schema`, in declaration order, nested objects included."""
+    order: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for name in node.get("properties", {}):
+                if name not in order:
+                    order.append(name)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return order
 
 
 def parse_json_object(text: str) -> dict[str, Any] | None:

@@ -1,0 +1,1 @@
+"""Device firmware simulators: they publish over MQTT what a real device would."""
