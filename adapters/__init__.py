@@ -17,7 +17,7 @@ EncoderFactory = Callable[..., Encoder]
 ENCODERS: Registry[EncoderFactory] = Registry("encoder")
 
 # Modules that register an encoder factory when imported.
-_MODALITY_MODULES = ("adapters.ecg", "adapters.traffic", "adapters.generic")
+_MODALITY_MODULES = ("adapters.ecg", "adapters.traffic", "adapters.generic", "adapters.vibration")
 
 
 def _load_all() -> None:
