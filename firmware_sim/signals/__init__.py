@@ -1,0 +1,1 @@
+"""Synthetic sensor signals with known truth, for simulated devices, tests and benchmarks."""

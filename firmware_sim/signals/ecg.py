@@ -1,0 +1,234 @@
+"""Synthetic single-lead ECG with known truth: R-peak positions and beat labels (N, V, S).
+
+Each beat is a sum of Gaussian waves (P, Q, R, S, T) placed around its R time, in the
+spirit of McSharry et al. (2003) but built beat by beat so that ectopic beats, pauses and
+atrial fibrillation can be inserted with exact labels. Intervals follow the rate (QT by
+Bazett, PR shortening slightly with rate); RR carries respiratory sinus arrhythmia, a
+Mayer (0.1 Hz) wave and jitter, so HRV is physiological and known.
+
+Pure numpy; deterministic for a given `numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+BEAT_LABELS = ("N", "V", "S")
+
+
+@dataclass(slots=True)
+class SyntheticECG:
+    """A generated record: signal in mV at `fs` Hz, R-peak sample indices and one label per beat."""
+
+    signal: np.ndarray  # float64, mV
+    fs: float
+    r_peaks: np.ndarray  # int64 sample indices, increasing
+    labels: list[str]  # "N", "V" or "S", one per r_peak
+    af: bool = False
+    options: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the record in seconds."""
+        return self.signal.size / self.fs
+
+    def rr_s(self) -> np.ndarray:
+        """All RR intervals in seconds."""
+        return np.diff(self.r_peaks) / self.fs
+
+    def nn_s(self) -> np.ndarray:
+        """RR intervals between two consecutive normal beats, in seconds (the HRV input)."""
+        rr = self.rr_s()
+        lab = np.asarray(self.labels)
+        keep = (lab[:-1] == "N") & (lab[1:] == "N")
+        return rr[keep]
+
+
+@dataclass(slots=True)
+class _Options:
+    v_fraction: float = 0.0  # share of sinus beats replaced by a ventricular premature beat
+    s_fraction: float = 0.0  # share replaced by a supraventricular premature beat
+    af: bool = False  # atrial fibrillation: irregularly irregular RR, no P, f-waves
+    pauses: int = 0  # number of sinus pauses to insert
+    pause_s: float = 2.6  # length of each pause (RR), seconds
+    snr_db: float | None = None  # white noise relative to the clean ECG power; None = none
+    baseline_mv: float = 0.0  # peak amplitude of respiratory / movement baseline wander
+    powerline_hz: float = 0.0  # 50 or 60 to add mains interference
+    powerline_mv: float = 0.05
+    amplitude_mv: float = 1.0  # R-wave amplitude of a normal beat
+    rsa: float = 0.04  # respiratory sinus arrhythmia, fraction of RR
+    mayer: float = 0.02  # 0.1 Hz modulation, fraction of RR
+    jitter_ms: float = 8.0  # white beat-to-beat jitter of RR, ms
+    resp_hz: float = 0.25
+    v_polarity: int = 0  # +1 upright V beats, -1 inverted, 0 random per record
+    start_s: float = 0.4  # time of the first R peak
+
+    def validate(self) -> None:
+        for name in ("v_fraction", "s_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 0.45:
+                raise ValueError(f"{name} must be within 0..0.45, got {value}")
+        if self.v_fraction + self.s_fraction > 0.5:
+            raise ValueError("v_fraction + s_fraction must not exceed 0.5")
+        if self.pauses < 0 or self.pause_s <= 0:
+            raise ValueError("pauses must be >= 0 and pause_s > 0")
+        if self.baseline_mv < 0 or self.powerline_mv < 0 or self.amplitude_mv <= 0:
+            raise ValueError("amplitudes must be non-negative (amplitude_mv positive)")
+        if self.v_polarity not in (-1, 0, 1):
+            raise ValueError(f"v_polarity must be -1, 0 or 1, got {self.v_polarity}")
+
+
+def synthesize_ecg(
+    duration_s: float,
+    fs: float,
+    hr_bpm: float,
+    *,
+    rng: np.random.Generator | None = None,
+    **options: object,
+) -> SyntheticECG:
+    """Generate `duration_s` seconds of ECG at `fs` Hz around `hr_bpm`; see `_Options` for the rest."""
+    if duration_s <= 0 or fs <= 0:
+        raise ValueError(f"duration_s and fs must be positive, got {duration_s}, {fs}")
+    if not 20.0 <= hr_bpm <= 250.0:
+        raise ValueError(f"hr_bpm must be within 20..250, got {hr_bpm}")
+    try:
+        opts = _Options(**options)  # type: ignore[arg-type]
+    except TypeError as err:
+        raise ValueError(f"unknown option: {err}") from err
+    opts.validate()
+    rng = rng if rng is not None else np.random.default_rng()
+    n = int(round(duration_s * fs))
+    times, labels = _beat_times(duration_s, hr_bpm, opts, rng)
+    clean = _render(times, labels, n, fs, hr_bpm, opts, rng)
+    signal = clean.copy()
+    if opts.af:
+        signal += _fibrillatory_waves(n, fs, rng)
+    if opts.snr_db is not None:
+        power = float(np.var(clean))
+        signal += rng.normal(0.0, np.sqrt(power / 10 ** (opts.snr_db / 10.0)), n)
+    if opts.baseline_mv > 0:
+        signal += _baseline_wander(n, fs, opts, rng)
+    if opts.powerline_hz > 0:
+        t = np.arange(n) / fs
+        signal += opts.powerline_mv * np.sin(2 * np.pi * opts.powerline_hz * t + rng.uniform(0, 2 * np.pi))
+    r_peaks = np.round(times * fs).astype(np.int64)
+    inside = r_peaks < n
+    r_peaks, labels = r_peaks[inside], [lab for lab, ok in zip(labels, inside) if ok]
+    return SyntheticECG(signal, float(fs), r_peaks, labels, af=opts.af, options=dict(options))
+
+
+def _beat_times(duration_s: float, hr_bpm: float, opts: _Options, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """R times (s) and labels: a modulated sinus RR series with ectopic beats and pauses inserted."""
+    rr0 = 60.0 / hr_bpm
+    n_max = int(duration_s / (0.3 * rr0)) + 8
+    phase_r, phase_m = rng.uniform(0, 2 * np.pi, 2)
+    pause_at = set(rng.choice(np.arange(3, max(4, int(duration_s / rr0) - 2)), size=opts.pauses, replace=False).tolist()) if opts.pauses else set()
+    times: list[float] = []
+    labels: list[str] = []
+    t = opts.start_s
+    since_ectopic = 3
+    k = 0
+    while t < duration_s and len(times) < n_max:
+        times.append(t)
+        labels.append("N")
+        k += 1
+        if opts.af:
+            # Irregularly irregular: independent intervals, wide spread (CV about 0.2).
+            rr = float(np.clip(rr0 * rng.lognormal(0.0, 0.2), 0.33, 2.0 * rr0))
+        else:
+            rr = rr0 * (1 + opts.rsa * np.sin(2 * np.pi * opts.resp_hz * t + phase_r) + opts.mayer * np.sin(2 * np.pi * 0.1 * t + phase_m))
+            rr += rng.normal(0.0, opts.jitter_ms / 1000.0)
+            rr = max(rr, 0.3)
+        if k in pause_at:
+            t += opts.pause_s
+            since_ectopic = 0
+            continue
+        since_ectopic += 1
+        draw = rng.uniform()
+        # At least two sinus beats between ectopics keeps couplets and runs out of the truth.
+        if since_ectopic >= 2 and draw < opts.v_fraction:
+            coupling = rng.uniform(0.55, 0.7)
+            if t + coupling * rr < duration_s:
+                times.append(t + coupling * rr)
+                labels.append("V")
+            t += 2.0 * rr  # fully compensatory pause: the sinus node is not reset
+            since_ectopic = 0
+        elif since_ectopic >= 2 and draw < opts.v_fraction + opts.s_fraction and not opts.af:
+            coupling = rng.uniform(0.6, 0.75)
+            s_time = t + coupling * rr
+            if s_time < duration_s:
+                times.append(s_time)
+                labels.append("S")
+            t = s_time + rr  # the sinus node is reset: a non-compensatory pause
+            since_ectopic = 0
+        else:
+            t += rr
+    return np.asarray(times), labels
+
+
+# Wave tables: (amplitude mV, centre s relative to R, width s). Centres of P and T scale with RR.
+def _waves(label: str, rr: float, v_pol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    qt_scale = float(np.sqrt(np.clip(rr, 0.3, 2.0)))  # Bazett: QT ~ sqrt(RR)
+    pr_scale = float(np.clip(0.85 + 0.15 * rr, 0.85, 1.1))
+    t_centre = 0.30 * qt_scale
+    if label == "V":
+        return (
+            np.array([1.25 * v_pol, -0.45 * v_pol, -0.42 * v_pol, -0.12 * v_pol]),
+            np.array([0.0, 0.055, t_centre + 0.03, t_centre - 0.06]),
+            np.array([0.028, 0.024, 0.07, 0.05]),
+        )
+    if label == "S":
+        p = (-0.09, -0.12 * pr_scale, 0.018)  # ectopic atrial focus: inverted P, short PR
+    else:
+        p = (0.13, -0.17 * pr_scale, 0.024)
+    waves = [p, (-0.10, -0.028, 0.009), (1.0, 0.0, 0.010), (-0.22, 0.030, 0.010), (0.28, t_centre, 0.055), (0.06, t_centre - 0.07, 0.05)]
+    amp, mu, sig = (np.array(col) for col in zip(*waves))
+    return amp, mu, sig
+
+
+def _render(times: np.ndarray, labels: list[str], n: int, fs: float, hr_bpm: float, opts: _Options, rng: np.random.Generator) -> np.ndarray:
+    """Sum each beat's Gaussian waves into an n-sample signal."""
+    out = np.zeros(n)
+    v_pol = float(opts.v_polarity or rng.choice([-1.0, 1.0]))
+    rr0 = 60.0 / hr_bpm
+    half_before, half_after = int(0.35 * fs), int(0.75 * fs)
+    for i, (t_r, lab) in enumerate(zip(times, labels)):
+        rr = times[i] - times[i - 1] if i > 0 else rr0
+        if lab != "N":
+            rr = rr0  # ectopic repolarisation follows the underlying rate, not the short coupling
+        amp, mu, sig = _waves(lab, rr, v_pol)
+        if opts.af and lab == "N":
+            amp = amp.copy()
+            amp[0] = 0.0  # no P waves in AF
+        # Respiration modulates the electrical axis, so QRS amplitude breathes slightly.
+        scale = opts.amplitude_mv * (1 + 0.05 * np.sin(2 * np.pi * opts.resp_hz * t_r) + rng.normal(0, 0.02))
+        c = int(round(t_r * fs))
+        lo, hi = max(0, c - half_before), min(n, c + half_after)
+        if lo >= hi:
+            continue
+        tt = np.arange(lo, hi) / fs - t_r
+        out[lo:hi] += scale * (amp[:, None] * np.exp(-0.5 * ((tt[None, :] - mu[:, None]) / sig[:, None]) ** 2)).sum(axis=0)
+    return out
+
+
+def _fibrillatory_waves(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Atrial f-waves: 4-8 Hz, slowly varying frequency and amplitude (about 0.05 mV)."""
+    t = np.arange(n) / fs
+    freq = 6.0 + 1.0 * np.sin(2 * np.pi * 0.07 * t + rng.uniform(0, 6.3))
+    phase = 2 * np.pi * np.cumsum(freq) / fs
+    amp = 0.04 + 0.02 * np.sin(2 * np.pi * 0.13 * t + rng.uniform(0, 6.3))
+    return amp * np.sin(phase)
+
+
+def _baseline_wander(n: int, fs: float, opts: _Options, rng: np.random.Generator) -> np.ndarray:
+    """Respiratory and slow movement drift, peak amplitude about `baseline_mv`."""
+    t = np.arange(n) / fs
+    wander = np.zeros(n)
+    for f, w in ((opts.resp_hz, 0.6), (0.05, 0.3), (0.4, 0.1)):
+        wander += w * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+    return opts.baseline_mv * wander
