@@ -18,7 +18,7 @@ Events (kind, severity, time, evidence), each at most once per episode (an
 episode ends after `quiet_s` without anomalous samples):
 
 - `spike`: one sample with |z| >= `z_spike`;
-- `level_shift`: |z| >= `z_shift` with one sign for `shift_persist_s`;
+- `level_shift`: a weighted mean of z over about `shift_persist_s` reaches `z_shift`;
 - `stuck`: an exactly repeated value for longer than the learned rate of
   repeats makes plausible (a sensor that never repeats is stuck after a few
   samples; a coarse or idle one only after many);
@@ -58,10 +58,10 @@ class DetectorConfig:
     model_slack: float = 2.0  # baselines within this factor of the best scale may explain a sample
     clip_z: float = 3.0  # residuals beyond this many scales update a baseline as if at the limit
     z_spike: float = 9.0  # one sample this far from every baseline is a spike...
-    peak_memory_s: float = 3 * _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
+    peak_memory_s: float = _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
     novelty: float = 1.5
     z_shift: float = 5.0  # sustained deviation this far is a level shift
-    shift_persist_s: float = 3600.0  # how long a deviation must last to be a level shift
+    shift_persist_s: float = 3600.0  # about how long a deviation must last to be a level shift
     z_critical: float = 20.0  # magnitude that makes an event critical
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
@@ -114,10 +114,11 @@ class _Profile:
     has seen 1/alpha values, so that a young baseline is not biased towards its first sample.
     """
 
-    __slots__ = ("alpha", "alpha_s", "mean", "count", "mad", "mad_n", "n")
+    __slots__ = ("alpha", "alpha_s", "period_s", "mean", "count", "first", "mad", "mad_n", "n")
 
-    def __init__(self, n_slots: int, n_scale: int, alpha: float, alpha_s: float) -> None:
-        self.alpha, self.alpha_s = alpha, alpha_s
+    def __init__(self, n_slots: int, n_scale: int, alpha: float, alpha_s: float, period_s: float = math.inf) -> None:
+        self.alpha, self.alpha_s, self.period_s = alpha, alpha_s, period_s
+        self.first: list[float] = [math.inf] * n_slots  # period index in which a slot was first filled
         self.mean: list[float] = [0.0] * n_slots
         self.count: list[int] = [0] * n_slots
         self.mad: list[float] = [0.0] * n_scale
@@ -130,10 +131,26 @@ class _Profile:
         overall = sum(seen) / len(seen) if seen else 0.0
         return max(self.mad[k], 0.5 * overall) if self.mad_n[k] else overall
 
-    def learn(self, slot: int, k: int, x: float, clip_z: float, ready: bool) -> None:
+    def period(self, t: float) -> float:
+        """Index of the day (week) that t falls in; 0 for a baseline without a period."""
+        return t // self.period_s if math.isfinite(self.period_s) else 0.0
+
+    def knows(self, slot: int, t: float) -> bool:
+        """True when the slot holds data from an earlier period (a level: any data at all)."""
+        if not math.isfinite(self.period_s):
+            return self.count[slot] > 0
+        return self.count[slot] > 0 and self.period(t) > self.first[slot]
+
+    def learn(self, slot: int, k: int, x: float, clip_z: float, ready: bool, t: float) -> None:
         """Update slot `slot` with x and scale slot k with its residual, clipped when ready."""
         if self.count[slot] == 0:
-            self.mean[slot], self.count[slot] = x, 1
+            self.mean[slot], self.count[slot], self.first[slot] = x, 1, self.period(t)
+            return
+        if not self.knows(slot, t):
+            # Within the first period a slot only averages: residuals against the sample a minute
+            # ago would teach a persistence forecast, not a seasonal one.
+            self.count[slot] += 1
+            self.mean[slot] += (x - self.mean[slot]) / self.count[slot]
             return
         r = x - self.mean[slot]
         lim = clip_z * self.scale(k) if ready else math.inf
@@ -163,6 +180,7 @@ class AnomalyDetector:
         self._min_votes = max(8, c.samples(_DAY) // 2)
         # At least three samples, so that a spike is never taken for a shift.
         self._shift_n = max(3, c.samples(c.shift_persist_s))
+        self._alpha_shift = 1.0 / self._shift_n
         self._peak_decay = math.exp(-math.log(2) * c.sample_period_s / c.peak_memory_s)
         self._noise_n = c.samples(c.noise_persist_s)
         self._quiet_n = c.samples(c.quiet_s)
@@ -174,8 +192,8 @@ class AnomalyDetector:
         c = self.config
         a_s = self._alpha_scale
         self._level = _Profile(1, 1, self._alpha_level, a_s)
-        self._day = _Profile(self._n_bins, self._n_scale, self._alpha_profile, a_s)
-        self._week = _Profile(7 * self._n_bins, self._n_scale, self._alpha_profile, a_s)
+        self._day = _Profile(self._n_bins, self._n_scale, self._alpha_profile, a_s, _DAY)
+        self._week = _Profile(7 * self._n_bins, self._n_scale, self._alpha_profile, a_s, _WEEK)
         self._t_first: float | None = None
         self._last_x: float | None = None
         self._n_diffs = 0
@@ -185,7 +203,8 @@ class AnomalyDetector:
         self._run = 0  # current run of exact repeats
         self._longest_run = 0  # longest run of repeats that raised nothing
         self._peak = 0.0  # decaying maximum |residual|: spikes as large recur and are not news
-        self._sign_run = 0  # signed count of consecutive |z| >= z_shift
+        self._zbar = 0.0  # weighted mean of recent clipped z-scores
+        self._rbar = 0.0  # weighted mean of recent residuals, the size of a shift
         self._noise_run = 0
         self._anomalous_run = 0
         self._quiet = 0
@@ -201,14 +220,14 @@ class AnomalyDetector:
         hour = int((t % _DAY) // self._scale_bin_s) % self._n_scale
         return tod, dow * self._n_bins + tod, hour
 
-    def _score(self, x: float, tod: int, wk: int, hour: int) -> tuple[float, float, float]:
+    def _score(self, t: float, x: float, tod: int, wk: int, hour: int) -> tuple[float, float, float]:
         """(z, expected, best scale) for x under the baselines that may vote; NaN z if none."""
         c = self.config
         lv = self._level
         floor = max(1e-12, 1e-9 * abs(x), c.relative_floor * lv.mad[0])
         cands: list[tuple[float, float]] = []  # (scale, residual)
         for model, slot, k in ((lv, 0, 0), (self._day, tod, hour), (self._week, wk, hour)):
-            if model.count[slot] and model.n >= self._min_votes:
+            if model.knows(slot, t) and model.n >= self._min_votes:
                 cands.append((max(model.scale(k), floor), x - model.mean[slot]))
         if not cands:
             return math.nan, (lv.mean[0] if lv.count[0] else math.nan), math.nan
@@ -219,11 +238,11 @@ class AnomalyDetector:
                 z, expected = r / s, x - r
         return z, expected, best
 
-    def _learn(self, x: float, tod: int, wk: int, hour: int) -> None:
+    def _learn(self, t: float, x: float, tod: int, wk: int, hour: int) -> None:
         clip = self.config.clip_z
-        self._level.learn(0, 0, x, clip, self._level.n >= self._min_votes)
-        self._day.learn(tod, hour, x, clip, self._day.n >= self._min_votes)
-        self._week.learn(wk, hour, x, clip, self._week.n >= self._min_votes)
+        self._level.learn(0, 0, x, clip, self._level.n >= self._min_votes, t)
+        self._day.learn(tod, hour, x, clip, self._day.n >= self._min_votes, t)
+        self._week.learn(wk, hour, x, clip, self._week.n >= self._min_votes, t)
 
     # -- stream --------------------------------------------------------------------------------
 
@@ -244,7 +263,7 @@ class AnomalyDetector:
             if self._t_first is None:
                 self._t_first = ti
             tod, wk, hour = self._slots(ti)
-            z, expected, scale = self._score(xi, tod, wk, hour)
+            z, expected, scale = self._score(ti, xi, tod, wk, hour)
             if math.isfinite(scale):
                 best = scale
             facts = self._step_shape(xi)
@@ -254,8 +273,8 @@ class AnomalyDetector:
                 ev = self._episode(ti, xi, z, expected, facts)
                 if ev is not None:
                     events.append(ev)
-            self._learn(xi, tod, wk, hour)
-            if math.isfinite(expected):
+            self._learn(ti, xi, tod, wk, hour)
+            if math.isfinite(expected) and math.isfinite(z_out[i]):
                 self._peak = max(self._peak * self._peak_decay, abs(xi - expected))
         warming = self._t_first is None or (t.size > 0 and t[-1] - self._t_first < c.warmup_s)
         return DetectorOutput(z=z_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
@@ -283,6 +302,10 @@ class AnomalyDetector:
         self._last_x = x
         return facts
 
+    def _shift_baselines(self, step: float) -> None:
+        for model in (self._level, self._day, self._week):
+            model.mean = [m + step if c else m for m, c in zip(model.mean, model.count)]
+
     def _stuck_run_needed(self) -> int:
         c = self.config
         need = max(c.stuck_min_samples, int(math.ceil(1.5 * self._longest_run)))
@@ -294,12 +317,10 @@ class AnomalyDetector:
     def _episode(self, t: float, x: float, z: float, expected: float, facts: dict[str, float]) -> Event | None:
         c = self.config
         az = abs(z)
-        if z >= c.z_shift:
-            self._sign_run = self._sign_run + 1 if self._sign_run > 0 else 1
-        elif z <= -c.z_shift:
-            self._sign_run = self._sign_run - 1 if self._sign_run < 0 else -1
-        else:
-            self._sign_run = 0
+        # A weighted mean of z (each sample clipped at z_spike) over about the persistence time:
+        # one noisy sample neither makes nor breaks a shift, a lone spike cannot fake one.
+        self._zbar += self._alpha_shift * (max(-c.z_spike, min(c.z_spike, z)) - self._zbar)
+        self._rbar += self._alpha_shift * ((x - expected) - self._rbar)
         burst = facts.get("burst", 0.0)
         self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
         run = int(facts.get("run", 0))
@@ -308,7 +329,7 @@ class AnomalyDetector:
         kind = None
         if az >= c.z_spike and facts.get("novel", True):
             kind = "spike"
-        elif abs(self._sign_run) >= self._shift_n:
+        elif abs(self._zbar) >= c.z_shift:
             kind = "level_shift"
         elif stuck:
             kind = "stuck"
@@ -333,5 +354,10 @@ class AnomalyDetector:
         elif kind == "noise_burst":
             evidence["burst_share"] = burst
         elif kind == "level_shift":
-            evidence["persist_samples"] = abs(self._sign_run)
+            evidence["mean_z"] = round(self._zbar, 2)
+            evidence["step"] = self._rbar
+            # Accept the new level: move every baseline by the step, so that one shift is one event
+            # and not days of alarms while the seasonal profiles catch up.
+            self._shift_baselines(self._rbar)
+            self._zbar = 0.0
         return Event(kind=kind, severity=Severity.CRITICAL if critical else Severity.WARNING, t=t, evidence=evidence)
