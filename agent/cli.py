@@ -23,6 +23,7 @@ EVAL_COMMANDS: dict[str, str] = {
 # Modules that add whole command groups: each exposes add_commands(subparsers), whose
 # parsers set `func` to a function (args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
+    "rag.cli",
 )
 
 
