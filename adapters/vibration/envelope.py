@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.fft as sfft
 from scipy.ndimage import maximum_filter1d, median_filter
 
 ANCHOR_SNR = 4.0  # SES magnitude over local median for the leading line of a family
@@ -86,7 +87,7 @@ def kurtogram(spectrum: np.ndarray, n: int, sample_rate: float, min_bandwidth_hz
         nb = half // m
         if nb < 16:
             continue
-        c = np.fft.ifft(spectrum[: nb * m].reshape(m, nb), axis=1)
+        c = sfft.ifft(spectrum[: nb * m].reshape(m, nb), axis=1)
         p = c.real**2 + c.imag**2
         mean_p = p.mean(axis=1)
         kurt = (p * p).mean(axis=1) / np.maximum(mean_p**2, 1e-300) - 2.0
@@ -105,14 +106,13 @@ def squared_envelope_spectrum(spectrum: np.ndarray, n: int, sample_rate: float, 
     m = i1 - i0
     if m < 8:
         return np.zeros(0)
-    # Zero-padding to twice the band keeps |c|^2 (whose spectrum spans +-bandwidth) from aliasing.
-    size = 2 * m
-    buf = np.zeros(size, dtype=complex)
-    buf[:m] = spectrum[i0:i1]
-    c = np.fft.ifft(buf)
+    # Zero-padding to twice the band keeps |c|^2 (whose spectrum spans +-bandwidth) from aliasing;
+    # whatever the padded size, the record still spans the window, so SES bins stay sample_rate/n apart.
+    size = sfft.next_fast_len(2 * m)
+    c = sfft.ifft(spectrum[i0:i1], n=size)
     env = c.real**2 + c.imag**2
     env -= env.mean()
-    ses = np.abs(np.fft.rfft(env))
+    ses = np.abs(sfft.rfft(env))
     keep = min(ses.size, m, int(max_freq_hz / df) + 2)
     return ses[:keep]
 
