@@ -148,6 +148,11 @@ class TrafficEncoder:
                 score = min(score, cq.score if "flat" not in cq.problems else score)
                 if cq.usable or "flat" in cq.problems:
                     (speed if i == 0 else occ)[:] = fill_gaps(rows[ch]) if np.isfinite(rows[ch]).any() else np.nan
+        occ_ok = rows[2][np.isfinite(rows[2])] if rows.shape[0] >= 3 else np.zeros(0)
+        if occ_ok.size and np.mean(occ_ok >= 100.0) > 0.01 and "saturated" not in problems:
+            # A loop stuck at 100% is flat too, which assess reports first; it is a rail all the same.
+            problems.append("saturated")
+            score = min(score, 0.5)
         usable = q.usable or np.isfinite(occ).any()
         if "flat" in problems and rows.shape[0] >= 3 and np.isfinite(occ).any():
             problems.remove("flat")  # zero counts on a quiet night with valid occupancy are real

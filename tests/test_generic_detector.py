@@ -1,0 +1,92 @@
+"""Streaming anomaly detector and generic encoder on simulated sensors with known anomalies."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from adapters import make_encoder
+from adapters.base import Severity
+from adapters.generic import AnomalyDetector, DetectorConfig
+from firmware_sim.signals.scalar import Anomaly, simulate
+
+DAY = 86400.0
+T0 = 1_700_000_000 - 1_700_000_000 % 86400  # a midnight
+HOUR = 3600.0
+
+
+def _stream(sensor: str, anomalies: list[Anomaly], days: float = 7, seed: int = 3):
+    rec = simulate(sensor, days * DAY, 60.0, T0, anomalies=anomalies, seed=seed)
+    enc = make_encoder(sensor, 1 / 60.0)
+    windows = [enc.encode(rec.values[i:i + 60], float(rec.t[i])) for i in range(0, rec.values.size, 60)]
+    return rec, windows, [e for w in windows for e in w.events]
+
+
+@pytest.mark.parametrize("sensor", ["temperature", "current", "pressure"])
+def test_each_injected_anomaly_is_found_within_four_hours_and_nothing_else(sensor: str) -> None:
+    from firmware_sim.signals.scalar import PROFILES
+
+    sigma = PROFILES[sensor].noise
+    truth = [Anomaly("spike", T0 + 3 * DAY + 10 * HOUR, size=15 * sigma),
+             Anomaly("level_shift", T0 + 4 * DAY + 8 * HOUR, size=10 * sigma),
+             Anomaly("stuck", T0 + 5 * DAY + 14 * HOUR, 3 * HOUR),
+             Anomaly("noise_burst", T0 + 6 * DAY + 3 * HOUR, 2 * HOUR, size=8)]
+    _, _, events = _stream(sensor, truth)
+    for a in truth:
+        hits = [e for e in events if a.start <= e.t <= a.start + 4 * HOUR]
+        assert hits, f"{a.kind} at {a.start} not found in {[(e.kind, e.t) for e in events]}"
+    matched = {id(e) for a in truth for e in events if a.start <= e.t <= a.start + 4 * HOUR}
+    assert len(matched) == len(events), "events outside the injected anomalies"
+    kinds = {e.kind for e in events}
+    assert {"spike", "level_shift", "stuck"} <= kinds
+
+
+def test_clean_week_of_every_sensor_raises_nothing() -> None:
+    for sensor in ("temperature", "current", "pressure"):
+        _, windows, events = _stream(sensor, [], days=7, seed=11)
+        assert events == [], sensor
+        assert "<gen:warmup>" in windows[0].tokens and "<gen:warmup>" not in windows[-1].tokens
+
+
+def test_big_spike_is_critical_and_tokens_name_it() -> None:
+    _, windows, events = _stream("current", [Anomaly("spike", T0 + 3 * DAY + 5 * HOUR, size=40.0)], days=4)
+    assert [e.kind for e in events] == ["spike"]
+    assert events[0].severity is Severity.CRITICAL
+    hit = next(w for w in windows if w.events)
+    assert "<gen:anomaly:spike>" in hit.tokens
+    assert "spike" in hit.summary and len(hit.summary) <= 4 * 48
+
+
+def test_reset_forgets_the_baseline() -> None:
+    det = AnomalyDetector(DetectorConfig(sample_period_s=60.0))
+    rec = simulate("temperature", 2 * DAY, 60.0, T0)
+    assert not det.update(rec.t, rec.values).warming_up
+    det.reset()
+    assert det.update(rec.t[:10], rec.values[:10]).warming_up
+
+
+def test_trend_token_follows_a_ramp() -> None:
+    enc = make_encoder("generic", 1.0)
+    t = np.arange(600.0)
+    up = enc.encode(5.0 + 0.01 * t + 0.01 * np.random.default_rng(0).standard_normal(600), T0)
+    enc.reset()
+    down = enc.encode(5.0 - 0.01 * t + 0.01 * np.random.default_rng(0).standard_normal(600), T0)
+    assert "<gen:trend:up>" in up.tokens and "<gen:trend:down>" in down.tokens
+    assert up.embedding.shape == (16,) and up.embedding.dtype == np.float32
+    assert up.codes.size == 600 and up.features["scale"] > 0
+
+
+@pytest.mark.parametrize("field,value", [("z_shift", -1.0), ("model_slack", 0.5), ("stuck_false_rate", 2.0),
+                                         ("warmup_s", float("nan")), ("z_spike", 1.0)])
+def test_bad_detector_config_raises(field: str, value: float) -> None:
+    with pytest.raises(ValueError):
+        dataclasses.replace(DetectorConfig(), **{field: value})
+
+
+def test_unknown_encoder_option_raises() -> None:
+    with pytest.raises(TypeError):
+        make_encoder("generic", 1.0, colour="red")
+    with pytest.raises(ValueError):
+        make_encoder("generic", 0.0)

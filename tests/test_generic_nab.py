@@ -1,0 +1,83 @@
+"""The generic detector on real labelled series (Numenta Anomaly Benchmark subset) and the eval CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.generic.evaluate import detect_events, evaluate, load_csv, match_key
+from agent.cli import main
+from agent.errors import TesseraError
+
+NO_ANOMALY = ["art_daily_no_noise", "art_daily_perfect_square_wave", "art_daily_small_noise", "art_flatline", "art_noisy"]
+
+
+@pytest.fixture(scope="module")
+def nab(shared_data: Path) -> Path:
+    root = shared_data / "nab"
+    if not (root / "combined_windows.json").is_file():
+        pytest.skip("NAB subset not found")
+    return root
+
+
+@pytest.mark.parametrize("name", NO_ANOMALY)
+def test_series_without_anomalies_raise_no_event(nab: Path, name: str) -> None:
+    series = load_csv(nab / "artificialNoAnomaly" / f"{name}.csv")
+    assert detect_events(series) == []
+
+
+def test_real_known_causes_detected_with_few_false_alarms(nab: Path) -> None:
+    labels = json.loads((nab / "combined_windows.json").read_text())
+    result = evaluate(sorted((nab / "realKnownCause").glob("*.csv")), labels)
+    # Stated figures: at least 7 of the 11 labelled windows, at most 0.1 false alarms per day.
+    assert result["windows"] == 11
+    assert result["detected"] >= 7, result
+    assert result["false_alarms_per_day"] <= 0.1, result
+    taxi = next(f for f in result["files"] if f["key"].endswith("nyc_taxi.csv"))
+    assert taxi["detected"] >= 4, taxi
+
+
+def test_artificial_anomalies_detected(nab: Path) -> None:
+    labels = json.loads((nab / "combined_windows.json").read_text())
+    result = evaluate(sorted((nab / "artificialWithAnomaly").glob("*.csv")), labels)
+    assert result["detected"] >= 4, result
+    assert result["false_alarms_per_day"] <= 0.3, result
+
+
+def test_key_matching_by_path_suffix_then_file_name() -> None:
+    keys = ["realKnownCause/nyc_taxi.csv", "a/x.csv", "b/x.csv"]
+    assert match_key(Path("/data/nab/realKnownCause/nyc_taxi.csv"), keys) == "realKnownCause/nyc_taxi.csv"
+    assert match_key(Path("copy/nyc_taxi.csv"), keys) == "realKnownCause/nyc_taxi.csv"
+    assert match_key(Path("/d/b/x.csv"), keys) == "b/x.csv"
+    with pytest.raises(TesseraError):
+        match_key(Path("/d/c/x.csv"), keys)
+    with pytest.raises(TesseraError):
+        match_key(Path("/d/none.csv"), keys)
+
+
+def test_eval_cli_end_to_end(nab: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    labels = nab / "combined_windows.json"
+    code = main(["eval", "anomalies", "--csv", str(nab / "realKnownCause" / "ec2_request_latency_system_failure.csv"),
+                 "--csv", str(nab / "artificialNoAnomaly" / "art_noisy.csv"), "--labels", str(labels), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["windows"] == 3 and out["detected"] >= 2
+    assert {f["key"] for f in out["files"]} == {"realKnownCause/ec2_request_latency_system_failure.csv",
+                                                 "artificialNoAnomaly/art_noisy.csv"}
+    code = main(["eval", "anomalies", "--csv", str(nab / "artificialNoAnomaly" / "art_flatline.csv"),
+                 "--labels", str(labels)])
+    assert code == 0
+    assert "windows detected 0/0" in capsys.readouterr().out
+
+
+def test_eval_cli_reports_user_mistakes_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "labels.json"
+    bad.write_text("{not json")
+    csv = tmp_path / "x.csv"
+    csv.write_text("timestamp,value\n2014-01-01 00:00:00,1\n2014-01-01 00:05:00,2\n")
+    assert main(["eval", "anomalies", "--csv", str(csv), "--labels", str(bad)]) == 1
+    assert "tessera: error:" in capsys.readouterr().err
+    bad.write_text(json.dumps({"other/y.csv": []}))
+    assert main(["eval", "anomalies", "--csv", str(csv), "--labels", str(bad)]) == 1
