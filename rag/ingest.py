@@ -111,7 +111,7 @@ def ingest_paths(
         result = ingest_file(store, path, site=site, device=device, modality=modality)
         report.results.append(result)
         if result.status is Status.FAILED:
-            log.warning("%s", result.line())
+            log.info("%s", result.line())
         if bar is not None:
             bar.update(1)
     if bar is not None:

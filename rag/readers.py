@@ -60,7 +60,7 @@ def read_document(path: Path, max_bytes: int) -> ReadDocument:
     except OSError as err:
         raise ReadFailed(FailReason.UNREADABLE, err.strerror or str(err)) from err
     if stat.st_size > max_bytes:
-        raise ReadFailed(FailReason.TOO_LARGE, f"{stat.st_size / 1e6:.1f} MB is over the {max_bytes / 1e6:g} MB limit (rag.max_file_mb); split the file")
+        raise ReadFailed(FailReason.TOO_LARGE, f"{stat.st_size / 1e6:.3g} MB is over the {max_bytes / 1e6:g} MB limit (rag.max_file_mb); split the file")
     try:
         raw = path.read_bytes()
     except OSError as err:
@@ -96,7 +96,7 @@ def decode_text(raw: bytes) -> tuple[str, str]:
         text = raw.decode("cp1252")
     except UnicodeDecodeError:
         raise ReadFailed(FailReason.ENCODING, f"not UTF-8 (invalid byte at {utf8_error.start}) nor Windows-1252; convert it to UTF-8") from utf8_error
-    log.warning("not UTF-8; decoded as Windows-1252")
+    log.info("not UTF-8; decoded as Windows-1252")
     return text, "decoded as Windows-1252"
 
 
