@@ -33,7 +33,7 @@ ZONE_BOUNDARIES_MM_S: dict[str, tuple[float, float, float]] = {
     "group2-flexible": (2.3, 4.5, 7.1),
 }
 ZONES = ("A", "B", "C", "D")
-_ALIASES = {"1": "I", "2": "II", "3": "III", "4": "IV", "CLASS I": "I", "CLASS II": "II", "CLASS III": "III", "CLASS IV": "IV"}
+_ALIASES = {"1": "I", "2": "II", "3": "III", "4": "IV"}
 
 G = 9.80665  # m/s^2 per g
 
@@ -43,7 +43,9 @@ def machine_class(name: str) -> str:
     key = str(name).strip()
     if key in ZONE_BOUNDARIES_MM_S:
         return key
-    upper = key.upper()
+    upper = key.upper().removeprefix("CLASS").strip()
+    if upper in ZONE_BOUNDARIES_MM_S:
+        return upper
     if upper in _ALIASES:
         return _ALIASES[upper]
     if key.lower() in ZONE_BOUNDARIES_MM_S:

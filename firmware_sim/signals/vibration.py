@@ -146,7 +146,7 @@ def random_state(fault: str, rng: np.random.Generator, sample_rate: float, rpm: 
     base = MachineState(
         fault=fault,
         rpm=rpm if rpm is not None else float(rng.uniform(1720, 1800)),
-        resonance_hz=float(rng.uniform(2000, min(0.8 * nyquist, 9000))),
+        resonance_hz=float(rng.uniform(min(2000, 0.4 * nyquist), min(0.8 * nyquist, 9000))),
         damping=float(rng.uniform(0.02, 0.08)),
         impulse_g=float(rng.uniform(0.4, 2.0)),
         slip=float(rng.uniform(0.005, 0.02)),
@@ -154,7 +154,7 @@ def random_state(fault: str, rng: np.random.Generator, sample_rate: float, rpm: 
         residual_2x_mm_s=float(rng.uniform(0.03, 0.25)),
         noise_g=float(rng.uniform(0.01, 0.05)),
         resonance_noise_g=float(rng.uniform(0.0, 0.08)),
-        second_resonance_hz=float(rng.uniform(800, min(0.4 * nyquist, 5000))),
+        second_resonance_hz=float(rng.uniform(min(800, 0.2 * nyquist), min(0.4 * nyquist, 5000))),
         random_impacts_per_s=float(rng.choice([0.0, 0.0, 1.0, 3.0])) if fault == "healthy" else 0.0,
     )
     if fault == "imbalance":
