@@ -14,8 +14,9 @@ square wave, rush hour or a weekend is not an anomaly once learned, while a
 holiday or a failed sensor is. Residuals are clipped at `clip_z` scales before
 they update a baseline so that one spike does not teach the baseline its shape.
 
-Events (kind, severity, time, evidence), each at most once per episode (an
-episode ends after `quiet_s` without anomalous samples):
+Events (kind, severity, time, evidence), each kind at most once per episode (an
+episode ends after `quiet_s` without anomalous samples, so a shift that the
+baselines take days to learn stays one event):
 
 - `spike`: one sample with |z| >= `z_spike`;
 - `level_shift`: a weighted mean of z over about `shift_persist_s` reaches `z_shift`;
@@ -209,7 +210,7 @@ class AnomalyDetector:
         self._anomalous_run = 0
         self._quiet = 0
         self._in_episode = False
-        self._raised = False
+        self._raised: set[str] = set()  # kinds already raised in the current episode
         del c
 
     # -- baselines ---------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class AnomalyDetector:
             dx = abs(x - self._last_x)
             repeat = dx == 0.0
             if not repeat and self._run:
-                self._longest_run = max(self._longest_run, self._run) if not self._raised else self._longest_run
+                self._longest_run = max(self._longest_run, self._run) if "stuck" not in self._raised else self._longest_run
             self._run = self._run + 1 if repeat else 0
             self._n_diffs += 1
             a = max(self._alpha_scale, 1.0 / self._n_diffs)
@@ -343,10 +344,11 @@ class AnomalyDetector:
         elif self._in_episode:
             self._quiet += 1
             if self._quiet >= self._quiet_n:
-                self._in_episode, self._raised, self._anomalous_run = False, False, 0
-        if kind is None or self._raised:
+                self._in_episode, self._anomalous_run = False, 0
+                self._raised.clear()
+        if kind is None or kind in self._raised:
             return None
-        self._raised = True
+        self._raised.add(kind)
         critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
         evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z}
         if kind == "stuck":
@@ -356,8 +358,5 @@ class AnomalyDetector:
         elif kind == "level_shift":
             evidence["mean_z"] = round(self._zbar, 2)
             evidence["step"] = self._rbar
-            # Accept the new level: move every baseline by the step, so that one shift is one event
-            # and not days of alarms while the seasonal profiles catch up.
-            self._shift_baselines(self._rbar)
-            self._zbar = 0.0
+
         return Event(kind=kind, severity=Severity.CRITICAL if critical else Severity.WARNING, t=t, evidence=evidence)
