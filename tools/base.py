@@ -14,6 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 from agent.registry import Registry
 
+if typing.TYPE_CHECKING:
+    from tools.home import Home
+
 
 class Permission(str, enum.Enum):
     """What a tool may do; profiles allow tools by permission class."""
@@ -38,12 +41,13 @@ Publish = Callable[[str, str | bytes, int, bool], None]  # topic, payload, qos, 
 
 @dataclass(slots=True)
 class ToolContext:
-    """What tools may touch: the MQTT publisher and where this Tessera lives."""
+    """What tools may touch: the MQTT publisher, where this Tessera lives, and the home registry."""
 
     publish: Publish
     site: str
     topic_prefix: str = "tessera"
     clock: Callable[[], float] = time.time
+    home: Home | None = None
 
     def topic(self, *parts: str) -> str:
         """A topic under this site, e.g. topic("ecg-1", "alert") -> tessera/home/ecg-1/alert."""
