@@ -1,0 +1,101 @@
+"""The whole ECG pipeline on one stretch of signal: quality, resampling, detection, classes, rhythm."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adapters.ecg.classify import BeatFeatures, classify_beats
+from adapters.ecg.config import INTERNAL_FS, ECGConfig
+from adapters.ecg.detect import detect_qrs
+from adapters.ecg.rhythm import Rhythm, analyze_rhythm
+from adapters.quality import Quality, assess, resample
+
+log = logging.getLogger(__name__)
+
+MIN_SECONDS = 1.5  # shorter than this holds too few beats to say anything
+
+
+@dataclass(slots=True)
+class ECGAnalysis:
+    """Beats (at the input rate), their classes, the rhythm and the signal quality of one stretch."""
+
+    fs: float
+    n_samples: int
+    quality: Quality
+    problems: list[str]  # quality token suffixes: gaps, flat, saturated, short, artifact, noisy, shape
+    score: float  # 0..1 signal-quality index
+    r_peaks: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input-rate samples
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, "<U1"))
+    beats: BeatFeatures | None = None
+    rhythm: Rhythm | None = None
+    artifact_fraction: float = 0.0
+
+    @property
+    def usable(self) -> bool:
+        """Whether beats and rhythm could be analysed at all."""
+        return self.rhythm is not None
+
+    @property
+    def duration_s(self) -> float:
+        """Length of the analysed stretch in seconds."""
+        return self.n_samples / self.fs if self.fs > 0 else 0.0
+
+
+def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None) -> ECGAnalysis:
+    """Analyse a 1-D ECG (mV) at `fs` Hz; bad data yields quality problems, never an exception."""
+    if not fs > 0 or not np.isfinite(fs):
+        raise ValueError(f"fs must be a positive number, got {fs}")
+    config = config or ECGConfig()
+    x, shape_problem = _one_lead(samples)
+    n = int(x.size)
+    quality = assess(x, min_samples=max(1, int(MIN_SECONDS * fs)), flat_tolerance=config.lead_off_mv, rail=config.rail_mv)
+    problems = list(quality.problems) + ([shape_problem] if shape_problem else [])
+    if not quality.usable:
+        return ECGAnalysis(fs, n, quality, problems, 0.0)
+    y = resample(quality.samples, fs, INTERNAL_FS)
+    if y.size < MIN_SECONDS * INTERNAL_FS:
+        return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
+    det = detect_qrs(y, config)
+    beats = classify_beats(det.filtered.wide, det.filtered.slope, det.r_peaks, config)
+    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config)
+    artifact_fraction = float(det.artifact.mean())
+    score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats)
+    if artifact_fraction > 0.1:
+        problems.append("artifact")
+    if _beat_sqi(beats) < 0.5:
+        problems.append("noisy")
+    r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
+    return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction)
+
+
+def _beat_sqi(beats: BeatFeatures) -> float:
+    """How alike the normal beats are to their template: noise and artefact make them differ."""
+    normal = beats.labels == "N"
+    if normal.sum() < 2:
+        return 0.5 if beats.labels.size else 1.0
+    med = float(np.median(beats.correlation[normal]))
+    return float(np.clip((med - 0.5) / 0.4, 0.0, 1.0))
+
+
+def _one_lead(samples: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """A 1-D float lead from what the caller sent; a shape we cannot read gives an empty lead."""
+    try:
+        x = np.asarray(samples, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.zeros(0), "shape"
+    if x.ndim == 1:
+        return x, None
+    squeezed = np.squeeze(x)
+    if squeezed.ndim == 1:
+        return squeezed, None
+    if squeezed.ndim == 2:
+        # channels x samples (the fewer rows are the leads); take the first lead with finite data.
+        leads = squeezed if squeezed.shape[0] <= squeezed.shape[1] else squeezed.T
+        for lead in leads:
+            if np.isfinite(lead).sum() > lead.size // 2:
+                return lead, None
+        return leads[0], None
+    return np.zeros(0), "shape"

@@ -1,0 +1,194 @@
+"""QRS detection of the Pan-Tompkins family at the internal rate.
+
+Stages, in order: band-pass (5-15 Hz, zero phase), five-point derivative, squaring,
+moving-window integration (150 ms, centred so no delay bookkeeping is needed), candidate
+peaks at least one refractory period apart, then one pass over the candidates with the
+adaptive signal/noise levels of Pan & Tompkins (1985): threshold between the running
+signal and noise peak levels, T-wave rejection by slope inside 360 ms, and search-back
+at half threshold when an RR runs past 1.66 times the recent mean. Each accepted peak is
+then placed on the largest deflection of the wide-band signal.
+
+Only the candidate loop is Python; it runs once per candidate (about 2-3 per beat).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import butter, find_peaks, sosfiltfilt
+
+from adapters.ecg.config import INTERNAL_FS, ECGConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Filtered:
+    """The signals derived from one input at the internal rate."""
+
+    wide: np.ndarray  # 0.5-40 Hz: morphology, R location
+    band: np.ndarray  # 5-15 Hz: QRS energy
+    slope: np.ndarray  # |derivative| of band
+    mwi: np.ndarray  # integrated squared slope
+
+
+@dataclass(slots=True)
+class Detection:
+    """Accepted QRS positions (internal-rate samples) and how each was found."""
+
+    r_peaks: np.ndarray  # int64, increasing
+    searchback: np.ndarray  # bool, found by search-back at the lower threshold
+    peak_level: np.ndarray  # float, integrated height of each accepted peak
+    filtered: Filtered
+    artifact: np.ndarray  # bool per internal-rate sample: too large to be ECG (motion, clipping)
+
+
+@lru_cache(maxsize=8)
+def _sos(low: float, high: float, order: int) -> np.ndarray:
+    return butter(order, (low, high), btype="bandpass", fs=INTERNAL_FS, output="sos")
+
+
+def prefilter(x: np.ndarray, config: ECGConfig) -> Filtered:
+    """Band-pass, derivative, squaring and integration of a signal at the internal rate."""
+    pad = min(x.size - 1, int(INTERNAL_FS))  # odd-extension padding of one second limits edge transients
+    wide = sosfiltfilt(_sos(*config.wide_band_hz, 2), x, padlen=pad)
+    band = sosfiltfilt(_sos(*config.band_hz, 2), x, padlen=pad)
+    deriv = np.zeros_like(band)
+    # Five-point derivative (Pan-Tompkins), centred.
+    deriv[2:-2] = (2 * band[4:] + band[3:-1] - band[1:-3] - 2 * band[:-4]) * (INTERNAL_FS / 8.0)
+    mwi = uniform_filter1d(deriv * deriv, size=config.samples(config.integration_s), mode="nearest")
+    return Filtered(wide=wide, band=band, slope=np.abs(deriv), mwi=mwi)
+
+
+def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
+    """QRS positions in `x`, a gap-free signal in mV at the internal rate."""
+    filt = prefilter(x, config)
+    artifact = artifact_mask(filt.band, config)
+    refractory = config.samples(config.refractory_s)
+    cand, props = find_peaks(filt.mwi, distance=refractory, height=0.0)
+    if cand.size == 0:
+        return Detection(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), filt, artifact)
+    heights = props["peak_heights"]
+    slopes = maximum_filter1d(filt.slope, size=config.samples(0.150))[cand]
+    accepted, searchback = _threshold_pass(cand, heights, slopes, artifact[cand], config)
+    r = _locate(cand[accepted], filt, config)
+    keep = np.ones(r.size, bool)
+    keep[1:] = np.diff(r) >= refractory  # two candidates may land on one R after relocation
+    return Detection(r[keep], searchback[keep], heights[accepted][keep], filt, artifact)
+
+
+def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Samples inside one-second blocks whose QRS-band swing is far beyond the record's typical beat."""
+    block = config.samples(1.0)
+    n_blocks = band.size // block
+    mask = np.zeros(band.size, bool)
+    if n_blocks < 4:
+        return mask  # too short to know what typical looks like
+    blocks = band[: n_blocks * block].reshape(n_blocks, block)
+    swing = blocks.max(axis=1) - blocks.min(axis=1)
+    typical = float(np.median(swing))
+    # Ectopic beats reach 2-3x a normal beat; motion and clipping artefacts far more.
+    bad = swing > ARTIFACT_RATIO * typical
+    if not bad.any():
+        return mask
+    bad = np.convolve(bad.astype(float), np.ones(3), mode="same") > 0  # one block of margin each side
+    mask[: n_blocks * block] = np.repeat(bad, block)
+    if bad[-1]:
+        mask[n_blocks * block:] = True
+    return mask
+
+
+ARTIFACT_RATIO = 4.0
+
+
+def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into `cand` judged QRS by adaptive thresholds, and which came from search-back."""
+    fs = INTERNAL_FS
+    refractory = config.samples(config.refractory_s)
+    t_wave = config.samples(config.t_wave_s)
+    spk, npk = _learn(cand, h, masked, 0, fs)
+    rr_recent: list[int] = []
+    rr_mean = int(0.8 * fs)
+    accepted: list[int] = []
+    from_sb: list[bool] = []
+    last = -10 * refractory  # sample of the last accepted QRS
+    last_slope = 0.0
+    i_last = -1  # candidate index of the last accepted QRS
+    n = cand.size
+    i = 0
+    while i < n:
+        p = int(cand[i])
+        if masked[i]:
+            # Inside an artefact: no decision, and levels are learnt afresh once it ends, so
+            # a burst of motion does not leave thresholds too high for the beats after it.
+            i += 1
+            if i < n and not masked[i]:
+                spk, npk = _learn(cand, h, masked, i, fs)
+                last = p  # no search-back across the artefact
+                i_last = i - 1
+            continue
+        thr1 = npk + 0.25 * (spk - npk)
+        # Search-back: the RR has run long; take the best candidate above half threshold.
+        if accepted and p - last > config.searchback_factor * rr_mean:
+            lo = i_last + 1
+            best, best_h = -1, 0.5 * thr1
+            for j in range(lo, i):
+                if cand[j] - last >= refractory and h[j] > best_h:
+                    best, best_h = j, h[j]
+            if best >= 0:
+                accepted.append(best)
+                from_sb.append(True)
+                spk = 0.25 * h[best] + 0.75 * spk
+                rr_recent.append(int(cand[best]) - last)
+                rr_mean = _rr_mean(rr_recent, rr_mean)
+                last, last_slope, i_last = int(cand[best]), float(slopes[best]), best
+                continue  # re-test the current candidate against the new last QRS
+        if h[i] > thr1 and p - last >= refractory:
+            # A candidate soon after a QRS with less than half its slope is a T wave.
+            if p - last < t_wave and slopes[i] < 0.5 * last_slope:
+                npk = 0.125 * h[i] + 0.875 * npk
+            else:
+                if accepted:
+                    rr_recent.append(p - last)
+                    rr_mean = _rr_mean(rr_recent, rr_mean)
+                accepted.append(i)
+                from_sb.append(False)
+                spk = 0.125 * h[i] + 0.875 * spk
+                last, last_slope, i_last = p, float(slopes[i]), i
+        else:
+            npk = 0.125 * h[i] + 0.875 * npk
+        i += 1
+    return np.asarray(accepted, np.int64), np.asarray(from_sb, bool)
+
+
+def _learn(cand: np.ndarray, h: np.ndarray, masked: np.ndarray, start: int, fs: float) -> tuple[float, float]:
+    """Signal and noise levels from the two seconds of candidates from `start` (the learning phase)."""
+    window = (cand >= cand[start]) & (cand < cand[start] + int(2 * fs)) & ~masked
+    spk = 0.5 * float(np.max(h[window])) if window.any() else float(np.max(h[start:], initial=0.0))
+    return spk, 0.125 * spk
+
+
+def _rr_mean(rr_recent: list[int], current: int) -> int:
+    """Mean of the last eight RR intervals that lie within 92-116% of the running mean (Pan-Tompkins RR2)."""
+    del rr_recent[:-8]
+    regular = [rr for rr in rr_recent if 0.92 * current <= rr <= 1.16 * current]
+    pool = regular if len(regular) >= 2 else rr_recent
+    return int(np.mean(pool))
+
+
+def _locate(peaks: np.ndarray, filt: Filtered, config: ECGConfig) -> np.ndarray:
+    """Move each integrated peak to the largest wide-band deflection within +/-80 ms."""
+    if peaks.size == 0:
+        return peaks.astype(np.int64)
+    half = config.samples(0.080)
+    n = filt.wide.size
+    offsets = np.arange(-half, half + 1)
+    idx = np.clip(peaks[:, None] + offsets[None, :], 0, n - 1)
+    seg = filt.wide[idx]
+    # Baseline of each beat: median of its window, so a large positive or negative wave wins by size.
+    dev = np.abs(seg - np.median(seg, axis=1, keepdims=True))
+    return idx[np.arange(peaks.size), np.argmax(dev, axis=1)].astype(np.int64)
