@@ -24,7 +24,11 @@ baselines take days to learn stays one event):
   repeats makes plausible (a sensor that never repeats is stuck after a few
   samples; a coarse or idle one only after many);
 - `noise_burst`: sample-to-sample variation `noise_ratio` times its learned level
-  for `noise_persist_s`.
+  for `noise_persist_s`;
+- `out_of_range`: values beyond the envelope of everything seen (highest and
+  lowest, relaxing towards the level with half-life `range_memory_s`) by
+  `range_margin` level scales, for about `shift_persist_s`: a slow excursion
+  (a failing cooler) that the level baseline follows but nothing before matched.
 
 Severity grows with magnitude and persistence: CRITICAL from `z_critical`, or when
 the anomaly has lasted `critical_persist_s`; otherwise WARNING. No event is raised
@@ -68,12 +72,14 @@ class DetectorConfig:
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
+    range_memory_s: float = 14 * _DAY  # half-life of the learned envelope (highest and lowest values)
+    range_margin: float = 2.0  # level scales beyond the envelope that count as a new extreme
     noise_ratio: float = 4.0  # short-term variation over learned variation that is a noise burst
     noise_persist_s: float = 1800.0  # how long the excess variation must last
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
 
     def __post_init__(self) -> None:
-        positive = ("sample_period_s", "peak_memory_s", "level_memory_s", "profile_bin_s", "profile_memory_days", "scale_memory_s",
+        positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s", "profile_bin_s", "profile_memory_days", "scale_memory_s",
                     "model_slack", "novelty", "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
         for name in positive:
             value = getattr(self, name)
@@ -182,6 +188,7 @@ class AnomalyDetector:
         # At least three samples, so that a spike is never taken for a shift.
         self._shift_n = max(3, c.samples(c.shift_persist_s))
         self._alpha_shift = 1.0 / self._shift_n
+        self._range_decay = math.exp(-math.log(2) * c.sample_period_s / c.range_memory_s)
         self._peak_decay = math.exp(-math.log(2) * c.sample_period_s / c.peak_memory_s)
         self._noise_n = c.samples(c.noise_persist_s)
         self._quiet_n = c.samples(c.quiet_s)
@@ -190,7 +197,6 @@ class AnomalyDetector:
 
     def reset(self) -> None:
         """Forget every baseline and episode."""
-        c = self.config
         a_s = self._alpha_scale
         self._level = _Profile(1, 1, self._alpha_level, a_s)
         self._day = _Profile(self._n_bins, self._n_scale, self._alpha_profile, a_s, _DAY)
@@ -206,12 +212,14 @@ class AnomalyDetector:
         self._peak = 0.0  # decaying maximum |residual|: spikes as large recur and are not news
         self._zbar = 0.0  # weighted mean of recent clipped z-scores
         self._rbar = 0.0  # weighted mean of recent residuals, the size of a shift
+        self._hi = -math.inf  # envelope of values seen, relaxing towards the level
+        self._lo = math.inf
+        self._beyond = 0.0  # recent share of samples beyond the envelope
         self._noise_run = 0
         self._anomalous_run = 0
         self._quiet = 0
         self._in_episode = False
         self._raised: set[str] = set()  # kinds already raised in the current episode
-        del c
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -268,6 +276,7 @@ class AnomalyDetector:
             if math.isfinite(scale):
                 best = scale
             facts = self._step_shape(xi)
+            facts["beyond"] = self._envelope(xi)
             facts["novel"] = abs(xi - expected) > c.novelty * self._peak if math.isfinite(expected) else False
             if ti - self._t_first >= c.warmup_s and math.isfinite(z):
                 z_out[i], exp_out[i] = z, expected
@@ -303,9 +312,19 @@ class AnomalyDetector:
         self._last_x = x
         return facts
 
-    def _shift_baselines(self, step: float) -> None:
-        for model in (self._level, self._day, self._week):
-            model.mean = [m + step if c else m for m, c in zip(model.mean, model.count)]
+    def _envelope(self, x: float) -> float:
+        """Share of recent samples beyond the learned envelope, then widen the envelope with x."""
+        lv = self._level
+        margin = self.config.range_margin * lv.mad[0]
+        out = 1.0 if lv.n >= self._min_votes and (x > self._hi + margin or x < self._lo - margin) else 0.0
+        self._beyond += self._alpha_shift * (out - self._beyond)
+        # Samples beyond the envelope do not widen it, so a sustained excursion stays beyond;
+        # a slow seasonal rise widens it by up to one margin per sample.
+        if lv.count[0] and not out:
+            m = lv.mean[0]
+            self._hi = max(x, m + (self._hi - m) * self._range_decay) if math.isfinite(self._hi) else x
+            self._lo = min(x, m + (self._lo - m) * self._range_decay) if math.isfinite(self._lo) else x
+        return self._beyond
 
     def _stuck_run_needed(self) -> int:
         c = self.config
@@ -336,6 +355,8 @@ class AnomalyDetector:
             kind = "stuck"
         elif self._noise_run >= self._noise_n:
             kind = "noise_burst"
+        elif facts.get("beyond", 0.0) >= 0.5:
+            kind = "out_of_range"
         anomalous = kind is not None or az >= c.z_shift or self._noise_run > 0 or stuck
         if anomalous:
             self._anomalous_run += 1
