@@ -90,3 +90,20 @@ def test_unknown_encoder_option_raises() -> None:
         make_encoder("generic", 1.0, colour="red")
     with pytest.raises(ValueError):
         make_encoder("generic", 0.0)
+
+
+def test_fast_stream_is_scored_on_block_means_and_still_finds_a_shift() -> None:
+    rate = 20.0
+    enc = make_encoder("current", rate)
+    rng = np.random.default_rng(5)
+    events = []
+    hours = 30
+    for k in range(hours * 60):  # one-minute windows of 6000 samples
+        t0 = T0 + 60.0 * k
+        level = 12.0 + (3.0 if k >= 26 * 60 else 0.0)
+        w = enc.encode(level + 0.25 * rng.standard_normal(int(60 * rate)), t0)
+        assert w.codes.size == 1200
+        events += w.events
+    # The first step sample is a spike to a streaming detector; the shift follows; nothing before it.
+    assert "level_shift" in {e.kind for e in events}
+    assert all(0 <= e.t - (T0 + 26 * 3600) <= 2 * 3600 for e in events), [(e.kind, e.t) for e in events]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from adapters.base import Event, TokenizedWindow
-from adapters.generic.detector import AnomalyDetector, DetectorConfig
+from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorOutput
 from adapters.generic.tokenizer import MeanScaleTokenizer, TokenizerConfig
 from adapters.quality import assess
 
@@ -40,6 +40,7 @@ class GenericConfig:
 
     sample_rate: float
     window_s: float | None = None  # nominal window length; default 60 samples
+    detector_rate_hz: float = 1.0  # faster streams reach the detector as block means at this rate
     label: str = "signal"  # what the stream measures, for the summary (e.g. "temperature")
     unit: str = ""  # unit for the summary (e.g. "degC")
     rail: tuple[float, float] | None = None  # sensor limits; samples at a rail are saturation
@@ -54,6 +55,8 @@ class GenericConfig:
             raise ValueError(f"sample_rate must be a positive number of Hz, got {self.sample_rate}")
         if self.window_s is not None and not (math.isfinite(self.window_s) and self.window_s > 0):
             raise ValueError(f"window_s must be positive seconds, got {self.window_s}")
+        if not (math.isfinite(self.detector_rate_hz) and self.detector_rate_hz > 0):
+            raise ValueError(f"detector_rate_hz must be positive, got {self.detector_rate_hz}")
         if self.min_samples < 1:
             raise ValueError(f"min_samples must be at least 1, got {self.min_samples}")
         if self.rail is not None and not self.rail[0] < self.rail[1]:
@@ -75,7 +78,10 @@ class GenericEncoder:
         self.sample_rate = config.sample_rate
         self.window_s = config.window_s if config.window_s is not None else 60.0 / config.sample_rate
         det = config.detector or DetectorConfig()
-        self.detector = AnomalyDetector(replace(det, sample_period_s=1.0 / config.sample_rate))
+        # Baselines live at seconds-to-weeks scales: a 1-kHz current sensor is scored on 1-s means,
+        # which keeps the per-sample Python loop of the detector off the fast path.
+        self._block = max(1, int(math.ceil(config.sample_rate / config.detector_rate_hz)))
+        self.detector = AnomalyDetector(replace(det, sample_period_s=self._block / config.sample_rate))
         self.tokenizer = MeanScaleTokenizer(config.tokenizer)
 
     def reset(self) -> None:
@@ -93,7 +99,7 @@ class GenericEncoder:
         q_tokens = quality.tokens("gen") if quality else ["<gen:quality:short>"]
         score = quality.score if quality else 0.0
         # A flat or gappy window still teaches the detector (a stuck sensor is flat); NaN is skipped there.
-        det = self.detector.update(t, x)
+        det = self._detect(t, x)
         tok = self.tokenizer.encode(x)
         finite = x[np.isfinite(x)]
         usable = quality is not None and quality.usable
@@ -115,6 +121,23 @@ class GenericEncoder:
         )
 
     # -- stages ------------------------------------------------------------------------------
+
+    def _detect(self, t: np.ndarray, x: np.ndarray) -> DetectorOutput:
+        """Run the detector on the samples, or on block means for streams faster than detector_rate_hz."""
+        b = self._block
+        if b == 1 or x.size == 0:
+            return self.detector.update(t, x)
+        n_blocks = -(-x.size // b)
+        padded = np.full(n_blocks * b, np.nan)
+        padded[: x.size] = x
+        blocks = padded.reshape(n_blocks, b)
+        counts = np.isfinite(blocks).sum(axis=1)
+        means = np.where(counts > 0, np.nansum(blocks, axis=1) / np.maximum(counts, 1), np.nan)
+        out = self.detector.update(t[::b], means)
+        # Back to one score per sample, so that features and tokens read the same arrays either way.
+        out.z = np.repeat(out.z, b)[: x.size]
+        out.expected = np.repeat(out.expected, b)[: x.size]
+        return out
 
     def _features(self, x: np.ndarray, finite: np.ndarray, t: np.ndarray, z: np.ndarray,
                   scale: float, tok_scale: float, score: float) -> dict[str, float]:
