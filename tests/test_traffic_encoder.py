@@ -34,16 +34,17 @@ def test_registry_knows_traffic() -> None:
     assert make_encoder("loop_detector", 1 / 20).sample_rate == pytest.approx(0.05)
 
 
-def test_incident_confirmed_within_ten_minutes(three_days) -> None:
+def test_incident_confirmed_within_two_minutes_of_the_queue(three_days) -> None:
     rec, incident = three_days
     _, windows = _run(rec)
     events = [e for w in windows for e in w.events]
     found = [e for e in events if e.kind == "incident"]
     assert len(found) == 1
-    delay = found[0].t - incident.start
-    # Stated: confirmed within 10 minutes of the capacity drop (queue reaches the upstream loop, then
-    # 1 minute of smoothing and 1 minute of persistence).
-    assert 0 <= delay <= 600, delay
+    # Stated: confirmed within 2 minutes of the queue reaching the upstream loop (1 minute of smoothing,
+    # 1 of persistence), and within 12 minutes of the capacity drop (the queue's travel, ~8 min here).
+    arrival = rec.t[(rec.t >= incident.start) & (rec.upstream[2] > 30.0)][0]
+    assert 0 <= found[0].t - arrival <= 120, found[0].t - arrival
+    assert 0 <= found[0].t - incident.start <= 720
     assert found[0].severity is Severity.CRITICAL
     assert found[0].evidence["occdf_pct"] > 12
     cleared = [e for e in events if e.kind == "incident_cleared"]
