@@ -67,3 +67,19 @@ def test_cli_reports_a_missing_manifest_as_one_line(tmp_path: Path, capsys: pyte
 @pytest.mark.parametrize(("raw", "label"), [("Normal", "healthy"), ("IR", "inner_race"), ("outer-race", "outer_race"), ("B", "ball"), ("unbalance", "imbalance")])
 def test_label_aliases(raw: str, label: str) -> None:
     assert canonical_label(raw) == label
+
+
+@pytest.mark.parametrize(
+    ("labels", "verdict"),
+    [
+        (["healthy"] * 7 + ["outer_race"] * 3, "outer_race"),
+        (["healthy"] * 9 + ["outer_race"], "healthy"),
+        (["ball"] * 3 + ["inner_race"] * 4 + ["healthy"] * 3, "inner_race"),
+        (["imbalance"], "imbalance"),
+        ([], "healthy"),
+    ],
+)
+def test_file_verdict_needs_a_persistent_fault(labels: list[str], verdict: str) -> None:
+    from adapters.vibration.evaluate import file_verdict
+
+    assert file_verdict(labels) == verdict

@@ -169,7 +169,8 @@ class VibrationEncoder:
         zone = iso.zone(velocity, cfg.machine_class)
         orders = order_analysis(hann_spectrum, n, fs, cfg.shaft_hz, cfg.speed_tolerance)
         envelope: EnvelopeResult | None = envelope_analysis(
-            spectrum, n, fs, orders.shaft_hz, self._orders, cfg.speed_tolerance, cfg.max_harmonics, cfg.line_hz
+            spectrum, n, fs, orders.shaft_hz, self._orders, cfg.speed_tolerance, cfg.max_harmonics, cfg.line_hz,
+            mask_shaft=orders.speed_refined,
         )
         if not envelope.families:
             envelope = None  # rate too low (or window too short) for any defect comb: not analysable

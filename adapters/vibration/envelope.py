@@ -18,8 +18,9 @@ Band choice, two views, the better one kept per defect family:
    and line-frequency tones, so impacts dominate the envelope wherever they are.
 
 Matching: the SES is divided by its running median (a local noise floor), bins
-at integer shaft orders are neutralised (shaft-related modulation is not a
-bearing defect), and each family's harmonic comb h * f (h = 1..H) is slid over
+at integer shaft orders are neutralised when the shaft speed was measured
+(shaft-related modulation is not a bearing defect; with only a nominal speed the
+mask would fall beside the lines and blot out true defect harmonics), and each family's harmonic comb h * f (h = 1..H) is slid over
 +-tolerance of its kinematic frequency (speed error, bearing slip); the best
 alignment gives per-harmonic peak-to-floor ratios.
 """
@@ -126,6 +127,7 @@ def match_families(
     max_harmonics: int,
     source: str,
     extra_lines_hz: tuple[float, ...] = (),
+    mask_shaft: bool = True,
 ) -> dict[str, FamilyMatch]:
     """Slide each family's comb over +-tolerance of its frequency and keep the best alignment."""
     if ses.size < 16:
@@ -134,7 +136,8 @@ def match_families(
     floor = median_filter(ses, size=floor_size, mode="nearest")
     snr = ses / np.maximum(floor, 1e-30)
     snr[: max(2, int(0.2 * shaft_hz / df))] = 1.0
-    _neutralise(snr, df, shaft_hz)
+    if mask_shaft:
+        _neutralise(snr, df, shaft_hz)
     for line in extra_lines_hz:
         _neutralise(snr, df, line)
     peak = maximum_filter1d(snr, size=3, mode="nearest")
@@ -154,7 +157,10 @@ def match_families(
         scores = (np.log(np.clip(vals, 1.0, 100.0)) * weights).sum(axis=1)
         best = int(np.argmax(scores))
         v = tuple(float(s) for s in vals[best])
-        out[name] = FamilyMatch(name, float(scales[best] * base), v, float(scores[best]), _detected(name, v), source)
+        # Rank by contrast with the typical alignment: in a spectrum dense with lines (cage-modulated
+        # ball impacts, sidebands) any comb scores well somewhere; the true one stands out of its own search.
+        contrast = float(scores[best] - np.median(scores))
+        out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, _detected(name, v), source)
     return out
 
 
@@ -167,6 +173,7 @@ def envelope_analysis(
     tolerance: float = 0.02,
     max_harmonics: int = 5,
     line_hz: float | None = None,
+    mask_shaft: bool = True,
 ) -> EnvelopeResult:
     """Kurtogram band and pre-whitened envelope spectra matched against each defect family."""
     df = sample_rate / n
@@ -184,10 +191,10 @@ def envelope_analysis(
     candidates: list[dict[str, FamilyMatch]] = []
     if best_band is not None:
         ses = squared_envelope_spectrum(spectrum, n, sample_rate, best_band.lo_hz, best_band.hi_hz, max_freq)
-        candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "kurtogram", extra))
+        candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "kurtogram", extra, mask_shaft))
     whitened = spectrum / np.maximum(np.abs(spectrum), 1e-30)
     ses = squared_envelope_spectrum(whitened, n, sample_rate, min_lo, 0.9 * nyquist, max_freq)
-    candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "whitened", extra))
+    candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "whitened", extra, mask_shaft))
     families: dict[str, FamilyMatch] = {}
     for cand in candidates:
         for name, match in cand.items():

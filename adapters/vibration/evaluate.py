@@ -15,7 +15,8 @@ labels.json is a list of such objects (or {"files": [...]}). A .csv recording
 holds one number per row (the first column; a header line is skipped); a .mat
 file is read with scipy.io.loadmat and its `*_<channel>_time` array used (the
 CWRU layout), else its longest numeric array. Each file is cut into windows of
-`--window` seconds; the file's prediction is the majority over its windows.
+`--window` seconds; the file's verdict is the commonest fault found in at least a
+quarter of its windows, else healthy (see `file_verdict`).
 """
 
 from __future__ import annotations
@@ -80,6 +81,20 @@ def window_label(tokens: list[str]) -> str:
         if f"<vib:fault:{fault}>" in tokens:
             return fault
     return "healthy"
+
+
+def file_verdict(labels: list[str], persistence: float = 0.25) -> str:
+    """A file's class from its windows' classes: the commonest fault seen in at least `persistence` of the windows.
+
+    A healthy machine almost never shows a defect comb in a window, while a weak real
+    defect may show it only in some windows (speed wander, load-zone passes), so a fault
+    that persists in a quarter of the windows outweighs a healthy majority.
+    """
+    if not labels:
+        return "healthy"
+    need = max(1, int(np.ceil(persistence * len(labels))))
+    faults = [(count, label) for label, count in Counter(labels).most_common() if label != "healthy" and count >= need]
+    return faults[0][1] if faults else "healthy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -222,7 +237,7 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
             zone = next((t[10:-1] for t in window.tokens if t.startswith("<vib:zone:")), "-")
             zones.append(zone)
         votes = Counter(labels).most_common()
-        predicted = votes[0][0]
+        predicted = file_verdict(labels)
         results.append(FileResult(entry["file"], canonical_label(entry["label"]), predicted, rate, "".join(zones), len(labels)))
         log.debug("%s: %s -> %s (%s)", entry["file"], entry["label"], predicted, dict(votes))
     return results

@@ -3,7 +3,8 @@
 The shaft speed a device declares is nominal (induction motors slip with load),
 so the speed is refined from the data when a comb of shaft harmonics stands out
 of the noise: the candidate speed within +-tolerance that best lines up with
-peaks at 1x..6x wins. Each order's level is the power of the Hann spectrum over
+peaks at the odd orders 1x, 3x, 5x, 7x (even orders of two- and four-pole
+motors coincide with mains harmonics), including a clear 1x, wins. Each order's level is the power of the Hann spectrum over
 +-2 bins around the strongest bin near it (no scalloping loss), converted from
 acceleration to velocity at that frequency.
 """
@@ -69,7 +70,9 @@ def order_analysis(
         f = order * shaft_hz
         if f < 2 * df or f >= sample_rate / 2 - 3 * df:
             continue
-        width = max(1, int(round(0.005 * f / df)))
+        # A measured speed pins each order to +-0.5%; a declared one may be off by the whole tolerance.
+        rel = 0.005 if refined else tolerance
+        width = max(1, int(round(min(rel * f, 0.2 * shaft_hz) / df)))
         centre = int(round(f / df))
         lo, hi = max(1, centre - width), min(top - 1, centre + width + 1)
         if lo >= hi:
@@ -84,8 +87,10 @@ def order_analysis(
 
 
 def _refine_speed(snr_spec: np.ndarray, df: float, nominal_hz: float, tolerance: float) -> tuple[float, bool]:
-    """The shaft speed within +-tolerance whose harmonics 1x..6x line up with the strongest peaks."""
-    harmonics = np.arange(1, 7)
+    """The shaft speed within +-tolerance whose odd harmonics line up with the strongest peaks, or the nominal one."""
+    # Odd orders only: on two- and four-pole motors the even orders sit on mains harmonics (50/60 Hz
+    # and multiples), which would pull the speed to exactly half the mains frequency.
+    harmonics = np.array([1, 3, 5, 7])
     max_f = (snr_spec.size - 2) * df
     harmonics = harmonics[harmonics * nominal_hz * (1 + tolerance) < max_f]
     if harmonics.size < 2 or tolerance <= 0:
@@ -95,9 +100,13 @@ def _refine_speed(snr_spec: np.ndarray, df: float, nominal_hz: float, tolerance:
     pos = np.rint(np.outer(scales * nominal_hz, harmonics) / df).astype(np.int64)
     vals = snr_spec[np.clip(pos, 0, snr_spec.size - 1)]
     score = np.log(np.maximum(vals, 1.0)).sum(axis=1)
+    # The comb must include a clear 1x, or a comb of impact sidebands could pose as shaft harmonics.
+    score[vals[:, 0] < 2 * PEAK_SNR] = -np.inf
+    if not np.isfinite(score).any():
+        return nominal_hz, False
     best = int(np.argmax(score))
     present = int(np.sum(vals[best] >= 2 * PEAK_SNR))
-    # Only trust the data when two or more harmonics stand well clear; otherwise keep the declared speed.
+    # Only trust the data when 1x and another odd order stand well clear; otherwise keep the declared speed.
     if present < 2:
         return nominal_hz, False
     peak_bins = pos[best]

@@ -8,7 +8,7 @@ train of impacts at its kinematic frequency (BPFO, BPFI, 2 x BSF, FTF) with slip
 jitter, each impact ringing a lightly damped structural resonance; inner-race and
 ball defects pass through the load zone with shaft and cage rotation, which
 modulates their impact strength (Harris load distribution, (cos)^1.5 law).
-Broadband noise and a noise-excited second resonance sit on top. Severity can
+Mains hum, broadband noise and a noise-excited second resonance sit on top. Severity can
 grow linearly over time. Pure numpy/scipy; deterministic for a given generator.
 """
 
@@ -53,6 +53,8 @@ class MachineState:
     resonance_noise_g: float = 0.02  # RMS of noise ringing a second, non-impulsive resonance
     second_resonance_hz: float = 1800.0
     random_impacts_per_s: float = 0.0  # sporadic, non-periodic knocks (healthy machines have some)
+    line_hz: float = 60.0  # mains frequency: motors hum at it and its harmonics
+    line_g: float = 0.0  # peak of the mains hum (halved at each harmonic)
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
@@ -133,6 +135,10 @@ def simulate(duration_s: float, sample_rate: float, state: MachineState, rng: np
         times = np.sort(rng.uniform(0, duration_s, k))
         amps = rng.uniform(0.2, 1.0, k) * state.impulse_g
         x += _ring(times, amps, n, sample_rate, min(state.resonance_hz, 0.4 * sample_rate), state.damping)
+    if state.line_g > 0:
+        for k in range(1, 5):
+            if k * state.line_hz < sample_rate / 2:
+                x += state.line_g / 2 ** (k - 1) * np.sin(2 * np.pi * k * state.line_hz * t + rng.uniform(0, 2 * np.pi))
     x += state.noise_g * rng.standard_normal(n)
     if state.resonance_noise_g > 0 and state.second_resonance_hz < 0.45 * sample_rate:
         colored = _resonator(rng.standard_normal(n), sample_rate, state.second_resonance_hz, 0.05)
@@ -156,6 +162,8 @@ def random_state(fault: str, rng: np.random.Generator, sample_rate: float, rpm: 
         resonance_noise_g=float(rng.uniform(0.0, 0.08)),
         second_resonance_hz=float(rng.uniform(min(800, 0.2 * nyquist), min(0.4 * nyquist, 5000))),
         random_impacts_per_s=float(rng.choice([0.0, 0.0, 1.0, 3.0])) if fault == "healthy" else 0.0,
+        line_hz=float(rng.choice([50.0, 60.0])),
+        line_g=float(rng.uniform(0.0, 0.02)),
     )
     if fault == "imbalance":
         return replace(base, fault_mm_s=float(rng.uniform(2.5, 8.0)))
