@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.errors import BrokerError
@@ -34,17 +35,52 @@ def find_mosquitto() -> str | None:
     return shutil.which("mosquitto") or next((p for p in MOSQUITTO_PATHS if os.access(p, os.X_OK)), None)
 
 
+@dataclass(slots=True, frozen=True)
+class TlsFiles:
+    """A CA certificate and a server certificate and key signed by it (PEM files)."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+
+def make_test_ca(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
+    """A self-signed CA and a server certificate for `host`, made with openssl (for tests and demos)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = TlsFiles(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+    ca_key, csr, ext = directory / "ca.key", directory / "server.csr", directory / "server.ext"
+    ext.write_text(f"subjectAltName=IP:{host}\nbasicConstraints=CA:FALSE\n" if host[0].isdigit() else f"subjectAltName=DNS:{host}\n")
+    steps = [
+        ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", files.ca, "-days", "2", "-subj", "/CN=Tessera test CA"],
+        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", files.key, "-out", csr, "-subj", f"/CN={host}"],
+        ["x509", "-req", "-in", csr, "-CA", files.ca, "-CAkey", ca_key, "-CAcreateserial", "-out", files.cert, "-days", "2", "-extfile", ext],
+    ]
+    for step in steps:
+        try:
+            subprocess.run(["openssl", *map(str, step)], check=True, capture_output=True)
+        except (OSError, subprocess.CalledProcessError) as err:
+            raise BrokerError(f"could not make a test CA with openssl: {err}") from err
+    return files
+
+
 class EmbeddedBroker:
     """A private broker process on 127.0.0.1 with persistence, restartable on the same port.
 
     users: name -> password; when given, anonymous clients are refused.
+    tls: certificate files; when given, a second listener on `tls_port` speaks TLS (`tls_url`).
+    max_queued_messages: QoS 1 messages the broker holds per offline session; mosquitto's default
+    of 1000 would drop frames during a long Tessera restart, so the default here is generous.
     """
 
-    def __init__(self, workdir: Path | None = None, port: int | None = None, users: dict[str, str] | None = None) -> None:
+    def __init__(self, workdir: Path | None = None, port: int | None = None, users: dict[str, str] | None = None,
+                 *, tls: TlsFiles | None = None, max_queued_messages: int = 1_000_000) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="tessera-broker-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.users = users or {}
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
+        self.max_queued_messages = max_queued_messages
         self.kind = "mosquitto" if find_mosquitto() else "amqtt"
         self._proc: subprocess.Popen | None = None
 
@@ -52,6 +88,13 @@ class EmbeddedBroker:
     def url(self) -> str:
         """The broker's mqtt:// URL."""
         return f"mqtt://127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        """The broker's mqtts:// URL (only with `tls`)."""
+        if not self.tls_port:
+            raise BrokerError("this embedded broker has no TLS listener; pass tls=make_test_ca(...)")
+        return f"mqtts://127.0.0.1:{self.tls_port}"
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
         """Start the broker and wait until it accepts connections."""
@@ -102,7 +145,10 @@ class EmbeddedBroker:
             "autosave_interval 1",
             "log_type error",
             "log_type warning",
+            f"max_queued_messages {self.max_queued_messages}",
         ]
+        if self.tls:
+            lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
         if os.geteuid() == 0:
             lines.append("user root")  # otherwise mosquitto drops to a user that cannot write workdir
         if self.users:

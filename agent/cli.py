@@ -24,6 +24,7 @@ EVAL_COMMANDS: dict[str, str] = {
 # parsers set `func` to a function (args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
     "rag.cli",
+    "firmware_sim.cli",
 )
 
 

@@ -31,6 +31,9 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(30, ge=5, le=3600)
     topic_prefix: str = "tessera"
     site: str = "home"
+    protocol: Literal["auto", "5", "3.1.1"] = "auto"  # auto: MQTT 5, falling back to 3.1.1 if the broker refuses it
+    reconnect_min_s: float = Field(1.0, gt=0, le=60)  # backoff doubles from here after each failed reconnect
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
 
     @field_validator("url")
     @classmethod
@@ -73,6 +76,28 @@ class DemoSettings(BaseModel):
     embedded_broker: bool = True  # start a private broker when none answers at mqtt.url
 
 
+class IngestSettings(BaseModel):
+    """How Tessera takes sensor frames from the broker (see docs/wire.md)."""
+
+    client_id: str | None = None  # stable id so the broker keeps our session; default tessera-ingest-<site>
+    session_expiry_s: int = Field(3600, ge=0)  # how long the broker queues frames for us while we are down
+    shared_group: str | None = None  # set to split devices over several workers: $share/<group>/...
+    sites: list[str] = Field(default_factory=lambda: ["+"])  # sites to ingest; "+" is all
+    devices: list[str] = Field(default_factory=lambda: ["*"])  # allowed device ids (fnmatch); others are dead-lettered
+    window_s: float = Field(8.0, gt=0, le=600)
+    hop_s: float = Field(2.0, gt=0, le=600)
+    max_frame_bytes: int = Field(4 << 20, ge=64)  # larger payloads are dead-lettered before decoding
+    max_streams: int = Field(10000, ge=1)  # memory bound: new streams past this are dead-lettered
+    dead_letter_payload_bytes: int = Field(1024, ge=0)  # how much of a refused payload the dead letter carries
+
+
+class OutboxSettings(BaseModel):
+    """Store-and-forward of Tessera's outbound messages (alerts, reports) in SQLite under data_dir."""
+
+    max_messages: int = Field(100000, ge=1)  # past this the oldest are dropped and counted
+    client_id: str | None = None  # default tessera-outbox-<site>
+
+
 # Profile defaults sit between the built-in defaults and the file.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {"mqtt": {"site": "home"}},
@@ -92,6 +117,8 @@ class TesseraSettings(BaseSettings):
     edge: EdgeSettings = EdgeSettings()
     rag: RagSettings = RagSettings()
     demo: DemoSettings = DemoSettings()
+    ingest: IngestSettings = IngestSettings()
+    outbox: OutboxSettings = OutboxSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,13 +1,16 @@
 """Per-stream windowing: frames in, overlapping fixed-length windows out.
 
 Sequence numbers tell what the network did: a jump is a gap (filled with NaN so
-the encoder sees it and emits a quality token), a repeat or a step back is a
-duplicate or out-of-order frame and is dropped and counted. Memory is bounded:
-the buffer never holds more than one window plus one frame.
+the encoder sees it and emits a quality token); a repeat is a duplicate (QoS 1
+redelivery) and a late frame whose slot was already filled is out of order; both
+are dropped and counted. A big step back with a later timestamp is a device
+reboot and restarts the stream. Memory is bounded: the buffer never holds more
+than one window plus one frame, per channel.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,11 +18,13 @@ import numpy as np
 from agent.wire import Frame
 
 MAX_GAP_S = 30.0  # a longer silence restarts the stream instead of filling it with NaN
+REORDER_SPAN = 1024  # a step back of more frames than this is a reboot, not a late frame
+LATE_MEMORY = 256  # how many missing sequence numbers are remembered to tell late from duplicate
 
 
 @dataclass(slots=True)
 class Window:
-    """A window ready to encode."""
+    """A window ready to encode: (n,) for one channel, (channels, n) for more."""
 
     samples: np.ndarray
     t0: float
@@ -36,62 +41,86 @@ class StreamCounters:
     gaps: int = 0
     missing_frames: int = 0
     duplicates: int = 0
+    out_of_order: int = 0
     restarts: int = 0
 
 
 class StreamWindower:
-    """Cuts one single-channel stream into windows of `window_s` every `hop_s`."""
+    """Cuts one stream into windows of `window_s` every `hop_s`."""
 
     def __init__(self, window_s: float, hop_s: float) -> None:
-        if window_s <= 0 or hop_s <= 0:
-            raise ValueError(f"window_s and hop_s must be positive, got {window_s}, {hop_s}")
+        if window_s <= 0 or hop_s <= 0 or hop_s > window_s:
+            raise ValueError(f"need 0 < hop_s <= window_s, got window_s={window_s}, hop_s={hop_s}")
         self.window_s, self.hop_s = window_s, hop_s
         self.counters = StreamCounters()
         self._rate = 0.0
+        self._channels = 0
         self._next_seq: int | None = None
-        self._buffer = np.zeros(0)
+        self._buffer = np.zeros((1, 0))
         self._buffer_t0 = 0.0
+        self._missing: deque[int] = deque(maxlen=LATE_MEMORY)
+        self._frame_n = 0
+
+    @property
+    def next_seq(self) -> int | None:
+        """The sequence number expected next (None before the first frame)."""
+        return self._next_seq
 
     def push(self, frame: Frame) -> list[Window]:
         """Add a frame; return the windows it completes (possibly none)."""
         self.counters.frames += 1
+        samples = np.atleast_2d(np.asarray(frame.samples, dtype=np.float64))
         if self._next_seq is not None and frame.seq < self._next_seq:
-            self.counters.duplicates += 1
-            return []
-        samples = np.asarray(frame.samples, dtype=np.float64).ravel()
-        if self._next_seq is None or frame.rate != self._rate:
-            self._restart(frame)
+            if self._next_seq - frame.seq <= REORDER_SPAN or frame.t0 <= self._buffer_end():
+                if frame.seq in self._missing:
+                    self._missing.remove(frame.seq)
+                    self.counters.out_of_order += 1
+                else:
+                    self.counters.duplicates += 1
+                return []
+            self._restart(frame, samples.shape[0])  # the device rebooted and counts from 0 again
+        elif self._next_seq is None or frame.rate != self._rate or samples.shape[0] != self._channels:
+            self._restart(frame, samples.shape[0])
         elif frame.seq > self._next_seq:
             self._fill_gap(frame)
-        self._buffer = np.concatenate([self._buffer, samples])
+        self._buffer = np.concatenate([self._buffer, samples], axis=1)
         self._next_seq = frame.seq + 1
-        self.counters.samples += samples.size
+        self._frame_n = samples.shape[1]
+        self.counters.samples += samples.shape[1]
         return self._cut()
 
-    def _restart(self, frame: Frame) -> None:
+    def _buffer_end(self) -> float:
+        return self._buffer_t0 + self._buffer.shape[1] / self._rate if self._rate else 0.0
+
+    def _restart(self, frame: Frame, channels: int) -> None:
         if self._next_seq is not None:
             self.counters.restarts += 1
-        self._rate = frame.rate
-        self._buffer = np.zeros(0)
+        self._rate, self._channels = frame.rate, channels
+        self._buffer = np.zeros((channels, 0))
         self._buffer_t0 = frame.t0
+        self._missing.clear()
 
     def _fill_gap(self, frame: Frame) -> None:
         self.counters.gaps += 1
-        self.counters.missing_frames += frame.seq - (self._next_seq or 0)
-        buffer_end = self._buffer_t0 + self._buffer.size / self._rate
-        missing = int(round((frame.t0 - buffer_end) * self._rate))
-        if missing > MAX_GAP_S * self._rate or missing < 0:
-            self._restart(frame)
+        first_missing = self._next_seq or 0
+        self.counters.missing_frames += frame.seq - first_missing
+        self._missing.extend(range(first_missing, min(frame.seq, first_missing + LATE_MEMORY)))
+        # Count missing samples from sequence numbers, not timestamps: device clocks drift.
+        missing = (frame.seq - first_missing) * self._frame_n
+        if missing > MAX_GAP_S * self._rate:
+            self._restart(frame, self._channels)
+            self.counters.restarts -= 1  # a long gap, already counted as a gap
         elif missing:
-            self._buffer = np.concatenate([self._buffer, np.full(missing, np.nan)])
+            self._buffer = np.concatenate([self._buffer, np.full((self._channels, missing), np.nan)], axis=1)
 
     def _cut(self) -> list[Window]:
         n_window = int(round(self.window_s * self._rate))
         n_hop = max(1, int(round(self.hop_s * self._rate)))
         windows = []
-        while self._buffer.size >= n_window:
-            windows.append(Window(self._buffer[:n_window].copy(), self._buffer_t0, self._rate))
-            self._buffer = self._buffer[n_hop:]
+        while self._buffer.shape[1] >= n_window:
+            chunk = self._buffer[:, :n_window].copy()
+            windows.append(Window(chunk[0] if self._channels == 1 else chunk, self._buffer_t0, self._rate))
+            self._buffer = self._buffer[:, n_hop:]
             self._buffer_t0 += n_hop / self._rate
         self.counters.windows += len(windows)
         return windows

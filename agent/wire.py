@@ -3,13 +3,18 @@
 Topics (see docs/wire.md):
     <prefix>/<site>/<device>/data/<stream>   sample frames, QoS 1
     <prefix>/<site>/<device>/status          retained "online"/"offline" (last will)
+    <prefix>/<site>/<device>/meta            retained JSON: kind, streams, rates, geometry
+    <prefix>/<site>/<device>/state           retained JSON state of a smart-home device
+    <prefix>/<site>/<device>/set             commands to a smart-home device
     <prefix>/<site>/<device>/alert           alerts Tessera raises about the device
+    <prefix>/_deadletter                     frames Tessera refused, with the reason
 
 Binary frame: a 32-byte little-endian header, then samples (channel-major).
     magic "TS" | version u8 | dtype u8 | channels u8 | flags u8 | reserved u16 |
     seq u32 | n_samples u32 (per channel) | t0 f64 (epoch s) | rate f32 (Hz) | scale f32
 Physical value = raw * scale (scale is 1.0 for float dtypes).
-JSON frame (low-rate streams): {"v": 1, "seq": 7, "t0": 1700000000.0, "rate": 1.0, "samples": [...]}.
+JSON frame (low-rate streams): {"v": 1, "seq": 7, "t0": 1700000000.0, "rate": 1.0, "samples": [...]};
+several channels as "samples": [[...], [...]] (channel-major, equal lengths) with optional "ch" names.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 WIRE_VERSION = 1
 MAGIC = b"TS"
@@ -47,6 +52,9 @@ class WireErrorReason(enum.Enum):
     BAD_JSON = "bad_json"
     INVALID_FIELD = "invalid_field"
     BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"  # payload bytes above ingest.max_frame_bytes, refused before decoding
+    UNKNOWN_DEVICE = "unknown_device"  # device id not allowed by ingest.devices
+    TOO_MANY_STREAMS = "too_many_streams"  # ingest.max_streams reached: memory bound
 
 
 class WireError(ValueError):
@@ -85,7 +93,20 @@ class JsonFrame(BaseModel):
     seq: int = Field(ge=0, lt=2**32)
     t0: float = Field(allow_inf_nan=False)
     rate: float = Field(gt=0, allow_inf_nan=False)
-    samples: list[float | None] = Field(min_length=1, max_length=MAX_SAMPLES)
+    samples: list[float | None] | list[list[float | None]] = Field(min_length=1, max_length=MAX_SAMPLES)
+    ch: list[str] | None = Field(None, max_length=MAX_CHANNELS)
+
+    @model_validator(mode="after")
+    def _rectangular(self) -> JsonFrame:
+        rows = self.samples
+        if rows and isinstance(rows[0], list):
+            if len(rows) > MAX_CHANNELS or len({len(r) for r in rows}) != 1 or not rows[0]:
+                raise ValueError(f"channels must be 1..{MAX_CHANNELS} non-empty rows of equal length")
+            if sum(len(r) for r in rows) > MAX_SAMPLES:
+                raise ValueError(f"more than {MAX_SAMPLES} samples")
+        if self.ch is not None and len(self.ch) != (len(rows) if rows and isinstance(rows[0], list) else 1):
+            raise ValueError("ch must name every channel")
+        return self
 
 
 def encode_binary(seq: int, t0: float, rate: float, samples: np.ndarray, dtype: str = "<f4", scale: float = 1.0) -> bytes:
@@ -99,10 +120,14 @@ def encode_binary(seq: int, t0: float, rate: float, samples: np.ndarray, dtype: 
     return header + raw.tobytes()
 
 
-def encode_json(seq: int, t0: float, rate: float, samples: np.ndarray) -> bytes:
-    """A JSON frame (NaN becomes null)."""
-    values = [None if not math.isfinite(v) else float(v) for v in np.asarray(samples, dtype=np.float64).ravel()]
-    return json.dumps({"v": WIRE_VERSION, "seq": seq, "t0": t0, "rate": rate, "samples": values}).encode()
+def encode_json(seq: int, t0: float, rate: float, samples: np.ndarray, channels: list[str] | None = None) -> bytes:
+    """A JSON frame (NaN becomes null); a 2-D array (channels, n) becomes rows, named by `channels`."""
+    arr = np.asarray(samples, dtype=np.float64)
+    rows = [[None if not math.isfinite(v) else float(v) for v in row] for row in np.atleast_2d(arr)]
+    body: dict[str, object] = {"v": WIRE_VERSION, "seq": seq, "t0": t0, "rate": rate, "samples": rows if arr.ndim == 2 else rows[0]}
+    if channels:
+        body["ch"] = list(channels)
+    return json.dumps(body).encode()
 
 
 def decode_frame(payload: bytes) -> Frame:
@@ -147,7 +172,11 @@ def _decode_json(payload: bytes) -> Frame:
     except ValidationError as err:
         first = err.errors()[0]
         raise WireError(WireErrorReason.INVALID_FIELD, f"{'.'.join(map(str, first['loc'])) or 'frame'}: {first['msg']}") from None
-    samples = np.array([np.nan if v is None else v for v in frame.samples], dtype=np.float64)
+    samples = np.array(frame.samples, dtype=np.float64)  # None becomes NaN
+    if samples.ndim == 2 and samples.shape[0] == 1:
+        samples = samples[0]
+    if not np.isfinite(samples[~np.isnan(samples)]).all():
+        raise WireError(WireErrorReason.INVALID_FIELD, "samples: infinite value")
     return Frame(seq=frame.seq, t0=frame.t0, rate=frame.rate, samples=samples)
 
 
@@ -158,6 +187,16 @@ class DataTopic:
     site: str
     device: str
     stream: str
+
+
+def device_topic(prefix: str, site: str, device: str, leaf: str) -> str:
+    """A per-device topic: leaf is status, meta, state, set or alert."""
+    return f"{prefix}/{site}/{device}/{leaf}"
+
+
+def dead_letter_topic(prefix: str) -> str:
+    """Where refused frames go, with their reason."""
+    return f"{prefix}/_deadletter"
 
 
 def data_topic(prefix: str, site: str, device: str, stream: str) -> str:
