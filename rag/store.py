@@ -202,6 +202,7 @@ class KnowledgeStore:
             raise ValueError("forget needs exactly one of device or site")
         where = {"device": device} if device is not None else {"site": site}
         removed: dict[str, int] = {}
+        deleted: dict[str, list[str]] = {}
         for col in self.all_collections():
             ids = col.get(where=where, include=[])["ids"]
             if ids:
@@ -210,7 +211,13 @@ class KnowledgeStore:
                 left = col.get(where=where, include=[])["ids"]
                 if left:
                     raise StoreCorruptError(f"{len(left)} records of {where} remain in {col.name} after delete")
+                deleted[str(col.id)] = ids
             removed[col.name] = len(ids)
+        if deleted and not self.settings.server_url:
+            from rag.erase import scrub_deleted
+
+            # The embedded store keeps deleted text in its log and free pages; a server scrubs its own.
+            scrub_deleted(self.path / "chroma.sqlite3", deleted)
         log.info("forgot %s: %s", where, removed)
         return removed
 

@@ -87,6 +87,12 @@ def test_forget_leaves_nothing_retrievable(store, target):
         assert not {e.device for e in similar_episodes(store, window, k=100)} & gone
     for col in store.all_collections():
         assert col.get(where={key: value}, include=[])["ids"] == []
+    # nor is anything of it left in the files on disk (log, free pages, full-text index)
+    markers = [b"MARK2"] if key == "device" else [b"MARK1", b"MARK2"]
+    files = [f for f in store.path.rglob("*") if f.is_file()]
+    for marker in [*markers, *(d.encode() for d in gone)]:
+        assert not [f.name for f in files if marker in f.read_bytes()], marker
+    assert any(b"MARK3" in f.read_bytes() for f in files)
     # the others are still there
     assert store.search("pump realigned", k=10, where=Filter(device="pump-3"))
     assert store.check() == []
