@@ -1,0 +1,356 @@
+"""The labelled home command set (examples/commands/home_commands.jsonl) is valid against the example home.
+
+Every label must be something Tessera's intent tools accept and can carry out on
+examples/home.yaml, spelled the way docs/home.md says Home Assistant would spell it;
+every Clarify label must really be unresolvable or ambiguous; the split, tags and mix
+must be what examples/commands/README.md promises.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+import tools
+from tools.home import Home, MatchFailure, Target, normalize
+from tools.intents import HOME_INTENTS, TargetSlots
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ROOT / "examples" / "commands" / "home_commands.jsonl"
+HOME = ROOT / "examples" / "home.yaml"
+
+KEYS = {"id", "utterance", "tool", "args", "tags", "split"}
+NO_ARGS_TOOLS = {"Clarify", "OutOfScope"}
+TAGS = {
+    "name", "alias", "group", "floor", "brightness", "color", "climate", "cover", "lock", "media", "timer",
+    "state_question", "relative", "typo", "polite", "indirect", "unknown_device", "ambiguous", "out_of_scope",
+    "multi_word_order", "casual",
+}
+# The domains each intent falls back to when the slots name no domain and no device (tools/intents.py).
+DEFAULT_DOMAINS = {
+    "HassTurnOn": ("light", "switch", "fan"), "HassTurnOff": ("light", "switch", "fan"), "HassLightSet": ("light",),
+    "HassClimateSetTemperature": ("climate",), "HassClimateGetTemperature": ("climate",), "HassSetPosition": ("cover",),
+    "HassMediaPause": ("media_player",), "HassMediaUnpause": ("media_player",), "HassSetVolume": ("media_player",),
+}
+TARGET_KEYS = ("name", "area", "floor", "domain", "device_class")
+PERCENT_KEYS = ("brightness", "position", "volume_level")
+
+# Why each Clarify line is Clarify, worked out by hand and checked against the registry below.
+#   ("unknown", phrase): the device words name no entity (by name or alias), area or floor;
+#   ("unknown_area", phrase): the room or floor named is not in the home;
+#   ("ambiguous", Target): what the words can mean resolves to several entities in several areas;
+#   ("no_target", None): nothing is named at all;
+#   ("no_attribute", Target, attribute): the target exists but has not the attribute a relative request needs.
+CLARIFY = {
+    "turn on the dishwasher": ("unknown", "dishwasher"),
+    "open the skylight": ("unknown", "skylight"),
+    "turn off the basement lights": ("unknown_area", "basement"),
+    "lock the patio door": ("unknown", "patio door"),
+    "switch on the lights in the guest room": ("unknown_area", "guest room"),
+    "start the robot vacuum": ("unknown", "robot vacuum"),
+    "turn it off": ("no_target", None),
+    "lock the door": ("ambiguous", Target(domain=["lock"])),
+    "turn on the fan": ("ambiguous", Target(domain=["fan"])),
+    "set the temperature to 20": ("ambiguous", Target(domain=["climate"])),
+    "turn the towel rail up a bit": ("no_attribute", Target(name="towel rail"), "temperature"),
+    "make the kitchen warmer": ("no_attribute", Target(area="Kitchen", domain=["climate"]), "temperature"),
+}
+
+
+@lru_cache(maxsize=1)
+def home() -> Home:
+    return Home.load(HOME)
+
+
+@lru_cache(maxsize=1)
+def lines() -> list[dict]:
+    out = []
+    for number, raw in enumerate(COMMANDS.read_text(encoding="utf-8").splitlines(), 1):
+        assert raw.strip(), f"line {number} is blank"
+        try:
+            out.append(json.loads(raw))
+        except json.JSONDecodeError as err:
+            pytest.fail(f"line {number} is not JSON: {err}")
+    return out
+
+
+def line_id(line: dict) -> str:
+    return f"{line.get('id')} {line.get('utterance')!r}"
+
+
+def target_of(line: dict) -> Target:
+    """The target the args name, with the intent's default domains as the tool applies them."""
+    slots = TargetSlots.model_validate({k: v for k, v in line["args"].items() if k in TARGET_KEYS})
+    target = slots.target()
+    if not target.domain and not target.name and line["tool"] in DEFAULT_DOMAINS:
+        target.domain = list(DEFAULT_DOMAINS[line["tool"]])
+    return target
+
+
+def has_target(tool_name: str) -> bool:
+    return tool_name in HOME_INTENTS and issubclass(tools.TOOLS.get(tool_name).args_model, TargetSlots)
+
+
+def category(line: dict) -> str:
+    """The mix category of a line (README: the mix)."""
+    tool, tags = line["tool"], set(line["tags"])
+    if tool == "Clarify":
+        return "clarify"
+    if tool == "OutOfScope":
+        return "out_of_scope"
+    if "relative" in tags:
+        return "relative"
+    if tool in ("HassStartTimer", "HassCancelTimer"):
+        return "timer"
+    if tool in ("HassClimateSetTemperature", "HassClimateGetTemperature"):
+        return "climate"
+    if tool == "HassGetState":
+        return "state"
+    if tool in ("HassMediaPause", "HassMediaUnpause", "HassSetVolume"):
+        return "media"
+    if tool == "HassLightSet":
+        return "light_set"
+    if tool == "HassSetPosition" or "cover" in tags:
+        return "cover"
+    return "on_off"
+
+
+# --- the home the set is written against ---------------------------------------------------
+
+
+def test_home_is_big_enough():
+    h = home()
+    assert len(h.entities) >= 30 and len(h.areas) >= 8 and len(h.floors) >= 2
+
+
+# --- every line -----------------------------------------------------------------------------
+
+
+def test_lines_have_the_format():
+    assert len(lines()) >= 300
+    for number, line in enumerate(lines(), 1):
+        assert set(line) == KEYS, f"{line_id(line)}: keys {sorted(line)}"
+        assert line["id"] == f"c{number:04d}", f"line {number}: id {line['id']} out of sequence"
+        assert isinstance(line["utterance"], str) and line["utterance"].strip() == line["utterance"] and line["utterance"]
+        assert isinstance(line["args"], dict), line_id(line)
+        assert isinstance(line["tags"], list) and line["tags"], f"{line_id(line)}: no tags"
+        assert len(set(line["tags"])) == len(line["tags"]), f"{line_id(line)}: repeated tag"
+        assert set(line["tags"]) <= TAGS, f"{line_id(line)}: unknown tags {set(line['tags']) - TAGS}"
+        assert line["split"] in ("calibration", "heldout"), line_id(line)
+
+
+def test_tools_are_registered_and_args_validate():
+    for line in lines():
+        name = line["tool"]
+        if name in NO_ARGS_TOOLS:
+            assert line["args"] == {}, f"{line_id(line)}: {name} carries no arguments"
+            continue
+        assert name in HOME_INTENTS, f"{line_id(line)}: {name} is not a home intent"
+        tool = tools.TOOLS.get(name)
+        fields = set(tool.args_model.model_fields)
+        assert set(line["args"]) <= fields, f"{line_id(line)}: {set(line['args']) - fields} are not slots of {name}"
+        assert all(v is not None for v in line["args"].values()), f"{line_id(line)}: null slot"
+        tool.validate(line["args"])  # raises on a bad value
+
+
+def test_slot_values_follow_the_conventions():
+    h = home()
+    names = {e.name for e in h.entities}
+    areas = {a.name for a in h.areas}
+    floors = {f.name for f in h.floors}
+    classes = {e.device_class for e in h.entities if e.device_class}
+    for line in lines():
+        args = line["args"]
+        where = line_id(line)
+        if "name" in args and has_target(line["tool"]):
+            assert args["name"] in names, f"{where}: name {args['name']!r} is not a registry name"
+            # rule 2: a named device needs nothing else (no name repeats across areas in this home)
+            assert not set(args) & {"area", "floor", "domain", "device_class"}, f"{where}: name plus other target slots"
+        if "area" in args:
+            assert args["area"] in areas, f"{where}: area {args['area']!r} is not a registry area name"
+        if "floor" in args:
+            assert args["floor"] in floors, f"{where}: floor {args['floor']!r} is not a registry floor name"
+        if "domain" in args:
+            assert args["domain"] in h.domains(), f"{where}: domain {args['domain']!r}"
+        if "device_class" in args:
+            assert args["device_class"] in classes, f"{where}: device_class {args['device_class']!r}"
+            assert "domain" in args, f"{where}: a device class goes with its domain"
+        for key in PERCENT_KEYS + ("hours", "minutes", "seconds"):
+            if key in args:
+                assert type(args[key]) is int, f"{where}: {key} must be an integer"
+        if "temperature" in args:
+            assert type(args["temperature"]) in (int, float), f"{where}: temperature must be a number"
+        if "color" in args:
+            assert args["color"] == args["color"].lower().strip() and re.fullmatch(r"[a-z]+( [a-z]+)?", args["color"]), where
+        if "state" in args:
+            assert args["state"] == args["state"].lower(), where
+        if line["tool"] == "HassStartTimer":
+            assert any(k in args for k in ("hours", "minutes", "seconds")), f"{where}: a timer needs a duration"
+        if "name" in args and line["tool"] in ("HassStartTimer", "HassCancelTimer"):
+            assert args["name"] == args["name"].lower(), f"{where}: timer names are lower case"
+        if line["tool"] in ("HassLightSet",):
+            assert "brightness" in args or "color" in args, f"{where}: light set without a value"
+        if line["tool"] in ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause",
+                            "HassMediaUnpause", "HassSetVolume"):
+            assert "domain" not in args and "device_class" not in args, f"{where}: {line['tool']} has no domain slot"
+
+
+def test_targets_resolve_to_entities():
+    h = home()
+    for line in lines():
+        if not has_target(line["tool"]):
+            continue
+        found = h.resolve(target_of(line))
+        assert not isinstance(found, MatchFailure), f"{line_id(line)}: {found.question() if isinstance(found, MatchFailure) else ''}"
+        assert found, line_id(line)
+
+
+def test_every_labelled_call_succeeds_on_the_example_home():
+    h = home()
+    sent: list[tuple] = []
+    ctx = tools.ToolContext(publish=lambda *a: sent.append(a), site="home", home=h)
+    for line in lines():
+        if line["tool"] in NO_ARGS_TOOLS:
+            continue
+        result = tools.TOOLS.get(line["tool"])(line["args"], ctx)
+        assert result.ok, f"{line_id(line)}: {result.message}"
+
+
+def test_relative_values_are_computed_from_the_registry():
+    h = home()
+    for line in lines():
+        if "relative" not in line["tags"] or line["tool"] == "Clarify":
+            continue
+        entities = h.resolve(target_of(line))
+        assert not isinstance(entities, MatchFailure), line_id(line)
+        args = line["args"]
+        if line["tool"] == "HassClimateSetTemperature":
+            bases = {e.attributes["temperature"] for e in entities}
+            assert len(bases) == 1, f"{line_id(line)}: the thermostats disagree"
+            assert round(args["temperature"] - bases.pop(), 3) in (1, -1, 2, -2), line_id(line)
+        elif line["tool"] == "HassLightSet":
+            bases = {e.attributes.get("brightness", 0) if e.state == "on" else 0 for e in entities}
+            assert len(bases) == 1, f"{line_id(line)}: the lights disagree"
+            base = bases.pop()
+            assert args["brightness"] in (min(100, base + 25), max(0, base - 25)), line_id(line)
+        elif line["tool"] == "HassSetVolume":
+            bases = {e.attributes["volume_level"] for e in entities}
+            assert len(bases) == 1, f"{line_id(line)}: the players disagree"
+            base = bases.pop()
+            assert args["volume_level"] in (min(100, base + 10), max(0, base - 10)), line_id(line)
+        else:
+            pytest.fail(f"{line_id(line)}: relative wording on {line['tool']}")
+
+
+def test_clarify_lines_really_need_a_question():
+    h = home()
+    known = set()
+    for e in h.entities:
+        known.update(e.names())
+    for a in h.areas:
+        known.update(normalize(n) for n in (a.name, a.id, *a.aliases))
+    for f in h.floors:
+        known.update(normalize(n) for n in (f.name, f.id, *f.aliases))
+    clarify = [line for line in lines() if line["tool"] == "Clarify"]
+    assert {line["utterance"] for line in clarify} == set(CLARIFY), "every Clarify line has its reason written down, and only those"
+    for line in clarify:
+        kind, what, *rest = CLARIFY[line["utterance"]]
+        where = line_id(line)
+        if kind in ("unknown", "unknown_area"):
+            assert what in line["utterance"].lower(), where
+            assert normalize(what) not in known, f"{where}: {what!r} is in the registry"
+            assert all(normalize(what) not in normalize(k) and normalize(k) not in normalize(what).split() for k in known), \
+                f"{where}: {what!r} is close to a registry name"
+            probe = Target(name=what) if kind == "unknown" else Target(area=what)
+            assert isinstance(h.resolve(probe), MatchFailure), where
+        elif kind == "no_target":
+            assert isinstance(h.resolve(Target()), MatchFailure), where
+        elif kind == "ambiguous":
+            found = h.resolve(what)
+            assert not isinstance(found, MatchFailure) and len({e.area for e in found}) > 1, f"{where}: not ambiguous"
+        elif kind == "no_attribute":
+            found = h.resolve(what)
+            assert isinstance(found, MatchFailure) or all(rest[0] not in e.attributes for e in found), where
+        else:
+            pytest.fail(f"{where}: unknown reason {kind}")
+
+
+def test_out_of_scope_lines_name_nothing_in_the_home():
+    h = home()
+    names = set()
+    for e in h.entities:
+        names.update(e.names())
+    for line in lines():
+        if line["tool"] == "OutOfScope":
+            text = f" {normalize(line['utterance'])} "
+            hits = [n for n in names if f" {n} " in text]
+            assert not hits, f"{line_id(line)} names {hits}"
+
+
+# --- the set as a whole ----------------------------------------------------------------------
+
+
+def test_ids_and_utterances_are_unique():
+    ids = [line["id"] for line in lines()]
+    assert len(ids) == len(set(ids))
+    seen: dict[str, str] = {}
+    for line in lines():
+        key = normalize(line["utterance"])
+        assert key not in seen, f"{line_id(line)} repeats {seen[key]}"
+        seen[key] = line["id"]
+
+
+def test_every_fifth_line_is_held_out():
+    for line in lines():
+        expected = "heldout" if int(line["id"][1:]) % 5 == 0 else "calibration"
+        assert line["split"] == expected, line_id(line)
+    share = sum(line["split"] == "heldout" for line in lines()) / len(lines())
+    assert abs(share - 0.20) <= 0.01
+
+
+def test_every_tag_is_in_both_splits():
+    by_split = {"calibration": Counter(), "heldout": Counter()}
+    for line in lines():
+        by_split[line["split"]].update(line["tags"])
+    for tag in TAGS:
+        assert by_split["calibration"][tag] and by_split["heldout"][tag], f"tag {tag} missing from a split"
+
+
+def test_tools_are_consistent_with_tags():
+    for line in lines():
+        tags, tool = set(line["tags"]), line["tool"]
+        where = line_id(line)
+        assert ("out_of_scope" in tags) == (tool == "OutOfScope"), where
+        if tags & {"unknown_device", "ambiguous"}:
+            assert tool == "Clarify", where
+        if tool == "Clarify":
+            assert tags & {"unknown_device", "ambiguous", "relative"}, where
+        if tool == "HassGetState" or tool == "HassClimateGetTemperature":
+            assert "state_question" in tags, where
+        if tool in ("HassStartTimer", "HassCancelTimer"):
+            assert "timer" in tags, where
+        if "name" in tags or "alias" in tags:
+            assert "name" in line["args"], where
+        if "group" in tags and tool != "Clarify":
+            assert "name" not in line["args"] and (set(line["args"]) & {"area", "floor", "domain"}), where
+        if "floor" in tags and tool != "Clarify":
+            assert "floor" in line["args"], where
+
+
+def test_the_mix():
+    counts = Counter(category(line) for line in lines())
+    total = len(lines())
+    share = {k: v / total for k, v in counts.items()}
+    # README: roughly 35/12/10/10/8/4/10/6/5/5 percent; each category present, none far off.
+    wanted = {"on_off": 0.35, "light_set": 0.12, "climate": 0.10, "cover": 0.10, "media": 0.08, "timer": 0.04,
+              "state": 0.10, "relative": 0.06, "clarify": 0.05, "out_of_scope": 0.05}
+    for key, target in wanted.items():
+        assert counts[key] >= 10, f"{key}: {counts[key]}"
+        assert target * 0.5 <= share[key] <= target * 1.6, f"{key}: {share[key]:.1%} of the set"
+    tags = Counter(t for line in lines() for t in line["tags"])
+    assert tags["typo"] / total >= 0.08, f"typos: {tags['typo']}"
