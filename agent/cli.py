@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 # `tessera eval NAME` subcommands: module path -> the module's add_arguments(parser) and run(args) -> int.
 # The module docstring's first line is the command's help.
 EVAL_COMMANDS: dict[str, str] = {
+    "ecg": "adapters.ecg.evaluate",
     "vibration": "adapters.vibration.evaluate",
     "anomalies": "adapters.generic.evaluate",
 }

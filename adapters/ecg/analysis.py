@@ -59,7 +59,7 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     if y.size < MIN_SECONDS * INTERNAL_FS:
         return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
     det = detect_qrs(y, config)
-    beats = classify_beats(det.filtered.wide, det.filtered.slope, det.r_peaks, config)
+    beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
     rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config)
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats)

@@ -17,14 +17,18 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
+from adapters.ecg.detect import Filtered
 
 log = logging.getLogger(__name__)
 
 _QRS_BEFORE_S = 0.10  # morphology window around R
 _QRS_AFTER_S = 0.12
 _MATCH_CORR = 0.90  # correlation that makes a beat "like" another
-_MAX_TEMPLATE_BEATS = 300
-_HISTORY = 8  # RR intervals behind a beat that define 'on time'  # medoid search cost grows with the square of this
+_UNLIKE_CORR = 0.75  # below this a beat's shape differs from the dominant beat
+_MAX_LAG_S = 0.040  # beats are compared at their best alignment within this shift
+_MEDOID_BEATS = 60  # medoid search cost grows with the square of this
+NOISY_BEAT = 0.2  # high-frequency ratio above which a beat is too noisy to call ventricular
+_HISTORY = 8  # RR intervals behind a beat that define 'on time'
 
 
 @dataclass(slots=True)
@@ -37,50 +41,70 @@ class BeatFeatures:
     prematurity: np.ndarray  # RR before / local reference RR (1 = on time)
     template: np.ndarray  # dominant beat, wide band, QRS window
     dominant_width_s: float
+    noise: np.ndarray  # high-frequency noise around each beat relative to its swing
 
 
-def classify_beats(wide: np.ndarray, slope: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> BeatFeatures:
-    """Label each R peak N, V or S from the wide-band signal and the QRS-band slope."""
+def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
+    """Label each R peak N, V or S from beat shape and width (0.5-25 Hz signal) and RR timing."""
     n = r_peaks.size
     before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
     if n == 0:
         empty = np.zeros(0)
-        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0)
-    segs = _segments(wide, r_peaks, before, after)
-    width = _qrs_width(slope, r_peaks, config)
-    template, dominant = _dominant_template(segs, width)
-    corr = _correlate(segs, template)
+        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty)
+    morph = filtered.morph
+    lag = config.samples(_MAX_LAG_S)
+    ext = _segments(morph, r_peaks, before + lag, after + lag)
+    width = _qrs_width(morph, r_peaks, config)
+    noise = _hf_ratio(filtered, r_peaks, config)
+    template, dominant = _dominant_template(ext, width, lag)
+    corr, _ = _aligned_correlation(ext, template, lag)
     dom_width = float(np.median(width[dominant])) if dominant.any() else float(np.median(width))
     prem = _prematurity(r_peaks)
-    labels = np.full(n, "N", dtype="<U1")
-    wide_qrs = (width > max(1.35 * dom_width, 0.09)) | ((width > config.wide_qrs_s + 0.02) & (dom_width < config.wide_qrs_s))
-    unlike = corr < 0.80
-    premature = prem < config.premature_ratio
-    # Amplitude matters too: a ventricular beat often towers over (or dwarfs) the normal QRS.
+    segs = ext[:, lag: ext.shape[1] - lag]
     amp = np.ptp(segs, axis=1)
-    amp_ratio = amp / max(float(np.median(amp[dominant])) if dominant.any() else float(np.median(amp)), 1e-9)
+    amp_ref = float(np.median(amp[dominant])) if dominant.any() else float(np.median(amp))
+    amp_ratio = amp / max(amp_ref, 1e-9)
+    unlike = corr < _UNLIKE_CORR
+    wider = (width > 1.25 * dom_width) & (width > dom_width + 0.025)
+    premature = prem < config.premature_ratio
     odd_amp = (amp_ratio > 1.8) | (amp_ratio < 0.45)
-    is_v = (wide_qrs & (unlike | premature | odd_amp)) | (unlike & premature & (width > 1.15 * dom_width)) | (corr < 0.5)
+    # Ventricular: a different shape that is also wider, early or of another size; or a shape
+    # unlike anything normal. A beat merely wide like all its neighbours (bundle branch block,
+    # pacing) stays N, since the template learnt it.
+    is_v = (unlike & (wider | premature | odd_amp)) | (wider & (width > 1.5 * dom_width) & (corr < 0.9)) | (corr < 0.4)
+    # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
+    # noise is what makes monitors cry ventricular tachycardia falsely.
+    is_v &= noise < NOISY_BEAT
+    if artifact is not None:
+        is_v &= ~artifact[np.clip(r_peaks, 0, artifact.size - 1)]
+    labels = np.full(n, "N", dtype="<U1")
     labels[is_v] = "V"
-    labels[~is_v & premature & (corr >= 0.80)] = "S"
-    return BeatFeatures(labels, width, corr, prem, template, dom_width)
+    labels[~is_v & premature & ~unlike] = "S"
+    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise)
+
+
+def _hf_ratio(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """RMS of the >30 Hz signal within +/-100 ms of R over the beat's swing: about 0.03 clean, >0.3 spiky."""
+    half = config.samples(0.10)
+    idx = np.clip(r_peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, filtered.hf.size - 1)
+    hf = np.sqrt(np.mean(filtered.hf[idx] ** 2, axis=1))
+    return hf / np.maximum(np.ptp(filtered.morph[idx], axis=1), 1e-9)
 
 
 def _segments(wide: np.ndarray, r_peaks: np.ndarray, before: int, after: int) -> np.ndarray:
     offsets = np.arange(-before, after + 1)
     idx = np.clip(r_peaks[:, None] + offsets[None, :], 0, wide.size - 1)
-    segs = wide[idx]
-    return segs - segs.mean(axis=1, keepdims=True)
+    return wide[idx]
 
 
-def _qrs_width(slope: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
+def _qrs_width(wide: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
     """QRS duration from the spread of slope energy around R (floor-subtracted), about 4 sigma."""
     half = config.samples(0.12)
     offsets = np.arange(-half, half + 1)
-    idx = np.clip(r_peaks[:, None] + offsets[None, :], 0, slope.size - 1)
-    w = slope[idx] ** 2
-    # The quietest quarter of the window stands for noise: subtract it so noise does not widen beats.
-    floor = np.quantile(w, 0.25, axis=1, keepdims=True)
+    idx = np.clip(r_peaks[:, None] + offsets[None, :], 1, wide.size - 2)
+    w = ((wide[idx + 1] - wide[idx - 1]) * (INTERNAL_FS / 2.0)) ** 2
+    # The quietest half of the window stands for noise and T/P slopes: subtract it so neither widens beats.
+    floor = np.quantile(w, 0.5, axis=1, keepdims=True)
     w = np.maximum(w - 2.0 * floor, 0.0)
     total = w.sum(axis=1) + 1e-12
     t = offsets / INTERNAL_FS
@@ -89,28 +113,45 @@ def _qrs_width(slope: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.
     return 4.0 * spread
 
 
-def _dominant_template(segs: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median of the beats matching the best-supported narrow medoid, and which beats those are."""
-    n = segs.shape[0]
-    pick = np.linspace(0, n - 1, min(n, _MAX_TEMPLATE_BEATS)).astype(int)
-    sub = segs[pick]
-    norm = sub / (np.linalg.norm(sub, axis=1, keepdims=True) + 1e-12)
-    support = (norm @ norm.T > _MATCH_CORR).sum(axis=1)
-    # Among well-supported beats prefer the narrowest: in bigeminy V beats are as many as N.
-    strong = support >= 0.6 * support.max()
-    candidates = np.flatnonzero(strong)
-    medoid = pick[candidates[np.argmin(width[pick][candidates])]]
-    corr = _correlate(segs, segs[medoid])
-    dominant = corr > _MATCH_CORR
-    template = np.median(segs[dominant], axis=0) if dominant.sum() >= 1 else segs[medoid]
-    return template, dominant
+def _windows(ext: np.ndarray, lag: int) -> np.ndarray:
+    """(beats, 2*lag+1, width) views of each beat shifted by -lag..lag, mean-removed and unit-norm."""
+    width = ext.shape[1] - 2 * lag
+    win = sliding_window_view(ext, width, axis=1)
+    win = win - win.mean(axis=2, keepdims=True)
+    return win / (np.linalg.norm(win, axis=2, keepdims=True) + 1e-12)
 
 
-def _correlate(segs: np.ndarray, template: np.ndarray) -> np.ndarray:
+def _aligned_correlation(ext: np.ndarray, template: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best correlation of each beat with `template` over shifts of +/-lag samples, and that shift."""
     t = template - template.mean()
     t = t / (np.linalg.norm(t) + 1e-12)
-    s = segs / (np.linalg.norm(segs, axis=1, keepdims=True) + 1e-12)
-    return s @ t
+    c = _windows(ext, lag) @ t
+    best = np.argmax(c, axis=1)
+    return c[np.arange(c.shape[0]), best], best
+
+
+def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the beats matching the best-supported narrow medoid, and which beats those are."""
+    n = ext.shape[0]
+    core = slice(lag, ext.shape[1] - lag)
+    pick = np.linspace(0, n - 1, min(n, _MEDOID_BEATS)).astype(int)
+    win = _windows(ext[pick], lag)
+    centre = win[:, lag, :]
+    # Similarity of every picked beat to every other, at the best shift of the other.
+    sim = np.einsum("jlw,iw->ijl", win, centre).max(axis=2)
+    support = (sim > _MATCH_CORR).sum(axis=1)
+    # Among well-supported beats prefer the narrowest: in bigeminy V beats are as many as N.
+    candidates = np.flatnonzero(support >= 0.6 * support.max())
+    medoid = pick[candidates[np.argmin(width[pick][candidates])]]
+    corr, shift = _aligned_correlation(ext, ext[medoid, core], lag)
+    dominant = corr > _MATCH_CORR
+    if not dominant.any():
+        return ext[medoid, core], dominant
+    width_core = ext.shape[1] - 2 * lag
+    rows = np.flatnonzero(dominant)
+    aligned = ext[rows[:, None], shift[rows][:, None] + np.arange(width_core)[None, :]]
+    aligned = aligned - aligned.mean(axis=1, keepdims=True)
+    return np.median(aligned, axis=0), dominant
 
 
 def _prematurity(r_peaks: np.ndarray) -> np.ndarray:

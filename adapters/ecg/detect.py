@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 from scipy.signal import butter, find_peaks, sosfiltfilt
 
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 class Filtered:
     """The signals derived from one input at the internal rate."""
 
-    wide: np.ndarray  # 0.5-40 Hz: morphology, R location
-    band: np.ndarray  # 5-15 Hz: QRS energy
+    wide: np.ndarray  # 0.5-40 Hz: R location, P waves
+    morph: np.ndarray  # 0.5-25 Hz: beat shape and width, spared muscle noise and spikes
+    hf: np.ndarray  # above 30 Hz: muscle noise and spikes, to tell noisy beats
+    band: np.ndarray  # QRS energy band
     slope: np.ndarray  # |derivative| of band
     mwi: np.ndarray  # integrated squared slope
 
@@ -52,6 +54,20 @@ def _sos(low: float, high: float, order: int) -> np.ndarray:
     return butter(order, (low, high), btype="bandpass", fs=INTERNAL_FS, output="sos")
 
 
+MORPH_LOWPASS_HZ = 25.0
+HF_NOISE_HZ = 30.0
+
+
+@lru_cache(maxsize=4)
+def _lowpass(cut: float) -> np.ndarray:
+    return butter(2, cut, btype="lowpass", fs=INTERNAL_FS, output="sos")
+
+
+@lru_cache(maxsize=4)
+def _highpass(cut: float) -> np.ndarray:
+    return butter(2, cut, btype="highpass", fs=INTERNAL_FS, output="sos")
+
+
 def prefilter(x: np.ndarray, config: ECGConfig) -> Filtered:
     """Band-pass, derivative, squaring and integration of a signal at the internal rate."""
     pad = min(x.size - 1, int(INTERNAL_FS))  # odd-extension padding of one second limits edge transients
@@ -61,13 +77,15 @@ def prefilter(x: np.ndarray, config: ECGConfig) -> Filtered:
     # Five-point derivative (Pan-Tompkins), centred.
     deriv[2:-2] = (2 * band[4:] + band[3:-1] - band[1:-3] - 2 * band[:-4]) * (INTERNAL_FS / 8.0)
     mwi = uniform_filter1d(deriv * deriv, size=config.samples(config.integration_s), mode="nearest")
-    return Filtered(wide=wide, band=band, slope=np.abs(deriv), mwi=mwi)
+    morph = sosfiltfilt(_lowpass(MORPH_LOWPASS_HZ), wide, padlen=pad)
+    hf = sosfiltfilt(_highpass(HF_NOISE_HZ), x, padlen=pad)
+    return Filtered(wide=wide, morph=morph, hf=hf, band=band, slope=np.abs(deriv), mwi=mwi)
 
 
 def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     """QRS positions in `x`, a gap-free signal in mV at the internal rate."""
     filt = prefilter(x, config)
-    artifact = artifact_mask(filt.band, config)
+    artifact = artifact_mask(filt.band, config) | plateau_mask(x, config)
     refractory = config.samples(config.refractory_s)
     cand, props = find_peaks(filt.mwi, distance=refractory, height=0.0)
     if cand.size == 0:
@@ -103,6 +121,22 @@ def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
 
 
 ARTIFACT_RATIO = 4.0
+PLATEAU_S = 0.060  # a signal exactly constant this long is clipped or zero-filled, not ECG
+PLATEAU_MARGIN_S = 0.300  # entering and leaving saturation throws spikes on either side
+PLATEAU_UV = 1.0  # amplifier noise alone moves a real ECG more than this
+
+
+def plateau_mask(x: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Samples on or near stretches where the signal holds still within 1 uV (ADC clipping, lead off, zero fill)."""
+    n_min = config.samples(PLATEAU_S)
+    if x.size < n_min:
+        return np.zeros(x.size, bool)
+    swing = maximum_filter1d(x, size=n_min) - minimum_filter1d(x, size=n_min)
+    still = swing < PLATEAU_UV * 1e-3
+    if not still.any():
+        return still
+    margin = config.samples(PLATEAU_MARGIN_S) + n_min
+    return maximum_filter1d(still, size=2 * margin + 1)
 
 
 def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:

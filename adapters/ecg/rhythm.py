@@ -35,6 +35,7 @@ class VentricularRun:
     start_s: float
     beats: int
     rate_bpm: float
+    regular: bool = True
 
 
 @dataclass(slots=True)
@@ -81,7 +82,7 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
         rhythm.tachy = hr > config.tachy_bpm
     _gaps(rhythm, r_peaks, n_samples, artifact, config)
     rhythm.v_runs = _v_runs(r_peaks, labels)
-    rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm for run in rhythm.v_runs)
+    rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular for run in rhythm.v_runs)
     return rhythm
 
 
@@ -174,7 +175,12 @@ def _v_runs(r_peaks: np.ndarray, labels: np.ndarray) -> list[VentricularRun]:
     for s, e in zip(starts, ends):
         beats = int(e - s)
         if beats >= 3:
-            span = (r_peaks[e - 1] - r_peaks[s]) / INTERNAL_FS
-            rate = 60.0 * (beats - 1) / span if span > 0 else 0.0
-            runs.append(VentricularRun(r_peaks[s] / INTERNAL_FS, beats, rate))
+            rr = np.diff(r_peaks[s:e]) / INTERNAL_FS
+            rate = 60.0 / float(np.median(rr))
+            # Ventricular tachycardia is regular; a "run" whose intervals scatter is mostly artefact.
+            regular = float(np.std(rr) / np.mean(rr)) < VT_MAX_RR_CV
+            runs.append(VentricularRun(r_peaks[s] / INTERNAL_FS, beats, rate, regular))
     return runs
+
+
+VT_MAX_RR_CV = 0.25

@@ -67,6 +67,7 @@ class _Options:
     resp_hz: float = 0.25
     v_polarity: int = 0  # +1 upright V beats, -1 inverted, 0 random per record
     start_s: float = 0.4  # time of the first R peak
+    noise_floor_uv: float = 5.0  # amplifier noise (RMS): no real lead is ever perfectly still
 
     def validate(self) -> None:
         for name in ("v_fraction", "s_fraction"):
@@ -108,6 +109,8 @@ def synthesize_ecg(
     signal = clean.copy()
     if opts.af:
         signal += _fibrillatory_waves(n, fs, rng)
+    if opts.noise_floor_uv > 0:
+        signal += rng.normal(0.0, opts.noise_floor_uv * 1e-3, n)
     if opts.snr_db is not None:
         power = float(np.var(clean))
         signal += rng.normal(0.0, np.sqrt(power / 10 ** (opts.snr_db / 10.0)), n)
