@@ -98,6 +98,67 @@ class OutboxSettings(BaseModel):
     client_id: str | None = None  # default tessera-outbox-<site>
 
 
+class RateLimitSettings(BaseModel):
+    """A token bucket: `capacity` calls in a burst, refilled at `capacity` per `per_s` seconds."""
+
+    capacity: int = Field(ge=1)
+    per_s: float = Field(gt=0)
+
+
+# Guardrail defaults per profile: which tools the LLM may call at all (fnmatch patterns) and
+# which permission classes. `admin` is never among them and cannot be configured in.
+GUARDRAIL_PROFILES: dict[str, dict[str, list[str]]] = {
+    "hub": {
+        "allow_tools": ["Hass*", "raise_alert", "log_observation", "read_stream", "search_knowledge", "acknowledge_event"],
+        "permissions": ["read", "actuate", "notify"],
+    },
+    "gateway": {
+        "allow_tools": ["raise_alert", "log_observation", "read_stream", "search_knowledge", "open_ticket", "acknowledge_event", "stop_machine", "render_report"],
+        # actuate only reaches stop_machine here, and that always asks for confirmation
+        "permissions": ["read", "notify", "actuate"],
+    },
+}
+
+
+class GuardrailSettings(BaseModel):
+    """Checks on every tool call, outside the LLM (see docs/guardrails.md)."""
+
+    allow_tools: list[str] | None = None  # fnmatch patterns; None: the profile's defaults
+    deny_tools: list[str] = Field(default_factory=list)  # wins over allow_tools
+    permissions: list[Literal["read", "actuate", "notify"]] | None = None  # None: the profile's defaults
+    # tool -> field -> [low, high], on top of the argument model's own bounds
+    ranges: dict[str, dict[str, tuple[float, float]]] = Field(
+        default_factory=lambda: {
+            "HassClimateSetTemperature": {"temperature": (5.0, 30.0)},
+            "HassLightSet": {"brightness": (0.0, 100.0)},
+            "HassSetVolume": {"volume_level": (0.0, 100.0)},
+        }
+    )
+    tool_rate: RateLimitSettings = RateLimitSettings(capacity=30, per_s=60.0)  # every tool, per tool
+    target_rate: RateLimitSettings = RateLimitSettings(capacity=10, per_s=60.0)  # per entity or device acted on
+    rates: dict[str, RateLimitSettings] = Field(  # per-tool overrides of tool_rate
+        default_factory=lambda: {"raise_alert": RateLimitSettings(capacity=6, per_s=60.0), "stop_machine": RateLimitSettings(capacity=2, per_s=60.0)}
+    )
+    confirm_tools: list[str] = Field(default_factory=lambda: ["stop_machine"])  # always ask a person first
+    confirm_entities: list[str] = Field(default_factory=list)  # fnmatch on entity ids: any actuation asks first
+
+    @field_validator("ranges")
+    @classmethod
+    def _ordered(cls, ranges: dict[str, dict[str, tuple[float, float]]]) -> dict[str, dict[str, tuple[float, float]]]:
+        for tool, fields in ranges.items():
+            for name, (low, high) in fields.items():
+                if low > high:
+                    raise ValueError(f"{tool}.{name}: low {low:g} is above high {high:g}")
+        return ranges
+
+    def effective(self, profile: str) -> tuple[list[str], list[str]]:
+        """The allowed tool patterns and permission classes under `profile`."""
+        defaults = GUARDRAIL_PROFILES.get(profile, {"allow_tools": [], "permissions": []})
+        tools = self.allow_tools if self.allow_tools is not None else defaults["allow_tools"]
+        permissions = list(self.permissions) if self.permissions is not None else defaults["permissions"]
+        return list(tools), [p for p in permissions if p != "admin"]
+
+
 # Profile defaults sit between the built-in defaults and the file.
 PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "hub": {"mqtt": {"site": "home"}},
@@ -117,6 +178,7 @@ class TesseraSettings(BaseSettings):
     edge: EdgeSettings = EdgeSettings()
     rag: RagSettings = RagSettings()
     demo: DemoSettings = DemoSettings()
+    guardrails: GuardrailSettings = GuardrailSettings()
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
 

@@ -5,4 +5,4 @@ from tools.base import TOOLS, Permission, Tool, ToolContext, ToolResult, tool
 __all__ = ["TOOLS", "Permission", "Tool", "ToolContext", "ToolResult", "tool"]
 
 # Built-in tools register themselves on import.
-from tools import alerts, intents  # noqa: E402,F401
+from tools import alerts, industrial, intents  # noqa: E402,F401

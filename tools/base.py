@@ -15,7 +15,10 @@ from pydantic import BaseModel, ValidationError
 from agent.registry import Registry
 
 if typing.TYPE_CHECKING:
+    from agent.audit import TicketStore
+    from rag.store import KnowledgeStore
     from tools.home import Home
+    from tools.streams import StreamStore
 
 
 class Permission(str, enum.Enum):
@@ -48,6 +51,9 @@ class ToolContext:
     topic_prefix: str = "tessera"
     clock: Callable[[], float] = time.time
     home: Home | None = None
+    streams: StreamStore | None = None  # latest tokenized windows per device, for read_stream
+    tickets: TicketStore | None = None  # maintenance tickets and acknowledgements (SQLite beside the audit log)
+    knowledge: KnowledgeStore | None = None  # the rag/ store, for search_knowledge
 
     def topic(self, *parts: str) -> str:
         """A topic under this site, e.g. topic("ecg-1", "alert") -> tessera/home/ecg-1/alert."""
