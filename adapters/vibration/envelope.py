@@ -35,6 +35,9 @@ from scipy.ndimage import maximum_filter1d, median_filter
 
 ANCHOR_SNR = 4.0  # SES magnitude over local median for the leading line of a family
 HARMONIC_SNR = 3.0  # for each further harmonic
+# A comb must also beat its own typical alignment by this much (summed log ratios): chance
+# alignments with noise peaks pass the line thresholds now and then but not this.
+MIN_CONTRAST = 2.0
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
 
 
@@ -160,7 +163,8 @@ def match_families(
         # Rank by contrast with the typical alignment: in a spectrum dense with lines (cage-modulated
         # ball impacts, sidebands) any comb scores well somewhere; the true one stands out of its own search.
         contrast = float(scores[best] - np.median(scores))
-        out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, _detected(name, v), source)
+        detected = contrast >= MIN_CONTRAST and _detected(name, v)
+        out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, detected, source)
     return out
 
 
