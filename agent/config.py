@@ -60,7 +60,23 @@ class EdgeSettings(BaseModel):
     url: str | None = None  # e.g. http://edge.local:8080/v1
     api_key: SecretStr | None = None
     model: str = "default"
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(10.0, gt=0)  # total budget of one complete(), retries and samples included
+    ca_bundle: Path | None = None  # PEM CA bundle for https:// with a private CA
+    verify_tls: bool = True  # off only for a lab box with a self-signed certificate
+    retries: int = Field(2, ge=0, le=10)  # on connection errors, 5xx and 429 only
+    backoff_s: float = Field(0.25, gt=0, le=30)  # first retry delay, doubling after each try
+    # "json_object": {"type": "json_object", "schema": ...} (llama.cpp server, llama-cpp-python server);
+    # "json_schema": {"type": "json_schema", "json_schema": {...}} (vLLM, Ollama, OpenAI); "none": prompt only.
+    response_format: Literal["json_object", "json_schema", "none"] = "json_object"
+    logprobs: bool = True  # ask for token log-probabilities (turn off for servers that refuse them)
+    samples: int = Field(1, ge=1, le=16)  # self-consistency: >1 samples at `temperature`, majority vote
+    temperature: float = Field(0.7, ge=0, le=2)  # used only when samples > 1; a single sample is greedy
+    seed: int = 0  # sample i is drawn with seed + i so votes are reproducible
+    max_tokens: int = Field(256, ge=8, le=8192)
+    max_response_bytes: int = Field(1 << 20, ge=1024)  # larger answers are refused as bad_response
+    # Hints for the planner: an edge box has more room than the hub, so its prompt may carry more.
+    max_examples: int = Field(8, ge=0, le=64)  # retrieved worked examples in an escalated prompt
+    context_tokens: int = Field(4096, ge=512, le=131072)  # prompt budget of an escalated request
 
 
 class DemoSettings(BaseModel):

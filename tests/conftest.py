@@ -46,3 +46,13 @@ def local_backend():
     from agent.llm.local import LlamaCppBackend
 
     return LlamaCppBackend(LlmSettings(n_threads=2))
+
+
+@pytest.fixture(scope="session")
+def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A real OpenAI-compatible server (llama_cpp.server, default model, API key) on loopback, once per session."""
+    from tests.edge_server import EdgeServer
+
+    server = EdgeServer(tmp_path_factory.mktemp("edge"))
+    yield server
+    server.stop()

@@ -1,0 +1,185 @@
+"""When to ask the edge model, and what happens when it cannot answer.
+
+A policy turns a confidence into a route (local or edge) with a reason. `run_with_escalation`
+runs the cascade for any answer type (a tool call, an event verdict): local when confident,
+the edge when not, and the local answer flagged `fallback` when the edge is unreachable, slow
+or refuses us, with the request queued for a person to review. It never waits past the edge
+backend's own budget (`EdgeSettings.timeout_s`).
+
+What leaves the device is an `EscalationRequest`: the question, symbolic tokens and one-line
+summaries, retrieved examples and the local answer, never raw sensor samples.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
+
+from agent.calibration import Calibration
+from agent.llm.base import Message
+from agent.llm.edge import EdgeFailure, EdgeUnavailable
+from agent.review import ReviewQueue, check_no_raw_samples
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Route(Enum):
+    """Where the answer came from."""
+
+    LOCAL = "local"
+    EDGE = "edge"
+    FALLBACK = "fallback"  # the local answer, because the edge could not give one
+
+
+class RouteReason(Enum):
+    """Why the cascade went where it went."""
+
+    CONFIDENT = "confident"  # calibrated confidence at or above the threshold
+    LOW_CONFIDENCE = "low_confidence"
+    FORCED_LOCAL = "forced_local"  # a policy that never escalates (no edge on this site)
+    FORCED_EDGE = "forced_edge"  # a policy that always escalates (evaluation, a strict site)
+    EDGE_NOT_CONFIGURED = "edge_not_configured"
+    EDGE_UNAVAILABLE = "edge_unavailable"  # see CascadeOutcome.error for the EdgeFailure
+
+
+@dataclass(slots=True, frozen=True)
+class RouteDecision:
+    """A policy's verdict: route, reason, the threshold used and the confidence it compared."""
+
+    route: Route
+    reason: RouteReason
+    threshold: float | None
+    confidence: float | None = None  # calibrated, when the policy has a calibration
+
+
+class EscalationPolicy(Protocol):
+    """Decides local or edge from a raw confidence (the kind the calibration was fitted on)."""
+
+    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
+        """Route one answer."""
+        ...
+
+
+@dataclass(slots=True)
+class ThresholdPolicy:
+    """Escalate when the calibrated confidence is below `threshold`."""
+
+    threshold: float
+    calibration: Calibration | None = None  # None: the confidence is taken as already calibrated
+
+    @classmethod
+    def from_calibration(cls, calibration: Calibration, escalation_rate: float | None = None) -> ThresholdPolicy:
+        """The policy stored by `tessera calibrate`, or one re-aimed at another escalation rate."""
+        threshold = calibration.threshold if escalation_rate is None else calibration.threshold_for_escalation_rate(escalation_rate)
+        return cls(threshold=threshold, calibration=calibration)
+
+    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
+        """Edge when P(correct) < threshold, else local."""
+        p = float(self.calibration.predict(confidence)) if self.calibration is not None else float(confidence)
+        if p < self.threshold:
+            return RouteDecision(Route.EDGE, RouteReason.LOW_CONFIDENCE, self.threshold, p)
+        return RouteDecision(Route.LOCAL, RouteReason.CONFIDENT, self.threshold, p)
+
+
+@dataclass(slots=True)
+class FixedPolicy:
+    """Always one route: local on a site without an edge box, edge for evaluation."""
+
+    route: Route
+
+    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
+        """The fixed route."""
+        reason = RouteReason.FORCED_EDGE if self.route is Route.EDGE else RouteReason.FORCED_LOCAL
+        return RouteDecision(self.route, reason, None, None)
+
+
+@dataclass(slots=True)
+class EscalationRequest:
+    """What is sent to the edge and queued for review: tokens and summaries, never raw samples."""
+
+    kind: str  # "command" (an utterance to act on) or "event" (a window's event to judge)
+    question: str  # the utterance, or the event's one-line summary
+    tokens: list[str] = field(default_factory=list)  # symbolic window tokens, e.g. "<ecg:hr:72>"
+    summaries: list[str] = field(default_factory=list)  # one-line window or device summaries
+    examples: list[str] = field(default_factory=list)  # retrieved documents or worked examples
+    local_answer: dict[str, Any] | None = None  # what the local model proposed
+    device: str | None = None
+    site: str | None = None
+
+    def __post_init__(self) -> None:
+        check_no_raw_samples(asdict(self), "escalation request")
+
+    def as_record(self) -> dict[str, Any]:
+        """JSON-ready data, as queued for review."""
+        return asdict(self)
+
+    def to_messages(self, system: str, *, max_examples: int | None = None) -> list[Message]:
+        """A chat for the edge model: the system prompt, then one user turn laying out the context."""
+        parts = [f"Task ({self.kind}): {self.question}"]
+        if self.device or self.site:
+            parts.append(f"Device: {self.device or '-'} at site {self.site or '-'}")
+        if self.summaries:
+            parts.append("Summaries:\n" + "\n".join(f"- {s}" for s in self.summaries))
+        if self.tokens:
+            parts.append("Tokens: " + " ".join(self.tokens))
+        examples = self.examples if max_examples is None else self.examples[:max_examples]
+        if examples:
+            parts.append("Reference:\n" + "\n".join(f"- {e}" for e in examples))
+        if self.local_answer is not None:
+            parts.append("A smaller model proposed (check it; it may be wrong): " + json.dumps(self.local_answer, sort_keys=True))
+        return [Message("system", system), Message("user", "\n\n".join(parts))]
+
+
+@dataclass(slots=True)
+class CascadeOutcome(Generic[T]):
+    """The answer the agent acts on, where it came from, and why."""
+
+    route: Route
+    answer: T
+    reason: RouteReason
+    decision: RouteDecision
+    edge_latency_s: float | None = None
+    error: EdgeFailure | None = None
+    review_id: int | None = None  # set when the request was queued for review
+
+    @property
+    def flagged(self) -> bool:
+        """True when the answer is the local one kept only because the edge could not answer."""
+        return self.route is Route.FALLBACK
+
+
+def run_with_escalation(local: T, confidence: float, edge_call: Callable[[], T] | None, review_queue: ReviewQueue | None, *,
+                        policy: EscalationPolicy, request: EscalationRequest, context: Any = None) -> CascadeOutcome[T]:
+    """Route `local` by `policy`; on low confidence call `edge_call`, falling back to `local` if the edge fails."""
+    decision = policy.decide(confidence, context)
+    if decision.route is Route.LOCAL:
+        return CascadeOutcome(Route.LOCAL, local, decision.reason, decision)
+    if edge_call is None:
+        review_id = _queue(review_queue, request, RouteReason.EDGE_NOT_CONFIGURED.value, decision)
+        return CascadeOutcome(Route.FALLBACK, local, RouteReason.EDGE_NOT_CONFIGURED, decision, review_id=review_id)
+    start = time.monotonic()
+    try:
+        answer = edge_call()
+    except EdgeUnavailable as err:
+        latency = time.monotonic() - start
+        review_id = _queue(review_queue, request, err.reason.value, decision)
+        log.warning("edge fallback", extra={"kind": request.kind, "edge_failure": err.reason.value, "edge_latency_s": round(latency, 3),
+                                            "review_id": review_id})
+        return CascadeOutcome(Route.FALLBACK, local, RouteReason.EDGE_UNAVAILABLE, decision, latency, err.reason, review_id)
+    latency = time.monotonic() - start
+    log.info("escalated", extra={"kind": request.kind, "edge_latency_s": round(latency, 3), "reason": decision.reason.value})
+    return CascadeOutcome(Route.EDGE, answer, decision.reason, decision, latency)
+
+
+def _queue(queue: ReviewQueue | None, request: EscalationRequest, reason: str, decision: RouteDecision) -> int | None:
+    if queue is None:
+        return None
+    return queue.enqueue(request.kind, reason, request.as_record(), request.local_answer,
+                         confidence=decision.confidence, threshold=decision.threshold)
