@@ -63,7 +63,7 @@ class DetectorConfig:
     model_slack: float = 2.0  # baselines within this factor of the best scale may explain a sample
     clip_z: float = 3.0  # residuals beyond this many scales update a baseline as if at the limit
     z_spike: float = 9.0  # one sample this far from every baseline is a spike...
-    peak_memory_s: float = _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
+    peak_memory_s: float = 7 * _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
     novelty: float = 1.5
     z_shift: float = 5.0  # sustained deviation this far is a level shift
     shift_persist_s: float = 3600.0  # about how long a deviation must last to be a level shift
@@ -72,6 +72,7 @@ class DetectorConfig:
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
+    stuck_z: float = 2.0  # a sensor that often repeats is stuck only this far from the baseline
     range_memory_s: float = 14 * _DAY  # half-life of the learned envelope (highest and lowest values)
     range_margin: float = 2.0  # level scales beyond the envelope that count as a new extreme
     noise_ratio: float = 4.0  # short-term variation over learned variation that is a noise burst
@@ -80,7 +81,7 @@ class DetectorConfig:
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s", "profile_bin_s", "profile_memory_days", "scale_memory_s",
-                    "model_slack", "novelty", "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
+                    "model_slack", "novelty", "stuck_z", "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -204,12 +205,15 @@ class AnomalyDetector:
         self._t_first: float | None = None
         self._last_x: float | None = None
         self._n_diffs = 0
+        self._resolution = math.inf  # smallest non-zero step seen: the sensor's quantization
         self._diff_mean = 0.0  # learned mean |x[i] - x[i-1]|
         self._burst = 0.0  # short-term share of steps far above the learned mean
         self._repeat_rate = 0.0  # learned share of exact repeats
         self._run = 0  # current run of exact repeats
         self._longest_run = 0  # longest run of repeats that raised nothing
         self._peak = 0.0  # decaying maximum |residual|: spikes as large recur and are not news
+        self._voters = 0  # baselines voting at the last sample
+        self._voters_scale = math.inf  # best scale when the number of voters last changed
         self._zbar = 0.0  # weighted mean of recent clipped z-scores
         self._rbar = 0.0  # weighted mean of recent residuals, the size of a shift
         self._hi = -math.inf  # envelope of values seen, relaxing towards the level
@@ -233,7 +237,9 @@ class AnomalyDetector:
         """(z, expected, best scale) for x under the baselines that may vote; NaN z if none."""
         c = self.config
         lv = self._level
-        floor = max(1e-12, 1e-9 * abs(x), c.relative_floor * lv.mad[0])
+        # A quantized sensor has half a step of rounding error: no scale below that.
+        resolution = 0.5 * self._resolution if math.isfinite(self._resolution) else 0.0
+        floor = max(1e-12, 1e-9 * abs(x), c.relative_floor * lv.mad[0], resolution)
         cands: list[tuple[float, float]] = []  # (scale, residual)
         for model, slot, k in ((lv, 0, 0), (self._day, tod, hour), (self._week, wk, hour)):
             if model.knows(slot, t) and model.n >= self._min_votes:
@@ -241,6 +247,12 @@ class AnomalyDetector:
         if not cands:
             return math.nan, (lv.mean[0] if lv.count[0] else math.nan), math.nan
         best = min(s for s, _ in cands)
+        if len(cands) != self._voters:
+            # A seasonal baseline just started voting and explains far more than the level did:
+            # residuals from before it no longer say what a normal peak is.
+            if len(cands) > self._voters and best < 0.5 * self._voters_scale:
+                self._peak = 0.0
+            self._voters, self._voters_scale = len(cands), best
         z, expected = math.inf, math.nan
         for s, r in cands:
             if s <= c.model_slack * best and abs(r / s) < abs(z):
@@ -296,6 +308,8 @@ class AnomalyDetector:
         if self._last_x is not None:
             dx = abs(x - self._last_x)
             repeat = dx == 0.0
+            if not repeat and dx < self._resolution:
+                self._resolution = dx
             if not repeat and self._run:
                 self._longest_run = max(self._longest_run, self._run) if "stuck" not in self._raised else self._longest_run
             self._run = self._run + 1 if repeat else 0
@@ -346,6 +360,10 @@ class AnomalyDetector:
         run = int(facts.get("run", 0))
         # A stream that never varied (a constant) cannot be stuck; one that repeats often needs long runs.
         stuck = self._diff_mean > 0 and run >= self._stuck_run_needed()
+        # A coarse sensor that repeats often also sits on one value through a slow stretch: call it
+        # stuck only once the baseline has moved away from the frozen value.
+        if stuck and self._repeat_rate >= 0.01 and az < c.stuck_z:
+            stuck = False
         kind = None
         if az >= c.z_spike and facts.get("novel", True):
             kind = "spike"
