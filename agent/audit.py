@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 FILENAME = "audit.sqlite"
 MASK = "***"
-SECRET_KEY = re.compile(r"pass(word|phrase)?|secret|api_?key|^token$|access_token|auth|credential", re.IGNORECASE)
+# Argument keys whose values are masked before storage (password, api_key, access_token, ...).
+SECRET_KEY = re.compile(r"(^|_)pass(word|phrase)?$|passw|secret|api_?key|(^|_)token$|authorization|credential", re.IGNORECASE)
 
 
 class Source(str, enum.Enum):
@@ -303,7 +304,9 @@ class AuditLog:
         latency_s: float | None = None,
     ) -> int:
         """Append one decision (any object with Decision's attributes) and its outcome; returns its id."""
-        get = lambda name, default=None: getattr(decision, name, default) if decision is not None else default  # noqa: E731
+        def get(name: str, default: Any = None) -> Any:
+            return getattr(decision, name, default) if decision is not None else default
+
         scrub = self.db.scrub
         grammar = get("grammar")
         sha = self._grammar(scrub(grammar)) if grammar else None

@@ -74,6 +74,7 @@ class EnvelopeResult:
     band: Band | None
     families: dict[str, FamilyMatch] = field(default_factory=dict)
     defect: str | None = None  # "bpfo", "bpfi", "bsf", "ftf" or None
+    modulation: dict[str, float] = field(default_factory=dict)  # SES line height near 1x and near FTF
 
     def best(self) -> FamilyMatch | None:
         """The detected family, if any."""
@@ -135,10 +136,7 @@ def match_families(
     """Slide each family's comb over +-tolerance of its frequency and keep the best alignment."""
     if ses.size < 16:
         return {}
-    floor_size = 2 * max(8, int(round(0.6 * shaft_hz / df))) + 1
-    floor = median_filter(ses, size=floor_size, mode="nearest")
-    snr = ses / np.maximum(floor, 1e-30)
-    snr[: max(2, int(0.2 * shaft_hz / df))] = 1.0
+    snr = normalised(ses, df, shaft_hz)
     if mask_shaft:
         _neutralise(snr, df, shaft_hz)
     for line in extra_lines_hz:
@@ -168,6 +166,28 @@ def match_families(
     return out
 
 
+def normalised(ses: np.ndarray, df: float, shaft_hz: float) -> np.ndarray:
+    """The SES over its running median (a local floor wide enough to ignore sparse lines); 1 below 0.2x."""
+    floor_size = 2 * max(8, int(round(0.6 * shaft_hz / df))) + 1
+    floor = median_filter(ses, size=floor_size, mode="nearest")
+    snr = ses / np.maximum(floor, 1e-30)
+    snr[: max(2, int(0.2 * shaft_hz / df))] = 1.0
+    return snr
+
+
+def modulation_lines(ses: np.ndarray, df: float, shaft_hz: float, ftf_hz: float, tolerance: float) -> dict[str, float]:
+    """Peak-to-floor ratio of the SES near 1x (inner race through the load zone) and near FTF (a ball carried by the cage)."""
+    if ses.size < 16:
+        return {"1x": 1.0, "ftf": 1.0}
+    snr = normalised(ses, df, shaft_hz)
+    out = {}
+    for key, f in (("1x", shaft_hz), ("ftf", ftf_hz)):
+        lo = max(0, int(np.floor(f * (1 - tolerance) / df)) - 1)
+        hi = min(snr.size, int(np.ceil(f * (1 + tolerance) / df)) + 2)
+        out[key] = float(snr[lo:hi].max()) if hi > lo else 1.0
+    return out
+
+
 def envelope_analysis(
     spectrum: np.ndarray,
     n: int,
@@ -192,20 +212,23 @@ def envelope_analysis(
         return EnvelopeResult(None)
     bands = kurtogram(spectrum, n, sample_rate, min_bw, min_lo)
     best_band = max(bands, key=lambda b: b.kurtosis) if bands else None
-    candidates: list[dict[str, FamilyMatch]] = []
+    spectra: list[tuple[str, np.ndarray]] = []
     if best_band is not None:
-        ses = squared_envelope_spectrum(spectrum, n, sample_rate, best_band.lo_hz, best_band.hi_hz, max_freq)
-        candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "kurtogram", extra, mask_shaft))
+        spectra.append(("kurtogram", squared_envelope_spectrum(spectrum, n, sample_rate, best_band.lo_hz, best_band.hi_hz, max_freq)))
     whitened = spectrum / np.maximum(np.abs(spectrum), 1e-30)
-    ses = squared_envelope_spectrum(whitened, n, sample_rate, min_lo, 0.9 * nyquist, max_freq)
-    candidates.append(match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, "whitened", extra, mask_shaft))
+    spectra.append(("whitened", squared_envelope_spectrum(whitened, n, sample_rate, min_lo, 0.9 * nyquist, max_freq)))
     families: dict[str, FamilyMatch] = {}
-    for cand in candidates:
-        for name, match in cand.items():
+    modulation = {"1x": 1.0, "ftf": 1.0}
+    ftf_hz = orders.get("ftf", 0.0) * shaft_hz
+    for source, ses in spectra:
+        for name, match in match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_shaft).items():
             held = families.get(name)
             if held is None or (match.detected, match.score) > (held.detected, held.score):
                 families[name] = match
-    return EnvelopeResult(best_band, families, _decide(families))
+        if ftf_hz > 0:
+            for key, value in modulation_lines(ses, df, shaft_hz, ftf_hz, tolerance).items():
+                modulation[key] = max(modulation[key], value)
+    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation)
 
 
 def _neutralise(snr: np.ndarray, df: float, line_hz: float) -> None:
@@ -228,9 +251,17 @@ def _detected(name: str, snr: tuple[float, ...]) -> bool:
     return snr[0] >= ANCHOR_SNR and present >= 2
 
 
-def _decide(families: dict[str, FamilyMatch]) -> str | None:
-    """The detected race/ball family with the best score; cage only when nothing else fits."""
+def _decide(families: dict[str, FamilyMatch], modulation: dict[str, float]) -> str | None:
+    """The detected race/ball family with the best score; cage only when nothing else fits.
+
+    Cage-modulated ball impacts (lines at 2 x BSF +- k x FTF) fill the envelope spectrum so densely
+    that race combs find lines too; when a ball comb is present and the envelope is modulated more
+    at FTF than at 1x (an inner-race defect is modulated at 1x), the ball explains the spectrum.
+    """
     detected = [m for m in families.values() if m.detected and m.name != "ftf"]
+    ball = families.get("bsf")
+    if ball is not None and ball.detected and modulation.get("ftf", 1.0) >= ANCHOR_SNR and modulation["ftf"] > modulation.get("1x", 1.0):
+        return "bsf"
     if detected:
         return max(detected, key=lambda m: m.score).name
     cage = families.get("ftf")
