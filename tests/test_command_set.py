@@ -39,6 +39,10 @@ DEFAULT_DOMAINS = {
 }
 TARGET_KEYS = ("name", "area", "floor", "domain", "device_class")
 PERCENT_KEYS = ("brightness", "position", "volume_level")
+# Which way relative wording goes (docs/home.md rule 7), and "a lot" for the two-degree step.
+DOWN_WORDS = re.compile(r"\b(cooler|down|dim|dimmer|quieter|too loud)\b")
+UP_WORDS = re.compile(r"\b(warmer|up|chilly|freezing|brighter|brighten|louder|can't hear)\b")
+BIG_WORDS = re.compile(r"\b(a lot|much)\b")
 
 # Why each Clarify line is Clarify, worked out by hand and checked against the registry below.
 #   ("unknown", phrase): the device words name no entity (by name or alias), area or floor;
@@ -241,25 +245,29 @@ def test_relative_values_are_computed_from_the_registry():
     for line in lines():
         if "relative" not in line["tags"] or line["tool"] == "Clarify":
             continue
+        where = line_id(line)
+        text = line["utterance"].lower()
+        down, up = bool(DOWN_WORDS.search(text)), bool(UP_WORDS.search(text))
+        assert down != up, f"{where}: no single direction in the words"
+        sign = -1 if down else 1
         entities = h.resolve(target_of(line))
-        assert not isinstance(entities, MatchFailure), line_id(line)
+        assert not isinstance(entities, MatchFailure), where
         args = line["args"]
         if line["tool"] == "HassClimateSetTemperature":
             bases = {e.attributes["temperature"] for e in entities}
-            assert len(bases) == 1, f"{line_id(line)}: the thermostats disagree"
-            assert round(args["temperature"] - bases.pop(), 3) in (1, -1, 2, -2), line_id(line)
+            assert len(bases) == 1, f"{where}: the thermostats disagree"
+            step = 2 if BIG_WORDS.search(text) else 1
+            assert args["temperature"] == bases.pop() + sign * step, where
         elif line["tool"] == "HassLightSet":
             bases = {e.attributes.get("brightness", 0) if e.state == "on" else 0 for e in entities}
-            assert len(bases) == 1, f"{line_id(line)}: the lights disagree"
-            base = bases.pop()
-            assert args["brightness"] in (min(100, base + 25), max(0, base - 25)), line_id(line)
+            assert len(bases) == 1, f"{where}: the lights disagree"
+            assert args["brightness"] == min(100, max(0, bases.pop() + sign * 25)), where
         elif line["tool"] == "HassSetVolume":
             bases = {e.attributes["volume_level"] for e in entities}
-            assert len(bases) == 1, f"{line_id(line)}: the players disagree"
-            base = bases.pop()
-            assert args["volume_level"] in (min(100, base + 10), max(0, base - 10)), line_id(line)
+            assert len(bases) == 1, f"{where}: the players disagree"
+            assert args["volume_level"] == min(100, max(0, bases.pop() + sign * 10)), where
         else:
-            pytest.fail(f"{line_id(line)}: relative wording on {line['tool']}")
+            pytest.fail(f"{where}: relative wording on {line['tool']}")
 
 
 def test_clarify_lines_really_need_a_question():
