@@ -146,3 +146,27 @@ def test_injected_instructions_in_names_and_summaries_stay_data_and_unlock_is_re
         assert not obeyed.ok and obeyed.data["needs_confirmation"] and "lock.front_door" in obeyed.data["entities"]
     assert not any(p.get("service") == "unlock" for _, p, _, _ in published)
     assert [r.verdict for r in audit.last(5)] == ["confirm", "confirm", "confirm", "allow", "allow"]
+
+
+def test_a_ticket_reaches_a_subscriber_through_a_real_broker_at_qos_1(broker, db) -> None:
+    import queue
+    import time
+
+    from agent.config import MqttSettings
+    from agent.mqtt import connect
+
+    settings = MqttSettings(url=broker.url)
+    received: queue.Queue = queue.Queue()
+    sub = connect(settings, "ticket-sub")
+    sub.on_message = lambda _c, _u, msg: received.put((msg.topic, msg.qos, json.loads(msg.payload)))
+    sub.subscribe("tessera/plant/tickets", qos=1)
+    pub = connect(settings, "ticket-pub")
+    time.sleep(0.2)  # let the subscription settle
+    ctx = ToolContext(publish=lambda t, p, q, r: pub.publish(t, p, qos=q, retain=r).wait_for_publish(5), site="plant", clock=lambda: 1012.0, tickets=TicketStore(db))
+    args = {"device": "pump-2", "title": "Check coupling alignment", "evidence": ["1x and 2x radial peaks"]}
+    assert execute("open_ticket", args, ctx, gateway(), AuditLog(db)).ok
+    topic, qos, payload = received.get(timeout=5)
+    assert (topic, qos, payload["id"], payload["device"], payload["priority"]) == ("tessera/plant/tickets", 1, 1, "pump-2", "normal")
+    for client in (sub, pub):
+        client.disconnect()
+        client.loop_stop()
