@@ -55,20 +55,30 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     problems = list(quality.problems) + ([shape_problem] if shape_problem else [])
     if not quality.usable:
         return ECGAnalysis(fs, n, quality, problems, 0.0)
+    clipped = _clipped_fraction(quality.samples) if config.rail_mv is None else 0.0
+    if clipped > 0.01 and "saturated" not in problems:
+        problems.append("saturated")
     y = resample(quality.samples, fs, INTERNAL_FS)
     if y.size < MIN_SECONDS * INTERNAL_FS:
         return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
     det = detect_qrs(y, config)
     beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
-    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config)
+    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like)
     artifact_fraction = float(det.artifact.mean())
-    score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats)
+    score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
     if artifact_fraction > 0.1:
         problems.append("artifact")
     if _beat_sqi(beats) < 0.5:
         problems.append("noisy")
     r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
     return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction)
+
+
+def _clipped_fraction(x: np.ndarray) -> float:
+    """Share of samples pinned at the window's own extremes: an ADC at its rails when no rail is declared."""
+    lo, hi = float(x.min()), float(x.max())
+    tol = 1e-6 + 1e-4 * (hi - lo)
+    return float(np.mean((x <= lo + tol) | (x >= hi - tol)))
 
 
 def _beat_sqi(beats: BeatFeatures) -> float:

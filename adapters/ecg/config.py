@@ -31,6 +31,7 @@ class ECGConfig:
     af_irregularity: float = 0.08  # median |dRR| / median RR above this is irregular
     af_min_beats: int = 8
     vt_min_beats: int = 5  # ventricular run this long at > tachy_bpm is VT
+    min_qrs_mv: float = 0.04  # QRS-band swing below this is never a QRS (even low-voltage QRS exceed it)
     lead_off_mv: float = 0.01  # peak-to-peak below this is a flat line (lead off)
     rail_mv: tuple[float, float] | None = None  # ADC limits, for saturation
 
@@ -56,6 +57,8 @@ class ECGConfig:
             raise ValueError(f"premature_ratio must be within 0.5..1, got {self.premature_ratio}")
         if self.searchback_factor <= 1.0:
             raise ValueError(f"searchback_factor must exceed 1, got {self.searchback_factor}")
+        if self.min_qrs_mv < 0:
+            raise ValueError(f"min_qrs_mv must not be negative, got {self.min_qrs_mv}")
         if self.af_min_beats < 4 or self.vt_min_beats < 3:
             raise ValueError("af_min_beats must be >= 4 and vt_min_beats >= 3")
 

@@ -14,7 +14,7 @@ Only the candidate loop is Python; it runs once per candidate (about 2-3 per bea
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -47,6 +47,7 @@ class Detection:
     peak_level: np.ndarray  # float, integrated height of each accepted peak
     filtered: Filtered
     artifact: np.ndarray  # bool per internal-rate sample: too large to be ECG (motion, clipping)
+    qrs_like: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # rejected candidates as large as a quarter of a QRS
 
 
 @lru_cache(maxsize=8)
@@ -91,12 +92,23 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     if cand.size == 0:
         return Detection(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), filt, artifact)
     heights = props["peak_heights"]
-    slopes = maximum_filter1d(filt.slope, size=config.samples(0.150))[cand]
+    box = config.samples(0.150)
+    slopes = maximum_filter1d(filt.slope, size=box)[cand]
+    swing = (maximum_filter1d(filt.band, size=box) - minimum_filter1d(filt.band, size=box))[cand]
+    # Below this swing a peak is noise whatever the adaptive levels say: it stops the thresholds
+    # from sinking into the noise floor of a lead that shows no heartbeat (asystole).
+    heights = np.where(swing >= config.min_qrs_mv, heights, np.minimum(heights, 1e-12))
     accepted, searchback = _threshold_pass(cand, heights, slopes, artifact[cand], config)
     r = _locate(cand[accepted], filt, config)
     keep = np.ones(r.size, bool)
     keep[1:] = np.diff(r) >= refractory  # two candidates may land on one R after relocation
-    return Detection(r[keep], searchback[keep], heights[accepted][keep], filt, artifact)
+    # Deflections left undetected that are still a sizeable fraction of a typical QRS: where they
+    # crowd a long gap, the detector under-sensed (low voltage, lead change) rather than the heart stopped.
+    rejected = np.ones(cand.size, bool)
+    rejected[accepted] = False
+    typical = float(np.median(swing[accepted])) if accepted.size else np.inf
+    qrs_like = cand[rejected & (swing >= max(config.min_qrs_mv, 0.25 * typical))]
+    return Detection(r[keep], searchback[keep], heights[accepted][keep], filt, artifact, qrs_like)
 
 
 def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
@@ -108,7 +120,10 @@ def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
         return mask  # too short to know what typical looks like
     blocks = band[: n_blocks * block].reshape(n_blocks, block)
     swing = blocks.max(axis=1) - blocks.min(axis=1)
-    typical = float(np.median(swing))
+    # Typical of blocks big enough to hold a QRS, so that a window that is mostly asystole
+    # does not make its few beats look like artefact.
+    with_beat = swing[swing >= 2.0 * config.min_qrs_mv]
+    typical = float(np.median(with_beat if with_beat.size >= 2 else swing))
     # Ectopic beats reach 2-3x a normal beat; motion and clipping artefacts far more.
     bad = swing > ARTIFACT_RATIO * typical
     if not bad.any():

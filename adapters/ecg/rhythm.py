@@ -58,7 +58,7 @@ class Rhythm:
     vt: bool = False  # a ventricular run long and fast enough to call ventricular tachycardia
 
 
-def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, artifact: np.ndarray, wide: np.ndarray, config: ECGConfig) -> Rhythm:
+def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, artifact: np.ndarray, wide: np.ndarray, config: ECGConfig, qrs_like: np.ndarray | None = None) -> Rhythm:
     """Rate, HRV and rhythm flags of beats at internal-rate samples `r_peaks` in an `n_samples` window."""
     fs = INTERNAL_FS
     labels = labels.copy()
@@ -80,7 +80,7 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
     if hr is not None:
         rhythm.brady = hr < config.brady_bpm
         rhythm.tachy = hr > config.tachy_bpm
-    _gaps(rhythm, r_peaks, n_samples, artifact, config)
+    _gaps(rhythm, r_peaks, n_samples, artifact, config, np.zeros(0, np.int64) if qrs_like is None else qrs_like)
     rhythm.v_runs = _v_runs(r_peaks, labels)
     rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular for run in rhythm.v_runs)
     return rhythm
@@ -145,7 +145,7 @@ def _p_wave_ratio(wide: np.ndarray, normal_r: np.ndarray, config: ECGConfig) -> 
     return float(np.ptp(p_detrended)) / qrs_swing
 
 
-def _gaps(rhythm: Rhythm, r_peaks: np.ndarray, n_samples: int, artifact: np.ndarray, config: ECGConfig) -> None:
+def _gaps(rhythm: Rhythm, r_peaks: np.ndarray, n_samples: int, artifact: np.ndarray, config: ECGConfig, qrs_like: np.ndarray) -> None:
     """Fill pauses, asystole and unreadable stretches from the spaces between beats."""
     fs = INTERNAL_FS
     median_rr = 60.0 / rhythm.hr_bpm if rhythm.hr_bpm else None
@@ -156,7 +156,9 @@ def _gaps(rhythm: Rhythm, r_peaks: np.ndarray, n_samples: int, artifact: np.ndar
         internal = 0 < k < edges.size - 2
         if length < config.pause_s:
             continue
-        if artifact[a:b].any():
+        # QRS-sized deflections at a rate of 30/min or more inside the gap: under-sensing, not asystole.
+        crowded = int(np.count_nonzero((qrs_like > a) & (qrs_like < b))) >= length / 2.0
+        if artifact[a:b].any() or crowded:
             if length >= config.asystole_s:
                 rhythm.unreadable.append(Gap(a / fs, length))
             continue
