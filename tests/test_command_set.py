@@ -40,7 +40,7 @@ DEFAULT_DOMAINS = {
 TARGET_KEYS = ("name", "area", "floor", "domain", "device_class")
 PERCENT_KEYS = ("brightness", "position", "volume_level")
 # Which way relative wording goes (docs/home.md rule 7), and "a lot" for the two-degree step.
-DOWN_WORDS = re.compile(r"\b(cooler|down|dim|dimmer|quieter|too loud)\b")
+DOWN_WORDS = re.compile(r"\b(cooler|down|dim|dimmer|quieter|too loud|too hot)\b")
 UP_WORDS = re.compile(r"\b(warmer|up|chilly|freezing|brighter|brighten|louder|can't hear)\b")
 BIG_WORDS = re.compile(r"\b(a lot|much)\b")
 
@@ -72,6 +72,7 @@ CLARIFY = {
     "unlock the door": ("ambiguous", Target(domain=["lock"])),
     "turn on the fan": ("ambiguous", Target(domain=["fan"])),
     "turn off the light": ("ambiguous", Target(domain=["light"])),
+    "turn the lights off in here": ("ambiguous", Target(domain=["light"])),  # "here" is no room the hub knows
     "set the temperature to 20": ("ambiguous", Target(domain=["climate"])),
     "what's the temperature": ("ambiguous", Target(domain=["climate"])),
     "turn the towel rail up a bit": ("no_attribute", Target(name="towel rail"), "temperature"),
@@ -348,6 +349,15 @@ def test_every_tag_is_in_both_splits():
         by_split[line["split"]].update(line["tags"])
     for tag in TAGS:
         assert by_split["calibration"][tag] and by_split["heldout"][tag], f"tag {tag} missing from a split"
+        total = by_split["calibration"][tag] + by_split["heldout"][tag]
+        if total >= 10:  # stratified: every common tag is held out near one in five
+            assert 0.12 <= by_split["heldout"][tag] / total <= 0.28, f"tag {tag}: {by_split['heldout'][tag]} of {total} held out"
+    tools_all = Counter(line["tool"] for line in lines())
+    tools_held = Counter(line["tool"] for line in lines() if line["split"] == "heldout")
+    for name, total in tools_all.items():
+        assert tools_held[name], f"no held-out line for {name}"
+        if total >= 10:
+            assert 0.12 <= tools_held[name] / total <= 0.28, f"{name}: {tools_held[name]} of {total} held out"
 
 
 def test_tools_are_consistent_with_tags():
