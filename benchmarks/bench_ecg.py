@@ -1,0 +1,86 @@
+"""ECG encoder: real-time factor on a 30-minute 360 Hz record, the cost of each stage, and windowed encoding."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from adapters.ecg import ECGConfig, ECGEncoder, analyze_ecg
+from adapters.ecg.classify import classify_beats
+from adapters.ecg.config import INTERNAL_FS
+from adapters.ecg.detect import artifact_mask, detect_qrs, plateau_mask, prefilter
+from adapters.ecg.rhythm import analyze_rhythm
+from adapters.quality import assess, resample
+from benchmarks.common import Measurement, median_seconds
+from firmware_sim.signals.ecg import synthesize_ecg
+
+FS = 360.0
+
+
+def run(quick: bool) -> list[Measurement]:
+    """Real-time factor of the whole-record analysis and of 10 s windows; per-stage split of the cost."""
+    duration = 600.0 if quick else 1800.0
+    repeats = 3 if quick else 7
+    ecg = synthesize_ecg(duration, FS, 75, rng=np.random.default_rng(0), v_fraction=0.05, s_fraction=0.03, snr_db=15.0, baseline_mv=0.3)
+    x = ecg.signal
+    config = ECGConfig()
+    analyze_ecg(x[: int(60 * FS)], FS, config)  # warm caches (filter designs, imports)
+    median, samples = median_seconds(lambda: analyze_ecg(x, FS, config), repeats)
+    stages = _stages(x, config, repeats)
+    total = sum(stages.values())
+    top = max(stages, key=stages.__getitem__)
+    split = ", ".join(f"{name} {100 * t / total:.0f}%" for name, t in sorted(stages.items(), key=lambda kv: -kv[1]))
+    rows = [
+        Measurement(
+            "ecg_rtf_360hz_record",
+            duration / median,
+            "x realtime",
+            f"{duration / 60:.0f}-min synthetic record at 360 Hz (N/V/S beats, 15 dB SNR, wander), whole-record analyze_ecg, "
+            f"median of {repeats} runs ({median * 1000:.0f} ms; min {min(samples) * 1000:.0f} ms), one core; dominant cost: {top}; split: {split}",
+            extra={"seconds": median, **{f"stage_{k}_s": v for k, v in stages.items()}},
+        )
+    ]
+    rows.append(_windowed(x, repeats))
+    return rows
+
+
+def _stages(x: np.ndarray, config: ECGConfig, repeats: int) -> dict[str, float]:
+    """Median seconds of each pipeline stage, run in order on the same record."""
+    out: dict[str, float] = {}
+    q = assess(x, min_samples=int(1.5 * FS))
+    out["quality"] = median_seconds(lambda: assess(x, min_samples=int(1.5 * FS)), repeats)[0]
+    y = resample(q.samples, FS, INTERNAL_FS)
+    out["resample"] = median_seconds(lambda: resample(q.samples, FS, INTERNAL_FS), repeats)[0]
+    filt = prefilter(y, config)
+    out["filters"] = median_seconds(lambda: prefilter(y, config), repeats)[0]
+    out["artifact_masks"] = median_seconds(lambda: (artifact_mask(filt.band, config), plateau_mask(y, config)), repeats)[0]
+    det = detect_qrs(y, config)
+    # Detection minus its own filtering and masks: the candidate search and the threshold loop.
+    out["qrs_decisions"] = max(0.0, median_seconds(lambda: detect_qrs(y, config), repeats)[0] - out["filters"] - out["artifact_masks"])
+    beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
+    out["beat_classes"] = median_seconds(lambda: classify_beats(det.filtered, det.r_peaks, config, det.artifact), repeats)[0]
+    out["rhythm"] = median_seconds(lambda: analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like), repeats)[0]
+    return out
+
+
+def _windowed(x: np.ndarray, repeats: int) -> Measurement:
+    """Streaming use: the encoder on consecutive 10 s windows, tokens and all."""
+    enc = ECGEncoder(FS)
+    n = int(enc.window_s * FS)
+    windows = [x[i:i + n] for i in range(0, min(x.size, int(600 * FS)) - n + 1, n)]
+
+    def encode_all() -> None:
+        for i, w in enumerate(windows):
+            enc.encode(w, time.time() + i * enc.window_s)
+
+    median, _ = median_seconds(encode_all, repeats)
+    seconds = len(windows) * enc.window_s
+    return Measurement(
+        "ecg_rtf_360hz_windows",
+        seconds / median,
+        "x realtime",
+        f"{len(windows)} consecutive 10 s windows at 360 Hz through ECGEncoder.encode (tokens, events, embedding), median of {repeats} runs, "
+        f"{1000 * median / len(windows):.2f} ms a window; per-window fixed costs (filter padding, template search) dominate",
+        extra={"ms_per_window": 1000 * median / len(windows)},
+    )
