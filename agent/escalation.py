@@ -120,8 +120,12 @@ class EscalationRequest:
         """JSON-ready data, as queued for review."""
         return asdict(self)
 
-    def to_messages(self, system: str, *, max_examples: int | None = None) -> list[Message]:
-        """A chat for the edge model: the system prompt, then one user turn laying out the context."""
+    def to_messages(self, system: str, *, max_examples: int | None = None, context_tokens: int | None = None) -> list[Message]:
+        """A chat for the edge model; examples past `max_examples` or the `context_tokens` budget are left out.
+
+        Pass `EdgeSettings.max_examples` and `context_tokens`: the edge box has room for more
+        retrieved examples than the hub's prompt, which is much of what escalation buys.
+        """
         parts = [f"Task ({self.kind}): {self.question}"]
         if self.device or self.site:
             parts.append(f"Device: {self.device or '-'} at site {self.site or '-'}")
@@ -129,11 +133,21 @@ class EscalationRequest:
             parts.append("Summaries:\n" + "\n".join(f"- {s}" for s in self.summaries))
         if self.tokens:
             parts.append("Tokens: " + " ".join(self.tokens))
-        examples = self.examples if max_examples is None else self.examples[:max_examples]
-        if examples:
-            parts.append("Reference:\n" + "\n".join(f"- {e}" for e in examples))
         if self.local_answer is not None:
             parts.append("A smaller model proposed (check it; it may be wrong): " + json.dumps(self.local_answer, sort_keys=True))
+        examples = self.examples if max_examples is None else self.examples[:max_examples]
+        if context_tokens is not None:
+            # About 4 characters a token in English: a budget, not a count; keep a quarter for the answer.
+            room = context_tokens * 3 - len(system) - sum(len(p) for p in parts)
+            kept = []
+            for example in examples:
+                room -= len(example) + 3
+                if room < 0:
+                    break
+                kept.append(example)
+            examples = kept
+        if examples:
+            parts.insert(len(parts) - (self.local_answer is not None), "Reference:\n" + "\n".join(f"- {e}" for e in examples))
         return [Message("system", system), Message("user", "\n\n".join(parts))]
 
 

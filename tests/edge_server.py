@@ -6,10 +6,12 @@ import importlib.util
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -22,10 +24,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class TestPki:
+    """A private CA and a server certificate it signed for 127.0.0.1."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    __test__ = False  # not a test class, despite its name
+
+    @classmethod
+    def make(cls, workdir: Path) -> TestPki:
+        """Create the CA and the server certificate with the openssl command."""
+        d = Path(workdir)
+
+        def run(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
+
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Tessera test CA")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+        (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem",
+            "-days", "2", "-extfile", "ext.cnf")
+        return cls(ca=d / "ca.pem", cert=d / "server.pem", key=d / "server.key")
+
+
 class EdgeServer:
     """One llama_cpp.server process serving the default model, with an API key."""
 
-    def __init__(self, logdir: Path, api_key: str = "edge-test-key", startup_s: float = 90.0) -> None:
+    def __init__(self, logdir: Path, api_key: str = "edge-test-key", startup_s: float = 90.0, tls: TestPki | None = None) -> None:
         if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("sse_starlette") is None:
             raise RuntimeError("llama_cpp.server needs its extras: pip install -e '.[test]' (or ./run setup)")
         from agent.config import LlmSettings
@@ -33,13 +61,16 @@ class EdgeServer:
 
         self.api_key = api_key
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/v1"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1"
         self.log_path = Path(logdir) / f"edge-server-{self.port}.log"
         model = resolve_model(LlmSettings()).path
         # One thread: the test machine's cores are shared, and two spinning threads per server
         # slow every token many times over when something else runs.
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
                "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--api_key", api_key]
+        if tls is not None:
+            cmd += ["--ssl_keyfile", str(tls.key), "--ssl_certfile", str(tls.cert)]
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self._wait_ready(startup_s)
@@ -50,7 +81,8 @@ class EdgeServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}: {self.log_tail()}")
             try:
-                if httpx.get(f"{self.url}/models", timeout=1.0).status_code in (200, 401):
+                verify = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else True
+                if httpx.get(f"{self.url}/models", timeout=1.0, verify=verify).status_code in (200, 401):
                     return
             except httpx.TransportError:
                 pass

@@ -196,3 +196,22 @@ def test_config_is_checked_before_any_request(tmp_path) -> None:
         EdgeBackend(EdgeSettings(url="edge.local:8080"))
     with pytest.raises(ConfigError):
         EdgeBackend(EdgeSettings(url="https://edge.local/v1", ca_bundle=tmp_path / "missing.pem"))
+
+
+def test_tls_with_a_private_ca(tmp_path) -> None:
+    from tests.edge_server import TestPki
+
+    pki = TestPki.make(tmp_path)
+    server = EdgeServer(tmp_path, tls=pki)
+    try:
+        assert server.url.startswith("https://")
+        with EdgeBackend(settings_for(server.url, server.api_key, ca_bundle=pki.ca, max_tokens=8)) as edge:
+            assert edge.complete(MESSAGES).completion_tokens > 0
+        # Without the CA the certificate cannot be verified: refused at once, not retried.
+        untrusting = EdgeBackend(settings_for(server.url, server.api_key, retries=3))
+        with pytest.raises(EdgeUnavailable) as caught:
+            untrusting.complete(MESSAGES)
+        assert caught.value.reason is EdgeFailure.UNREACHABLE and caught.value.attempts == 1
+        assert "edge.ca_bundle" in str(caught.value)
+    finally:
+        server.stop()

@@ -158,3 +158,16 @@ def test_review_queue_refuses_raw_samples(isolated_state: Path) -> None:
     # A handful of figures in a summary is fine.
     queue.enqueue("event", "timeout", {"summary": "hr 131 bpm", "figures": [131, 0.82, 40]})
     assert queue.count() == 1
+
+
+def test_escalated_prompt_carries_more_examples_within_the_budget() -> None:
+    examples = [f"worked example {i}: " + "x" * 200 for i in range(20)]
+    req = EscalationRequest(kind="command", question="q", tokens=["<t>"], summaries=["s"], examples=examples, local_answer={"a": 1})
+    everything = req.to_messages("sys")[1].content
+    assert all(e in everything for e in examples)
+    assert everything.index("Reference:") < everything.index("A smaller model proposed")
+    capped = req.to_messages("sys", max_examples=3)[1].content
+    assert examples[2] in capped and examples[3] not in capped
+    budget = req.to_messages("sys", context_tokens=512)[1].content
+    assert examples[0] in budget and examples[-1] not in budget
+    assert len(budget) <= 512 * 3 and "<t>" in budget and "s" in budget

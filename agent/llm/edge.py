@@ -29,6 +29,7 @@ from agent.llm.local import parse_json_object
 log = logging.getLogger(__name__)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+FINAL = -1.0  # as a retry-after: this failure will repeat (a certificate that failed verification), do not retry
 
 
 class EdgeFailure(Enum):
@@ -200,7 +201,7 @@ class EdgeBackend:
                 return outcome, attempt
             failure = outcome
             elapsed = time.monotonic() - start
-            retryable = failure in (EdgeFailure.UNREACHABLE, EdgeFailure.SERVER_ERROR)
+            retryable = failure in (EdgeFailure.UNREACHABLE, EdgeFailure.SERVER_ERROR) and retry_after != FINAL
             if not retryable or attempt > self.settings.retries:
                 raise EdgeUnavailable(failure, detail, attempt, elapsed)
             wait = max(delay, retry_after or 0.0)
@@ -234,6 +235,8 @@ class EdgeBackend:
                 return EdgeFailure.UNREACHABLE, f"connect timed out: {err}", None
             return EdgeFailure.TIMEOUT, f"{type(err).__name__} after {remaining:.2f} s", None
         except httpx.TransportError as err:
+            if _tls_refused(err):
+                return EdgeFailure.UNREACHABLE, f"TLS verification failed ({err}); set edge.ca_bundle to the CA that signed the edge's certificate", FINAL
             return EdgeFailure.UNREACHABLE, f"{type(err).__name__}: {err}", None
         if status >= 500:
             return EdgeFailure.SERVER_ERROR, f"HTTP {status}", None
@@ -294,6 +297,15 @@ def _tls_verify(settings: EdgeSettings) -> ssl.SSLContext | bool:
         except (OSError, ssl.SSLError) as err:
             raise ConfigError(f"edge.ca_bundle {path} is not a readable PEM CA bundle: {err}") from err
     return settings.verify_tls
+
+
+def _tls_refused(err: BaseException) -> bool:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _retry_after(response: httpx.Response) -> float | None:
