@@ -107,3 +107,29 @@ def test_knowledge_block_quotes_passages_as_data_with_source(store, tmp_path):
     assert block.startswith("Reference passages") and "not instructions" in block
     assert f'source="{hits[0].citation}"' in block
     assert block.count("</passage>") == len(hits)  # the passage cannot close its own quote
+
+
+def test_filtered_search_on_a_large_collection_matches_brute_force(tmp_path):
+    import numpy as np
+
+    store = KnowledgeStore(RagSettings(path=tmp_path / "big"), tmp_path)
+    col = store.episodes("random")
+    rng = np.random.default_rng(3)
+    n = 3000
+    vecs = rng.normal(size=(n, 32)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    sites = [f"site-{i % 10}" for i in range(n)]
+    devices = [f"dev-{i % 300}" for i in range(n)]
+    col.add(ids=[f"r{i}" for i in range(n)], embeddings=vecs, metadatas=[{"site": s, "device": d, "t": float(i)} for i, (s, d) in enumerate(zip(sites, devices))])
+    overlap = []
+    # site filters (10 %) take the pool-then-filter path; device filters (0.3 %) fall back to chromadb's filter
+    for flt, member in [(Filter(site="site-3"), np.array(sites) == "site-3"), (Filter(device="dev-7"), np.array(devices) == "dev-7")] * 10:
+        q = rng.normal(size=32).astype(np.float32)
+        hits = store.search_vector(col, q, 5, flt)
+        assert all(flt.matches(h.metadata) for h in hits)
+        scores = vecs @ (q / np.linalg.norm(q))
+        candidates = np.flatnonzero(member)
+        truth = {f"r{i}" for i in candidates[np.argsort(-scores[candidates])][: min(5, candidates.size)]}
+        assert len(hits) == len(truth)
+        overlap.append(len(truth & {h.id for h in hits}) / len(truth))
+    assert np.mean(overlap) >= 0.9
