@@ -114,8 +114,9 @@ class StreamWindower:
             self._buffer = np.concatenate([self._buffer, np.full((self._channels, missing), np.nan)], axis=1)
 
     def _cut(self) -> list[Window]:
-        n_window = int(round(self.window_s * self._rate))
-        n_hop = max(1, int(round(self.hop_s * self._rate)))
+        # A slow stream (one reading a minute) still gets windows: at least one sample each.
+        n_window = max(1, int(round(self.window_s * self._rate)))
+        n_hop = min(n_window, max(1, int(round(self.hop_s * self._rate))))
         windows = []
         while self._buffer.shape[1] >= n_window:
             chunk = self._buffer[:, :n_window].copy()

@@ -60,6 +60,7 @@ class SampledStream:
         self.encoding, self.dtype, self.scale, self.channels, self.unit = encoding, dtype, scale, channels, unit
         self.per_frame = max(1, int(round(rate_hz * frame_s)))
         self.seq = 0
+        self._origin = 0.0
         self.next_due = 0.0
         self.frames_sent = 0
         self.frames_dropped = 0  # lost on the device by a dropout fault
@@ -72,15 +73,16 @@ class SampledStream:
 
     def start(self, t: float) -> None:
         """Begin sampling at epoch `t`: the first frame is due one frame later."""
+        self._origin = t  # frame k covers origin + k * frame duration; computed, not summed, so no float creep
         self.next_due = t + self.per_frame / self.rate_hz
 
     def emit(self, topic: str, clock: DeviceClock, faults: FaultSchedule, rng: np.random.Generator) -> list[Publication]:
         """The frame that is due now (or several copies, under a flood fault)."""
         duration = self.per_frame / self.rate_hz
-        first_sample_t = self.next_due - duration
+        first_sample_t = self._origin + self.seq * duration
         samples = np.atleast_2d(self.source(self.per_frame))
-        self.next_due += duration
         seq, self.seq = self.seq, self.seq + 1
+        self.next_due = max(self.next_due, self._origin + self.seq * duration + duration)
         if faults.active(FaultKind.DROPOUT, first_sample_t):
             self.frames_dropped += 1
             return []

@@ -82,3 +82,19 @@ def test_topics() -> None:
     for bad in ["tessera/home/ecg-1/ecg", "other/home/x/data/ecg", "tessera/home//data/ecg"]:
         with pytest.raises(WireError):
             parse_data_topic(bad, "tessera")
+
+
+def test_multichannel_json_frames_and_their_checks() -> None:
+    frame = decode_frame(encode_json(3, 1.7e9, 1 / 30, np.array([[12.0, 14.0], [98.5, 97.0], [7.5, np.nan]]), ["count", "speed", "occ"]))
+    assert frame.samples.shape == (3, 2) and np.isnan(frame.samples[2, 1])
+    for bad in [
+        {"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [[1.0], [1.0, 2.0]]},
+        {"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [[1.0, 2.0]], "ch": ["a", "b"]},
+        {"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [1.0, [2.0]]},
+        {"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [[]]},
+    ]:
+        with pytest.raises(WireError) as caught:
+            decode_frame(json.dumps(bad).encode())
+        assert caught.value.reason is WireErrorReason.INVALID_FIELD
+    with pytest.raises(WireError):
+        decode_frame(b'{"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [1e999]}')
