@@ -114,6 +114,7 @@ def _bad_inputs() -> dict[str, np.ndarray]:
         "nan_some": nan_some,
         "saturated": np.clip(x, -0.3, 0.3),
         "inf": np.where(np.arange(x.size) == 10, np.inf, x),
+        "huge": np.where(np.arange(x.size) == 10, 1e300, x),
     }
 
 
@@ -128,6 +129,7 @@ def _bad_inputs() -> dict[str, np.ndarray]:
         ("nan_some", "<vib:quality:gaps>"),
         ("saturated", "<vib:quality:saturated>"),
         ("inf", "<vib:quality:gaps>"),
+        ("huge", "<vib:quality:saturated>"),
     ],
 )
 def test_bad_input_becomes_a_quality_token(case: str, token: str) -> None:
@@ -209,3 +211,21 @@ def test_declared_bearing_geometry_is_used() -> None:
     assert any(t.startswith("<vib:bearing:bpfo:") for t in right.tokens)
     by_fields = factory(FS, n_balls=8, ball_diameter_mm=6.746, pitch_diameter_mm=28.499).encode(x, 0.0)
     assert by_fields.tokens == right.tokens
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    x=arrays(np.float64, st.integers(0, 3000), elements=st.floats(allow_nan=True, allow_infinity=True, width=64)),
+    fs=st.sampled_from([1000.0, 2560.0, 6000.0]),
+)
+def test_any_window_encodes_without_exception(x: np.ndarray, fs: float) -> None:
+    out = factory(fs, min_window_s=0.25).encode(x, 0.0)
+    assert out.tokens and out.tokens[0].startswith("<vib:quality:")
+    assert np.isfinite(out.embedding).all() and out.embedding.shape == (EMBEDDING_DIM,)
+    assert decode_codes(out.codes) == out.tokens
+    assert all(np.isfinite(v) for v in out.features.values())

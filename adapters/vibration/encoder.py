@@ -42,6 +42,7 @@ EMBEDDING_DIM = 24
 SUMMARY_CHAR_BUDGET = 240  # about 60 tokens of a small LLM's BPE vocabulary
 MAX_ANALYSIS_RATE = 65_000.0  # above this, resample to ANALYSIS_RATE: nothing diagnostic lives higher
 ANALYSIS_RATE = 48_000.0
+CLAMP_G = 1e5  # samples beyond +-100 000 g are clamped (and the window marked saturated)
 DEFECT_NAMES = {"bpfo": "outer race", "bpfi": "inner race", "bsf": "ball", "ftf": "cage"}
 DEFECT_EVENTS = {"bpfo": "bearing_outer_race", "bpfi": "bearing_inner_race", "bsf": "bearing_ball", "ftf": "bearing_cage"}
 UNITS = {"g": 1.0, "m/s2": 1.0 / iso.G, "m/s^2": 1.0 / iso.G, "mm/s2": 1e-3 / iso.G}
@@ -132,6 +133,12 @@ class VibrationEncoder:
             x = x[0]
         x = x.ravel() * UNITS[cfg.units]
         duration = x.size / cfg.sample_rate
+        # Beyond any accelerometer's range a sample is corrupt: clamp it (NaN and inf stay gaps) so the
+        # arithmetic stays finite, and call the window saturated.
+        over = np.abs(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)) > CLAMP_G
+        clamped = bool(over.any())
+        if clamped:
+            x = np.where(over, np.sign(x) * CLAMP_G, x)
         rail = (-cfg.full_scale_g, cfg.full_scale_g) if cfg.full_scale_g else None
         quality = assess(x, min_samples=max(64, int(cfg.min_window_s * cfg.sample_rate)), rail=rail)
         if not quality.usable:
@@ -139,6 +146,9 @@ class VibrationEncoder:
         x = quality.samples
         problems = list(quality.problems)
         score = quality.score
+        if clamped and "saturated" not in problems:
+            problems.append("saturated")
+            score -= 0.5
         if rail is None and "saturated" not in problems:
             clipped = clipped_fraction(x)
             if clipped > 0.01:
