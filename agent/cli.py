@@ -19,6 +19,7 @@ EVAL_COMMANDS: dict[str, str] = {
     "ecg": "adapters.ecg.evaluate",
     "vibration": "adapters.vibration.evaluate",
     "anomalies": "adapters.generic.evaluate",
+    "traffic": "adapters.traffic.evaluate",
 }
 
 # Modules that add whole command groups: each exposes add_commands(subparsers), whose

@@ -65,10 +65,13 @@ class TrafficConfig:
     free_flow_kmh: float = 100.0
     congested_speed_ratio: float = 0.7  # congested below this share of free-flow speed...
     critical_occupancy_pct: float = 25.0  # ...or above this occupancy
+    capacity_vphpl: float = 2000.0  # per lane; HCM basic freeway capacity is 2,250-2,400 pc/h/ln
+    heavy_share: float = 0.85  # usual flow above this share of capacity: breakdowns are recurrent
     usual_margin_kmh: float = 15.0  # congestion within this of the usual speed at that time is recurrent
     usual_margin_occ_pct: float = 10.0  # or within this of the usual occupancy
-    onset_s: float = 120.0  # congestion must hold this long to start
+    onset_s: float = 180.0  # congestion must hold this long to start (a stop-and-go wave passes in 1-2 min)
     clearance_s: float = 180.0  # and be gone this long to clear
+    nonrecurrent_s: float = 120.0  # non-recurrent congestion must last this much longer to be reported
     baseline_bin_s: float = 900.0
     baseline_memory_days: float = 7.0
     california: CaliforniaConfig = field(default_factory=CaliforniaConfig)
@@ -81,13 +84,14 @@ class TrafficConfig:
         if self.lanes < 1:
             raise ValueError(f"lanes must be at least 1, got {self.lanes}")
         for name in ("window_s", "effective_length_m", "free_flow_kmh", "critical_occupancy_pct", "usual_margin_kmh",
+                     "capacity_vphpl", "heavy_share",
                      "usual_margin_occ_pct"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0 < self.congested_speed_ratio < 1:
             raise ValueError(f"congested_speed_ratio must lie in (0, 1), got {self.congested_speed_ratio}")
-        if self.onset_s < 0 or self.clearance_s < 0:
-            raise ValueError("onset_s and clearance_s must be non-negative seconds")
+        if self.onset_s < 0 or self.clearance_s < 0 or self.nonrecurrent_s < 0:
+            raise ValueError("onset_s, clearance_s and nonrecurrent_s must be non-negative seconds")
 
 
 @dataclass(slots=True)
@@ -116,6 +120,8 @@ class TrafficEncoder:
         self.interval_s = 1.0 / config.sample_rate
         self._onset_n = max(1, int(round(config.onset_s / self.interval_s)))
         self._clear_n = max(1, int(round(config.clearance_s / self.interval_s)))
+        self._nonrecurrent_n = max(1, int(round(config.nonrecurrent_s / self.interval_s)))
+        self._alpha_flow = min(1.0, self.interval_s / 300.0)
         self.reset()
 
     def reset(self) -> None:
@@ -126,6 +132,8 @@ class TrafficEncoder:
         self._congested = False
         self._reported_onset = False
         self._run = 0  # consecutive intervals against the current congestion state
+        self._congested_for = 0  # consecutive non-recurrent congested intervals
+        self._flow_before = 0.0  # flow of the last free-flowing minutes (weighted over ~5 min)
         self._was_confirmed = False
 
     # -- stages ------------------------------------------------------------------------------
@@ -199,6 +207,8 @@ class TrafficEncoder:
                 self._was_confirmed = self.california.state is IncidentState.CONFIRMED
                 if self.california.state.value != "free":
                     incident_state = max(incident_state, self.california.state, key=_rank)
+            if not self._is_congested(spd, occ) and math.isfinite(float(up.flow[i])):
+                self._flow_before += self._alpha_flow * (float(up.flow[i]) - self._flow_before)
             recurrent = self._recurrent(expected, spd, occ)
             ev = self._congestion_step(ti, spd, occ, recurrent, expected)
             if ev is not None:
@@ -222,6 +232,12 @@ class TrafficEncoder:
         if self._is_congested(expected.speed, expected.occupancy):
             return True
         c = self.config
+        # Flow near capacity breaks down into stop-and-go as a matter of course (HCM: breakdown
+        # probability climbs steeply as demand nears capacity); such queues are recurrent, whether
+        # the usual flow at this hour or the flow just before the breakdown was that high.
+        heavy = c.heavy_share * c.capacity_vphpl
+        if (math.isfinite(expected.flow) and expected.flow >= heavy) or self._flow_before >= heavy:
+            return True
         # The baseline averages a 15-min bin over days: a rush that only sometimes breaks down shows as a
         # moderately lower usual speed and higher occupancy, so "about as slow or as dense as usual" is
         # recurrent; an incident queue is far slower and far denser than usual.
@@ -233,6 +249,34 @@ class TrafficEncoder:
                          expected: Expected | None) -> Event | None:
         if not (math.isfinite(speed) or math.isfinite(occ)):
             return None
+        congested = self._is_congested(speed, occ)
+        if congested != self._congested:
+            self._run += 1
+            if self._run >= (self._onset_n if congested else self._clear_n):
+                self._congested, self._run, self._congested_for = congested, 0, 0
+                if not congested and self._reported_onset:
+                    self._reported_onset = False
+                    return Event("congestion_clearance", Severity.INFO, t, {"speed_kmh": round(speed, 1)})
+        else:
+            self._run = 0
+        if not self._congested or self._reported_onset:
+            return None
+        # Count only unbroken non-recurrent congestion: stop-and-go at the edge of a rush flickers.
+        self._congested_for = 0 if recurrent else self._congested_for + 1
+        if recurrent:
+            return None
+        if expected is None:
+            # Nothing learned yet: say so at once, as information.
+            sev = Severity.INFO
+        elif self._congested_for >= self._nonrecurrent_n:
+            # Stop-and-go in heavy traffic comes and goes within minutes; an incident queue stays.
+            sev = Severity.WARNING
+        else:
+            return None
+        self._reported_onset = True
+        return Event("congestion_onset", sev, t, {
+            "speed_kmh": round(speed, 1), "occupancy_pct": round(occ, 1),
+            "usual_speed_kmh": round(expected.speed, 1) if expected else "unknown"})
         congested = self._is_congested(speed, occ)
         if congested != self._congested:
             self._run += 1

@@ -9,8 +9,10 @@ California algorithms (TSC #7, 1978) compare, per interval:
     DOCC   = OCC_down                     (downstream occupancy)
 
 States: free -> tentative when OCCDF >= T1 and OCCRDF >= T2 and DOCC < T3
-(the last test, #7's change, keeps compression waves and recurrent queues that
-cover both stations from looking like incidents); tentative -> confirmed when
+(the last test, #7's change, keeps recurrent queues that cover both stations
+from looking like incidents) and, as in algorithm #8, no downstream interval at
+or above T3 within `wave_hold_s` (a stop-and-go wave passes the downstream loop
+a minute or two before the upstream one); tentative -> confirmed when
 the first two tests still hold after `persist_s`; confirmed continues while
 OCCRDF >= T2, else back to free. Occupancies are smoothed over `smooth_s` first,
 as the algorithm was run on 1-minute occupancies. Threshold defaults sit in the
@@ -41,12 +43,15 @@ class CaliforniaConfig:
     t3_docc_pct: float = 20.0  # T3: downstream occupancy above this is a queue there too
     persist_s: float = 60.0  # how long tentative must hold before confirmation
     smooth_s: float = 60.0  # moving-average length of the occupancies
+    wave_hold_s: float = 300.0  # no new incident this long after the downstream occupancy passed T3
 
     def __post_init__(self) -> None:
         for name in ("t1_occdf_pct", "t2_occrdf", "t3_docc_pct", "smooth_s"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"{name} must be positive, got {v}")
+        if not (math.isfinite(self.wave_hold_s) and self.wave_hold_s >= 0):
+            raise ValueError(f"wave_hold_s must be non-negative seconds, got {self.wave_hold_s}")
         if not (math.isfinite(self.persist_s) and self.persist_s >= 0):
             raise ValueError(f"persist_s must be non-negative seconds, got {self.persist_s}")
         if self.t2_occrdf > 1:
@@ -73,6 +78,7 @@ class CaliforniaDetector:
         self.config = config
         self._n_smooth = max(1, int(round(config.smooth_s / interval_s)))
         self._n_persist = max(1, int(round(config.persist_s / interval_s)))
+        self._n_hold = int(round(config.wave_hold_s / interval_s))
         self.reset()
 
     def reset(self) -> None:
@@ -81,6 +87,7 @@ class CaliforniaDetector:
         self._up: list[float] = []
         self._down: list[float] = []
         self._held = 0
+        self._since_wave = 10**9  # intervals since the downstream station last looked queued
 
     def step(self, occ_up: float, occ_down: float) -> IncidentStep:
         """Advance one interval with the two stations' occupancies in percent (NaN holds the state)."""
@@ -94,9 +101,12 @@ class CaliforniaDetector:
         occdf = up - down
         occrdf = occdf / up if up > 0 else 0.0
         pattern = occdf >= c.t1_occdf_pct and occrdf >= c.t2_occrdf
+        # Compression waves travel upstream: the downstream loop sees them first. As California #8
+        # does, a recent dense downstream interval holds off new incidents for a while.
+        self._since_wave = 0 if occ_down >= c.t3_docc_pct else self._since_wave + 1
         before = self.state
         if self.state is IncidentState.FREE:
-            if pattern and down < c.t3_docc_pct:
+            if pattern and down < c.t3_docc_pct and self._since_wave > self._n_hold:
                 self.state, self._held = IncidentState.TENTATIVE, 0
         elif self.state is IncidentState.TENTATIVE:
             if not pattern:

@@ -100,11 +100,15 @@ def _queued(q: np.ndarray, p: TrafficProfile) -> tuple[np.ndarray, np.ndarray]:
 
 def simulate(duration_s: float, t0: float = 0.0, *, incidents: list[Incident] | None = None,
              profile: TrafficProfile | None = None, seed: int = 0,
-             recurrent_capacity_vphpl: float | None = 1850.0) -> TrafficRecording:
+             recurrent_capacity_vphpl: float | None = 1850.0, waves_per_hour: float = 6.0) -> TrafficRecording:
     """Simulate both stations for `duration_s` from `t0` (epoch seconds, midnight-aligned days).
 
     recurrent_capacity_vphpl: capacity of a bottleneck beyond both stations; rush demand above
     it queues over both (None: no recurrent congestion).
+    waves_per_hour: stop-and-go (compression) waves in heavy traffic (demand above 85% of
+    capacity): each stops traffic for 60-120 s at the downstream station, then at the
+    upstream one as it travels back at the wave speed. They are the classic false alarm
+    of occupancy-difference incident detectors.
     """
     p = profile or TrafficProfile()
     rng = np.random.default_rng(seed)
@@ -141,9 +145,35 @@ def simulate(duration_s: float, t0: float = 0.0, *, incidents: list[Incident] | 
             & (q_dem > cap)
         queued |= tail
         q_up[queued], v_up[queued], k_up[queued] = cap, vq[queued], kq[queued]
+    _compression_waves(t, q_dem, q_up, v_up, k_up, q_dn, v_dn, k_dn, p, rng, waves_per_hour)
     up = _aggregate(q_up, v_up, k_up, p, rng)
     dn = _aggregate(q_dn, v_dn, k_dn, p, rng)
     return TrafficRecording(t=t, upstream=up, downstream=dn, profile=p, incidents=incidents, recurrent=recurrent)
+
+
+def _compression_waves(t: np.ndarray, q_dem: np.ndarray, q_up: np.ndarray, v_up: np.ndarray, k_up: np.ndarray,
+                       q_dn: np.ndarray, v_dn: np.ndarray, k_dn: np.ndarray, p: TrafficProfile,
+                       rng: np.random.Generator, per_hour: float) -> None:
+    """Overwrite intervals hit by stop-and-go waves (in place): dense and slow, first downstream."""
+    # Waves form in heavy flow at the station itself: not downstream of an incident (light
+    # traffic there) and not in an incident's queue (already stopped).
+    heavy_dn = q_dn > 0.85 * p.capacity_vphpl
+    heavy_up = q_up > 0.85 * p.capacity_vphpl
+    if per_hour <= 0 or not heavy_dn.any():
+        return
+    hits = np.flatnonzero(heavy_dn & (rng.random(t.size) < per_hour * p.interval_s / 3600.0))
+    travel_s = p.station_gap_m / 1000.0 / p.wave_speed_kmh * 3600.0
+    wave_q = 0.3 * p.capacity_vphpl
+    wave_k = p.jam_density_vpkmpl - wave_q / p.wave_speed_kmh
+    for i in hits:
+        length = int(round(rng.uniform(60.0, 120.0) / p.interval_s))
+        j_up = i + int(round(travel_s / p.interval_s))
+        reaches_up = j_up < t.size and heavy_up[j_up]
+        for q, v, k, j in ((q_dn, v_dn, k_dn, i), (q_up, v_up, k_up, j_up)):
+            if j == j_up and not reaches_up:
+                continue
+            sl = slice(j, min(t.size, j + max(1, length)))
+            q[sl], k[sl], v[sl] = wave_q, wave_k, wave_q / wave_k
 
 
 def _aggregate(q: np.ndarray, v: np.ndarray, k: np.ndarray, p: TrafficProfile, rng: np.random.Generator) -> np.ndarray:
