@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 _QRS_BEFORE_S = 0.10  # morphology window around R
 _QRS_AFTER_S = 0.12
 _MATCH_CORR = 0.90  # correlation that makes a beat "like" another
-_UNLIKE_CORR = 0.75  # below this a beat's shape differs from the dominant beat
+_UNLIKE_CORR_MIN = 0.6  # the "unlike the dominant beat" correlation adapts between these
+_UNLIKE_CORR_MAX = 0.85
 _MAX_LAG_S = 0.040  # beats are compared at their best alignment within this shift
 _MEDOID_BEATS = 60  # medoid search cost grows with the square of this
 NOISY_BEAT = 0.2  # high-frequency ratio above which a beat is too noisy to call ventricular
@@ -64,7 +65,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     amp = np.ptp(segs, axis=1)
     amp_ref = float(np.median(amp[dominant])) if dominant.any() else float(np.median(amp))
     amp_ratio = amp / max(amp_ref, 1e-9)
-    unlike = corr < _UNLIKE_CORR
+    unlike = corr < _unlike_threshold(corr, dominant)
     wider = (width > 1.25 * dom_width) & (width > dom_width + 0.025)
     premature = prem < config.premature_ratio
     odd_amp = (amp_ratio > 1.8) | (amp_ratio < 0.45)
@@ -81,6 +82,18 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     labels[is_v] = "V"
     labels[~is_v & premature & ~unlike] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise)
+
+
+def _unlike_threshold(corr: np.ndarray, dominant: np.ndarray) -> float:
+    """Correlation below which a beat is unlike the dominant one, from how alike the normal beats are.
+
+    A clean record whose normal beats all correlate at 0.99 makes 0.85 suspicious; a noisy one
+    whose normal beats scatter down to 0.8 must not turn them all ventricular.
+    """
+    ref = corr[dominant] if dominant.sum() >= 4 else corr
+    med = float(np.median(ref))
+    spread = 1.4826 * float(np.median(np.abs(ref - med)))
+    return float(np.clip(med - 6.0 * spread - 0.05, _UNLIKE_CORR_MIN, _UNLIKE_CORR_MAX))
 
 
 def _hf_ratio(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:

@@ -14,7 +14,7 @@ class ECGConfig:
     """Thresholds and windows of the ECG pipeline, in seconds, bpm, mV and Hz."""
 
     window_s: float = 10.0  # default window length an encoder is fed
-    band_hz: tuple[float, float] = (8.0, 20.0)  # QRS-emphasising band (Elgendi 2013: 8-20 Hz beats 5-15 Hz)
+    band_hz: tuple[float, float] = (6.0, 16.0)  # QRS band: Pan-Tompkins 5-15 Hz nudged up against tall T waves, low enough for wide V beats
     wide_band_hz: tuple[float, float] = (0.5, 40.0)  # morphology band (baseline and mains removed)
     integration_s: float = 0.150  # moving-window integration length
     refractory_s: float = 0.200  # no two QRS closer than this

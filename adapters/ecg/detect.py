@@ -88,12 +88,17 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     filt = prefilter(x, config)
     artifact = artifact_mask(filt.band, config) | plateau_mask(x, config)
     refractory = config.samples(config.refractory_s)
-    cand, props = find_peaks(filt.mwi, distance=refractory, height=0.0)
+    # Candidates half a refractory period apart, so that a T wave and the QRS just after it both
+    # stay in the running and the slope contest below can pick the QRS.
+    cand, props = find_peaks(filt.mwi, distance=max(1, refractory // 2), height=0.0)
     if cand.size == 0:
         return Detection(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0), filt, artifact)
     heights = props["peak_heights"]
     box = config.samples(0.150)
-    slopes = maximum_filter1d(filt.slope, size=box)[cand]
+    # T-wave test on the slope of the 0.5-40 Hz signal: a QRS, narrow or ventricular, is steep
+    # there even when its energy sits outside the QRS band, while a T wave stays gentle.
+    wide_slope = np.abs(np.gradient(filt.wide))
+    slopes = maximum_filter1d(wide_slope, size=box)[cand]
     swing = (maximum_filter1d(filt.band, size=box) - minimum_filter1d(filt.band, size=box))[cand]
     # Below this swing a peak is noise whatever the adaptive levels say: it stops the thresholds
     # from sinking into the noise floor of a lead that shows no heartbeat (asystole).
@@ -160,6 +165,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked:
     refractory = config.samples(config.refractory_s)
     t_wave = config.samples(config.t_wave_s)
     spk, npk = _learn(cand, h, masked, 0, fs)
+    qrs_slope = float(np.max(slopes[cand < cand[0] + int(2 * fs)]))  # running slope level of accepted QRS
     rr_recent: list[int] = []
     rr_mean = int(0.8 * fs)
     accepted: list[int] = []
@@ -181,13 +187,11 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked:
                 i_last = i - 1
             continue
         thr1 = npk + 0.25 * (spk - npk)
-        # Search-back: the RR has run long; take the best candidate above half threshold.
+        # Search-back: the RR has run long; take the best candidate above half threshold or,
+        # failing that, a steep one (a wide ventricular beat has little energy in the QRS band
+        # but still a slope no T wave reaches).
         if accepted and p - last > config.searchback_factor * rr_mean:
-            lo = i_last + 1
-            best, best_h = -1, 0.5 * thr1
-            for j in range(lo, i):
-                if cand[j] - last >= refractory and h[j] > best_h:
-                    best, best_h = j, h[j]
+            best = _search_back(cand, h, slopes, masked, i_last + 1, i, last, 0.5 * thr1, SB_SLOPE * qrs_slope, last_slope, config)
             if best >= 0:
                 accepted.append(best)
                 from_sb.append(True)
@@ -201,17 +205,46 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked:
             if p - last < t_wave and slopes[i] < 0.5 * last_slope:
                 npk = 0.125 * h[i] + 0.875 * npk
             else:
+                # Within one refractory period a much steeper candidate above threshold is the QRS;
+                # the gentle one before it was a T or P wave.
+                j = i + 1
+                while j < n and cand[j] - p < refractory:
+                    if h[j] > thr1 and slopes[j] > 2.0 * slopes[i] and not masked[j]:
+                        npk = 0.125 * h[i] + 0.875 * npk
+                        i, p = j, int(cand[j])
+                    j += 1
                 if accepted:
                     rr_recent.append(p - last)
                     rr_mean = _rr_mean(rr_recent, rr_mean)
                 accepted.append(i)
                 from_sb.append(False)
                 spk = 0.125 * h[i] + 0.875 * spk
+                qrs_slope = 0.125 * float(slopes[i]) + 0.875 * qrs_slope
                 last, last_slope, i_last = p, float(slopes[i]), i
         else:
             npk = 0.125 * h[i] + 0.875 * npk
         i += 1
     return np.asarray(accepted, np.int64), np.asarray(from_sb, bool)
+
+
+SB_SLOPE = 0.2  # search-back by slope: at least this share of the running QRS slope level
+
+
+def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, min_slope: float, last_slope: float, config: ECGConfig) -> int:
+    """Index of the candidate in cand[lo:hi] to accept on search-back, or -1."""
+    refractory = config.samples(config.refractory_s)
+    t_wave = config.samples(config.t_wave_s)
+    best, best_h = -1, min_h
+    steep, steep_s = -1, min_slope
+    for j in range(lo, hi):
+        gap = int(cand[j]) - last
+        if masked[j] or gap < refractory or (gap < t_wave and slopes[j] < 0.5 * last_slope):
+            continue
+        if h[j] > best_h:
+            best, best_h = j, h[j]
+        if slopes[j] > steep_s and h[j] > 0.1 * min_h:
+            steep, steep_s = j, slopes[j]
+    return best if best >= 0 else steep
 
 
 def _learn(cand: np.ndarray, h: np.ndarray, masked: np.ndarray, start: int, fs: float) -> tuple[float, float]:

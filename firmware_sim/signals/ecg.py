@@ -68,6 +68,9 @@ class _Options:
     v_polarity: int = 0  # +1 upright V beats, -1 inverted, 0 random per record
     start_s: float = 0.4  # time of the first R peak
     noise_floor_uv: float = 5.0  # amplifier noise (RMS): no real lead is ever perfectly still
+    noise: str = "white"  # kind of noise at snr_db: "white" or "mixed" (white plus muscle bursts)
+    vary_morphology: bool = False  # draw this record's lead shape (R, S, T sizes, QRS width) at random
+    v_forms: int = 1  # number of distinct ventricular foci (multiform PVCs when > 1)
 
     def validate(self) -> None:
         for name in ("v_fraction", "s_fraction"):
@@ -80,6 +83,10 @@ class _Options:
             raise ValueError("pauses must be >= 0 and pause_s > 0")
         if self.baseline_mv < 0 or self.powerline_mv < 0 or self.amplitude_mv <= 0:
             raise ValueError("amplitudes must be non-negative (amplitude_mv positive)")
+        if self.noise not in ("white", "mixed"):
+            raise ValueError(f"noise must be 'white' or 'mixed', got {self.noise!r}")
+        if self.v_forms < 1:
+            raise ValueError(f"v_forms must be at least 1, got {self.v_forms}")
         if self.v_polarity not in (-1, 0, 1):
             raise ValueError(f"v_polarity must be -1, 0 or 1, got {self.v_polarity}")
 
@@ -113,7 +120,11 @@ def synthesize_ecg(
         signal += rng.normal(0.0, opts.noise_floor_uv * 1e-3, n)
     if opts.snr_db is not None:
         power = float(np.var(clean))
-        signal += rng.normal(0.0, np.sqrt(power / 10 ** (opts.snr_db / 10.0)), n)
+        rms = np.sqrt(power / 10 ** (opts.snr_db / 10.0))
+        if opts.noise == "white":
+            signal += rng.normal(0.0, rms, n)
+        else:  # "mixed": half the noise power white, half muscle bursts
+            signal += rms * np.sqrt(0.5) * (rng.normal(0.0, 1.0, n) + _muscle_noise(n, fs, rng))
     if opts.baseline_mv > 0:
         signal += _baseline_wander(n, fs, opts, rng)
     if opts.powerline_hz > 0:
@@ -174,37 +185,63 @@ def _beat_times(duration_s: float, hr_bpm: float, opts: _Options, rng: np.random
     return np.asarray(times), labels
 
 
+@dataclass(slots=True)
+class _Morphology:
+    """Per-record shape: how this patient's lead scales each normal wave, and the ventricular foci."""
+
+    n_amp: np.ndarray  # multipliers of P, Q, R, S, T, T2 amplitudes
+    n_width: float  # multiplier of QRS wave widths
+    v_forms: list[tuple[float, float, float, float]]  # (polarity, main amplitude, width s, T amplitude)
+
+
+def _morphology(opts: _Options, rng: np.random.Generator) -> _Morphology:
+    polarity = float(opts.v_polarity or rng.choice([-1.0, 1.0]))
+    if not opts.vary_morphology:
+        return _Morphology(np.ones(6), 1.0, [(polarity, 1.25, 0.028, 0.42)])
+    # Leads differ: small or tall R, deep S (rS), flat or inverted T, faint P.
+    n_amp = np.array([rng.uniform(0.4, 1.5), rng.uniform(0.0, 2.0), rng.uniform(0.5, 1.8), rng.uniform(0.3, 3.0), rng.choice([-0.6, 0.5, 1.0, 1.4]), 1.0])
+    n_amp[5] = n_amp[4]
+    forms = []
+    for k in range(opts.v_forms):
+        pol = polarity if k == 0 else float(rng.choice([-1.0, 1.0]))
+        forms.append((pol, rng.uniform(0.8, 1.8), rng.uniform(0.022, 0.036), rng.uniform(0.25, 0.6)))
+    return _Morphology(n_amp, rng.uniform(0.85, 1.25), forms)
+
+
 # Wave tables: (amplitude mV, centre s relative to R, width s). Centres of P and T scale with RR.
-def _waves(label: str, rr: float, v_pol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _waves(label: str, rr: float, morph: _Morphology, form: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     qt_scale = float(np.sqrt(np.clip(rr, 0.3, 2.0)))  # Bazett: QT ~ sqrt(RR)
     pr_scale = float(np.clip(0.85 + 0.15 * rr, 0.85, 1.1))
     t_centre = 0.30 * qt_scale
     if label == "V":
+        pol, main, width, t_amp = morph.v_forms[form % len(morph.v_forms)]
+        # Wide, no P, a second lobe, and a T wave discordant to the main deflection.
         return (
-            np.array([1.25 * v_pol, -0.45 * v_pol, -0.42 * v_pol, -0.12 * v_pol]),
-            np.array([0.0, 0.055, t_centre + 0.03, t_centre - 0.06]),
-            np.array([0.028, 0.024, 0.07, 0.05]),
+            np.array([main * pol, -0.45 * pol, -t_amp * pol, -0.12 * pol]),
+            np.array([0.0, 1.9 * width, t_centre + 0.03, t_centre - 0.06]),
+            np.array([width, 0.85 * width, 0.07, 0.05]),
         )
     if label == "S":
         p = (-0.09, -0.12 * pr_scale, 0.018)  # ectopic atrial focus: inverted P, short PR
     else:
         p = (0.13, -0.17 * pr_scale, 0.024)
-    waves = [p, (-0.10, -0.028, 0.009), (1.0, 0.0, 0.010), (-0.22, 0.030, 0.010), (0.28, t_centre, 0.055), (0.06, t_centre - 0.07, 0.05)]
+    w = morph.n_width
+    waves = [p, (-0.10, -0.028 * w, 0.009 * w), (1.0, 0.0, 0.010 * w), (-0.22, 0.030 * w, 0.010 * w), (0.28, t_centre, 0.055), (0.06, t_centre - 0.07, 0.05)]
     amp, mu, sig = (np.array(col) for col in zip(*waves))
-    return amp, mu, sig
+    return amp * morph.n_amp, mu, sig
 
 
 def _render(times: np.ndarray, labels: list[str], n: int, fs: float, hr_bpm: float, opts: _Options, rng: np.random.Generator) -> np.ndarray:
     """Sum each beat's Gaussian waves into an n-sample signal."""
     out = np.zeros(n)
-    v_pol = float(opts.v_polarity or rng.choice([-1.0, 1.0]))
+    morph = _morphology(opts, rng)
     rr0 = 60.0 / hr_bpm
     half_before, half_after = int(0.35 * fs), int(0.75 * fs)
     for i, (t_r, lab) in enumerate(zip(times, labels)):
         rr = times[i] - times[i - 1] if i > 0 else rr0
         if lab != "N":
             rr = rr0  # ectopic repolarisation follows the underlying rate, not the short coupling
-        amp, mu, sig = _waves(lab, rr, v_pol)
+        amp, mu, sig = _waves(lab, rr, morph, int(rng.integers(0, len(morph.v_forms))) if lab == "V" else 0)
         if opts.af and lab == "N":
             amp = amp.copy()
             amp[0] = 0.0  # no P waves in AF
@@ -217,6 +254,17 @@ def _render(times: np.ndarray, labels: list[str], n: int, fs: float, hr_bpm: flo
         tt = np.arange(lo, hi) / fs - t_r
         out[lo:hi] += scale * (amp[:, None] * np.exp(-0.5 * ((tt[None, :] - mu[:, None]) / sig[:, None]) ** 2)).sum(axis=0)
     return out
+
+
+def _muscle_noise(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """EMG-like noise: broadband (above about 20 Hz) in bursts of a few seconds, unit RMS."""
+    white = rng.normal(0.0, 1.0, n)
+    # First difference tilts the spectrum toward high frequencies, as muscle noise is.
+    hf = np.diff(white, prepend=0.0)
+    t = np.arange(n) / fs
+    bursts = 0.4 + np.clip(np.sin(2 * np.pi * 0.11 * t + rng.uniform(0, 6.3)) + 0.5 * np.sin(2 * np.pi * 0.37 * t + rng.uniform(0, 6.3)), 0.0, None)
+    noise = hf * bursts
+    return noise / (np.std(noise) + 1e-12)
 
 
 def _fibrillatory_waves(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
