@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters import make_encoder
+from adapters.traffic.evaluate import evaluate
 from benchmarks.common import Measurement, median_seconds
 from firmware_sim.signals.traffic import Incident, simulate
 
@@ -48,4 +49,16 @@ def run(quick: bool) -> list[Measurement]:
     if found:
         out.append(Measurement("traffic.incident_delay_s", found[0] - incident.start, "s",
                                "simulated 60%-capacity drop at midday to California #7 confirmation"))
+    n_inc = 5 if quick else 20
+    r = evaluate(n_incidents=n_inc, seed=0)
+    out += [
+        Measurement("traffic.eval_detection_rate", r["detection_rate"], "fraction",
+                    f"{r['detected']}/{r['incidents']} simulated incidents ({r['detectable']} queued to the upstream "
+                    f"loop), rush hours and stop-and-go waves every day"),
+        Measurement("traffic.eval_false_alarms_per_day", r["false_alarms_per_day"], "1/day",
+                    f"incident events outside incidents over {r['days']:.0f} days"),
+        Measurement("traffic.eval_mttd_min", r["mttd_s"] / 60.0, "min",
+                    f"mean time to detect from the capacity drop; {r['mttd_after_queue_s'] / 60.0:.1f} min after the "
+                    "queue reached the upstream loop"),
+    ]
     return out

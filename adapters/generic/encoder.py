@@ -153,11 +153,13 @@ class GenericEncoder:
         feats["baseline_scale"] = float(scale) if math.isfinite(scale) else math.nan
         ok = np.isfinite(x)
         if ok.sum() >= 3 and np.ptp(t[ok]) > 0:
-            slope = float(np.polyfit(t[ok] - t[ok][0], x[ok], 1)[0])
-            resid = x[ok] - np.polyval([slope, 0.0], t[ok] - t[ok][0])
+            # Least-squares slope in closed form (a polyfit costs a Vandermonde matrix and an SVD).
+            tt = t[ok] - t[ok].mean()
+            xx = x[ok] - x[ok].mean()
+            slope = float(np.dot(tt, xx) / np.dot(tt, tt))
             feats["slope_per_h"] = slope * 3600.0
             feats["change"] = slope * float(np.ptp(t[ok]))
-            feats["resid_std"] = float(np.std(resid - resid.mean()))
+            feats["resid_std"] = float(np.std(xx - slope * tt))
         return feats
 
     def _level_word(self, f: dict[str, float], usable: bool) -> str:
@@ -196,12 +198,11 @@ class GenericEncoder:
         emb = np.zeros(EMBEDDING_DIM, dtype=np.float32)
         finite = np.isfinite(x)
         if finite.any():
-            xs = np.clip(np.where(finite, x, np.nan) / scale, -15, 15)
+            xs = np.clip(np.where(finite, x, 0.0) / scale, -15, 15)
             idx = np.minimum((np.arange(x.size) * _PAA) // max(x.size, 1), _PAA - 1)
-            for k in range(_PAA):
-                seg = xs[idx == k]
-                seg = seg[np.isfinite(seg)]
-                emb[k] = float(seg.mean()) if seg.size else 0.0
+            sums = np.bincount(idx, weights=xs, minlength=_PAA)
+            counts = np.bincount(idx, weights=finite.astype(np.float64), minlength=_PAA)
+            emb[:_PAA] = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
         emb[8] = np.tanh(f.get("z_mean", 0.0) / 5.0)
         emb[9] = np.tanh(abs(f.get("z_peak", 0.0)) / 10.0)
         base = f.get("baseline_scale", math.nan)
