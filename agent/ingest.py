@@ -95,6 +95,7 @@ class Ingestor:
         self.windowers: dict[StreamKey, StreamWindower] = {}
         self.dead_letters_topic = dead_letter_topic(settings.mqtt.topic_prefix)
         self._allowed: dict[str, bool] = {}
+        self._streams: dict[str, tuple[StreamKey, StreamWindower]] = {}  # by topic: one dict hit per frame
         self._client: mqtt.Client | None = None
 
     def subscriptions(self) -> list[str]:
@@ -144,11 +145,12 @@ class Ingestor:
         c.received += 1
         c.bytes += len(payload)
         try:
-            key = self._key(topic)
+            known = self._streams.get(topic)
+            key = known[0] if known else self._key(topic)
             if len(payload) > self.cfg.max_frame_bytes:
                 raise WireError(WireErrorReason.OVERSIZED, f"{len(payload)} bytes > ingest.max_frame_bytes {self.cfg.max_frame_bytes}")
             frame = decode_frame(payload)
-            windower = self._windower(key)
+            windower = known[1] if known else self._windower(key, topic)
         except WireError as err:
             self._dead_letter(err, topic, payload)
             return None
@@ -185,12 +187,13 @@ class Ingestor:
             raise WireError(WireErrorReason.UNKNOWN_DEVICE, f"device {parts.device!r} not in ingest.devices")
         return StreamKey(parts.site, parts.device, parts.stream)
 
-    def _windower(self, key: StreamKey) -> StreamWindower:
+    def _windower(self, key: StreamKey, topic: str) -> StreamWindower:
         windower = self.windowers.get(key)
         if windower is None:
             if len(self.windowers) >= self.cfg.max_streams:
                 raise WireError(WireErrorReason.TOO_MANY_STREAMS, f"ingest.max_streams {self.cfg.max_streams} reached")
             windower = self.windowers[key] = StreamWindower(self.cfg.window_s, min(self.cfg.hop_s, self.cfg.window_s))
+        self._streams[topic] = (key, windower)
         return windower
 
     def _dead_letter(self, err: WireError, topic: str, payload: bytes) -> None:

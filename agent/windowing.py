@@ -56,7 +56,10 @@ class StreamWindower:
         self._rate = 0.0
         self._channels = 0
         self._next_seq: int | None = None
-        self._buffer = np.zeros((1, 0))
+        # Preallocated and filled in place: concatenating per frame would copy a whole window
+        # (800 kB at 12.8 kHz) for every 0.1 s frame. Samples shift down once per hop instead.
+        self._buf = np.empty((1, 0))
+        self._n = 0
         self._buffer_t0 = 0.0
         self._missing: deque[int] = deque(maxlen=LATE_MEMORY)
         self._frame_n = 0
@@ -83,20 +86,30 @@ class StreamWindower:
             self._restart(frame, samples.shape[0])
         elif frame.seq > self._next_seq:
             self._fill_gap(frame)
-        self._buffer = np.concatenate([self._buffer, samples], axis=1)
+        self._append(samples)
         self._next_seq = frame.seq + 1
         self._frame_n = samples.shape[1]
         self.counters.samples += samples.shape[1]
         return self._cut()
 
+    def _append(self, samples: np.ndarray) -> None:
+        m = samples.shape[1]
+        if self._n + m > self._buf.shape[1]:
+            grown = np.empty((self._channels, max(2 * self._buf.shape[1], self._n + m)))
+            grown[:, : self._n] = self._buf[:, : self._n]
+            self._buf = grown
+        self._buf[:, self._n : self._n + m] = samples
+        self._n += m
+
     def _buffer_end(self) -> float:
-        return self._buffer_t0 + self._buffer.shape[1] / self._rate if self._rate else 0.0
+        return self._buffer_t0 + self._n / self._rate if self._rate else 0.0
 
     def _restart(self, frame: Frame, channels: int) -> None:
         if self._next_seq is not None:
             self.counters.restarts += 1
         self._rate, self._channels = frame.rate, channels
-        self._buffer = np.zeros((channels, 0))
+        self._buf = np.empty((channels, 0))
+        self._n = 0
         self._buffer_t0 = frame.t0
         self._missing.clear()
 
@@ -111,17 +124,19 @@ class StreamWindower:
             self._restart(frame, self._channels)
             self.counters.restarts -= 1  # a long gap, already counted as a gap
         elif missing:
-            self._buffer = np.concatenate([self._buffer, np.full((self._channels, missing), np.nan)], axis=1)
+            self._append(np.full((self._channels, missing), np.nan))
 
     def _cut(self) -> list[Window]:
         # A slow stream (one reading a minute) still gets windows: at least one sample each.
         n_window = max(1, int(round(self.window_s * self._rate)))
         n_hop = min(n_window, max(1, int(round(self.hop_s * self._rate))))
         windows = []
-        while self._buffer.shape[1] >= n_window:
-            chunk = self._buffer[:, :n_window].copy()
+        while self._n >= n_window:
+            chunk = self._buf[:, :n_window].copy()
             windows.append(Window(chunk[0] if self._channels == 1 else chunk, self._buffer_t0, self._rate))
-            self._buffer = self._buffer[:, n_hop:]
+            keep = self._n - n_hop
+            self._buf[:, :keep] = self._buf[:, n_hop : self._n]  # numpy copies through a buffer when ranges overlap
+            self._n = keep
             self._buffer_t0 += n_hop / self._rate
         self.counters.windows += len(windows)
         return windows

@@ -153,8 +153,8 @@ def _decode_binary(payload: bytes) -> Frame:
     expected = HEADER.size + n * channels * dt.itemsize
     if len(payload) != expected:
         raise WireError(WireErrorReason.LENGTH_MISMATCH, f"header says {expected} bytes, frame has {len(payload)}")
-    raw = np.frombuffer(payload, dtype=dt, offset=HEADER.size).reshape(channels, n).astype(np.float64)
-    samples = raw * scale if dt.kind == "i" else raw
+    raw = np.frombuffer(payload, dtype=dt, offset=HEADER.size).reshape(channels, n)
+    samples = np.multiply(raw, scale, dtype=np.float64) if dt.kind == "i" else raw.astype(np.float64)
     return Frame(seq=seq, t0=t0, rate=float(rate), samples=samples[0] if channels == 1 else samples)
 
 
