@@ -90,6 +90,9 @@ def test_unknown_encoder_option_raises() -> None:
         make_encoder("generic", 1.0, colour="red")
     with pytest.raises(ValueError):
         make_encoder("generic", 0.0)
+    with pytest.raises(ValueError):
+        make_encoder("generic", 1.0).encode(np.zeros((3, 10)), 0.0)
+    assert make_encoder("generic", 1.0).encode(np.arange(10.0)[None, :], 0.0).codes.size == 10
 
 
 def test_fast_stream_is_scored_on_block_means_and_still_finds_a_shift() -> None:

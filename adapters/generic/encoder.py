@@ -91,7 +91,10 @@ class GenericEncoder:
     def encode(self, samples: np.ndarray, t0: float) -> TokenizedWindow:
         """Encode one 1-D window whose first sample is at `t0` epoch seconds."""
         c = self.config
-        x = np.asarray(samples, dtype=np.float64).ravel()
+        x = np.asarray(samples, dtype=np.float64)
+        if x.ndim > 1 and sum(d > 1 for d in x.shape) > 1:
+            raise ValueError(f"generic samples must be 1-D (one value per sample), got shape {x.shape}")
+        x = x.ravel()
         n = x.size
         duration = n / c.sample_rate
         t = t0 + np.arange(n) / c.sample_rate
