@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapters.ecg.classify import BeatFeatures, classify_beats
+from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_beats
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import detect_qrs
 from adapters.ecg.rhythm import Rhythm, analyze_rhythm
@@ -68,7 +68,7 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
     if artifact_fraction > 0.1:
         problems.append("artifact")
-    if _beat_sqi(beats) < 0.5:
+    if _beat_sqi(beats) < 0.5 or (beats.noise.size and float(np.median(beats.noise)) >= NOISY_BEAT):
         problems.append("noisy")
     r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
     return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction)

@@ -54,8 +54,8 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty)
     morph = filtered.morph
     lag = config.samples(_MAX_LAG_S)
+    width, centre = _qrs_width(morph, r_peaks, config)
     ext = _segments(morph, r_peaks, before + lag, after + lag)
-    width = _qrs_width(morph, r_peaks, config)
     noise = _hf_ratio(filtered, r_peaks, config)
     template, dominant = _dominant_template(ext, width, lag)
     corr, _ = _aligned_correlation(ext, template, lag)
@@ -75,12 +75,21 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     is_v = (unlike & (wider | premature | odd_amp)) | (wider & (width > 1.5 * dom_width) & (corr < 0.9)) | (corr < 0.4)
     # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
     # noise is what makes monitors cry ventricular tachycardia falsely.
-    is_v &= noise < NOISY_BEAT
+    # And none at all when the dominant beats themselves are noisy: the template is then the noise,
+    # and a clean beat would look "unlike" it.
+    readable = noise < NOISY_BEAT
+    if float(np.median(noise)) >= NOISY_BEAT or (dominant.any() and float(np.median(noise[dominant])) >= NOISY_BEAT):
+        readable[:] = False
     if artifact is not None:
-        is_v &= ~artifact[np.clip(r_peaks, 0, artifact.size - 1)]
+        readable &= ~artifact[np.clip(r_peaks, 0, artifact.size - 1)]
+    is_v &= readable
     labels = np.full(n, "N", dtype="<U1")
     labels[is_v] = "V"
-    labels[~is_v & premature & ~unlike] = "S"
+    # An atrial premature beat resets the sinus node: the RR before and after add up to clearly
+    # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
+    nxt = np.append(prem[1:], 1.0)
+    reset = (prem + nxt) < 1.9
+    labels[~is_v & premature & reset & ~unlike & readable] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise)
 
 
@@ -110,8 +119,8 @@ def _segments(wide: np.ndarray, r_peaks: np.ndarray, before: int, after: int) ->
     return wide[idx]
 
 
-def _qrs_width(wide: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
-    """QRS duration from the spread of slope energy around R (floor-subtracted), about 4 sigma."""
+def _qrs_width(wide: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
+    """QRS duration (about 4 sigma of the floor-subtracted slope energy around R) and that energy's centre (s from R)."""
     half = config.samples(0.12)
     offsets = np.arange(-half, half + 1)
     idx = np.clip(r_peaks[:, None] + offsets[None, :], 1, wide.size - 2)
@@ -123,7 +132,7 @@ def _qrs_width(wide: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.n
     t = offsets / INTERNAL_FS
     centre = (w * t).sum(axis=1) / total
     spread = np.sqrt((w * (t[None, :] - centre[:, None]) ** 2).sum(axis=1) / total)
-    return 4.0 * spread
+    return 4.0 * spread, centre
 
 
 def _windows(ext: np.ndarray, lag: int) -> np.ndarray:

@@ -263,14 +263,13 @@ def _rr_mean(rr_recent: list[int], current: int) -> int:
 
 
 def _locate(peaks: np.ndarray, filt: Filtered, config: ECGConfig) -> np.ndarray:
-    """Move each integrated peak to the largest wide-band deflection within +/-80 ms."""
+    """Move each integrated peak to the largest wide-band deflection within +/-80 ms (the R or S wave)."""
     if peaks.size == 0:
         return peaks.astype(np.int64)
     half = config.samples(0.080)
-    n = filt.wide.size
     offsets = np.arange(-half, half + 1)
-    idx = np.clip(peaks[:, None] + offsets[None, :], 0, n - 1)
+    idx = np.clip(peaks[:, None] + offsets[None, :], 0, filt.wide.size - 1)
     seg = filt.wide[idx]
-    # Baseline of each beat: median of its window, so a large positive or negative wave wins by size.
+    # Deviation from the window's median, so a large negative wave wins by size as a positive one does.
     dev = np.abs(seg - np.median(seg, axis=1, keepdims=True))
     return idx[np.arange(peaks.size), np.argmax(dev, axis=1)].astype(np.int64)
