@@ -18,7 +18,9 @@ Events (kind, severity, time, evidence), each kind at most once per episode (an
 episode ends after `quiet_s` without anomalous samples, so a shift that the
 baselines take days to learn stays one event):
 
-- `spike`: one sample with |z| >= `z_spike`;
+- `spike`: one sample with |z| >= `z_spike` and `novelty` times beyond the largest
+  residual of recent days (half-life `peak_memory_s`): heavy tails and spikes that
+  recur at one height are that stream's normal;
 - `level_shift`: a weighted mean of z over about `shift_persist_s` reaches `z_shift`;
 - `stuck`: an exactly repeated value for longer than the learned rate of
   repeats makes plausible (a sensor that never repeats is stuck after a few
@@ -80,8 +82,9 @@ class DetectorConfig:
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
 
     def __post_init__(self) -> None:
-        positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s", "profile_bin_s", "profile_memory_days", "scale_memory_s",
-                    "model_slack", "novelty", "stuck_z", "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
+        positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
+                    "profile_bin_s", "profile_memory_days", "scale_memory_s", "model_slack", "novelty", "stuck_z",
+                    "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
