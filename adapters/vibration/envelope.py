@@ -38,6 +38,7 @@ HARMONIC_SNR = 3.0  # for each further harmonic
 # A comb must also beat its own typical alignment by this much (summed log ratios): chance
 # alignments with noise peaks pass the line thresholds now and then but not this.
 MIN_CONTRAST = 2.0
+REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which the typical alignment is taken
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
 
 
@@ -147,19 +148,23 @@ def match_families(
     for name, order in orders.items():
         base = order * shaft_hz
         harmonics = np.arange(1, max_harmonics + 1)
-        usable = harmonics * base * (1 + tolerance) < top
+        # Scores are taken over a fixed +-REFERENCE_SPAN of scales whatever the search width, so that the
+        # contrast below means the same for a measured speed (narrow search) and a declared one.
+        span = max(tolerance, REFERENCE_SPAN)
+        usable = harmonics * base * (1 + span) < top
         if usable.sum() < 2:
             continue
         step = 0.4 * df / (harmonics[usable][-1] * base)
-        scales = np.arange(1 - tolerance, 1 + tolerance + step / 2, step)
+        scales = np.arange(1 - span, 1 + span + step / 2, step)
         pos = np.rint(np.outer(scales * base, harmonics) / df).astype(np.int64)
         vals = np.where(usable, peak[np.clip(pos, 0, peak.size - 1)], 1.0)
         weights = np.where(harmonics <= 3, 1.0, 0.5)
         scores = (np.log(np.clip(vals, 1.0, 100.0)) * weights).sum(axis=1)
-        best = int(np.argmax(scores))
+        inside = np.abs(scales - 1.0) <= tolerance + step / 2
+        best = int(np.argmax(np.where(inside, scores, -np.inf)))
         v = tuple(float(s) for s in vals[best])
         # Rank by contrast with the typical alignment: in a spectrum dense with lines (cage-modulated
-        # ball impacts, sidebands) any comb scores well somewhere; the true one stands out of its own search.
+        # ball impacts, sidebands) any comb scores well somewhere; the true one stands out.
         contrast = float(scores[best] - np.median(scores))
         detected = contrast >= MIN_CONTRAST and _detected(name, v)
         out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, detected, source)
