@@ -44,7 +44,10 @@ def test_cli_reads_mat_csv_and_json_manifest(tmp_path: Path, capsys: pytest.Capt
     for i, (fault, label) in enumerate([("inner_race", "IR"), ("outer_race", "OR"), ("healthy", "Normal")]):
         state = random_state(fault, rng, 12000.0, rpm=1772.0)
         x = simulate(2.0, 12000.0, state, rng).signal_g
-        savemat(tmp_path / f"r{i}.mat", {f"X{i:03d}_DE_time": x[:, None], f"X{i:03d}_FE_time": np.zeros((x.size, 1)), f"X{i:03d}RPM": np.array([[1772]])})
+        record = {f"X{i:03d}_DE_time": x[:, None], f"X{i:03d}_FE_time": np.zeros((x.size, 1)), f"X{i:03d}RPM": np.array([[1772]])}
+        # A stray second record inside the file (as in some CWRU files) must not be the one read.
+        record.update({"X999_DE_time": np.zeros((x.size, 1)), "X999RPM": np.array([[900]])})
+        savemat(tmp_path / f"r{i}.mat", record)
         entries.append({"file": f"r{i}.mat", "label": label, "sample_rate": 12000})
     state = random_state("ball", rng, 12000.0, rpm=1750.0)
     x = simulate(2.0, 12000.0, state, rng).signal_g

@@ -401,6 +401,9 @@ def make_config(sample_rate: float, **options: Any) -> VibrationConfig:
     if "bearing" in opts or any(k in opts for k in ("n_balls", "ball_diameter_mm", "pitch_diameter_mm")):
         fields = {k: opts.pop(k) for k in ("n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg") if k in opts}
         opts["bearing"] = bearing_from(fields if fields else opts.get("bearing"))
+    for key in ("rpm", "window_s", "min_window_s", "speed_tolerance", "full_scale_g", "line_hz"):
+        if isinstance(opts.get(key), (int, float)) and not isinstance(opts[key], bool):
+            opts[key] = float(opts[key])
     if "velocity_band_hz" in opts:
         opts["velocity_band_hz"] = tuple(float(v) for v in opts["velocity_band_hz"])
     known = set(VibrationConfig.__dataclass_fields__)

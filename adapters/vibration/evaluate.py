@@ -188,15 +188,21 @@ def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[st
     elif suffix == ".mat":
         from scipy.io import loadmat
 
-        mat = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
-        keys = [k for k in mat if k.upper().endswith(f"_{channel.upper()}_TIME")]
+        try:
+            mat = {k: v for k, v in loadmat(path).items() if not k.startswith("__")}
+        except (NotImplementedError, ValueError) as err:  # MATLAB v7.3 (HDF5) or a damaged file
+            raise DatasetError(f"cannot read {path.name}: {err}") from err
         arrays = {k: np.asarray(v) for k, v in mat.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
+        keys = [k for k in arrays if k.upper().endswith(f"_{channel.upper()}_TIME")]
+        # Some CWRU files carry a second record's arrays too: prefer the one numbered like the file.
+        keys.sort(key=lambda k: _record_number(k) != _record_number(path.stem))
         if not keys:
             keys = sorted(arrays, key=lambda k: arrays[k].size, reverse=True)[:1]
         if not keys:
             raise DatasetError(f"no numeric array in {path}")
         x = arrays[keys[0]]
         rpm_keys = [k for k in arrays if k.upper().endswith("RPM") and arrays[k].size == 1]
+        rpm_keys.sort(key=lambda k: _record_number(k) != _record_number(keys[0]))
         if rpm_keys:
             meta["rpm"] = float(arrays[rpm_keys[0]].ravel()[0])
     else:
@@ -297,6 +303,11 @@ def _class_order(label: str) -> tuple[int, str]:
 
 def _as_dict(r: FileResult) -> dict[str, Any]:
     return {k: getattr(r, k) for k in r.__slots__}
+
+
+def _record_number(name: str) -> int | None:
+    digits = "".join(ch if ch.isdigit() else " " for ch in name).split()
+    return int(digits[0]) if digits else None
 
 
 def _load_csv(path: Path) -> np.ndarray:
