@@ -229,3 +229,17 @@ def test_any_window_encodes_without_exception(x: np.ndarray, fs: float) -> None:
     assert np.isfinite(out.embedding).all() and out.embedding.shape == (EMBEDDING_DIM,)
     assert decode_codes(out.codes) == out.tokens
     assert all(np.isfinite(v) for v in out.features.values())
+
+
+@pytest.mark.parametrize("fs", [12000.0, 48000.0])
+def test_velocity_and_1x_of_a_pure_shaft_tone(fs: float) -> None:
+    # 4.5 mm/s RMS at 1x of 1797 rpm, as acceleration in g, plus a little noise.
+    f = 1797 / 60
+    t = np.arange(int(fs)) / fs
+    x = 4.5e-3 * np.sqrt(2) * 2 * np.pi * f / 9.80665 * np.sin(2 * np.pi * f * t + 0.3)
+    x += 0.001 * np.random.default_rng(0).standard_normal(t.size)
+    out = factory(fs, rpm=1797).encode(x, 0.0)
+    assert out.features["rms_velocity_mm_s"] == pytest.approx(4.5, rel=0.03)
+    assert out.features["order_1x_mm_s"] == pytest.approx(4.5, rel=0.05)
+    assert "<vib:zone:C>" in out.tokens and "<vib:rms:4.5>" in out.tokens and "<vib:1x:high>" in out.tokens
+    assert "<vib:fault:imbalance>" in out.tokens
