@@ -276,7 +276,6 @@ class VibrationEncoder:
         best = d.envelope.best() if d.envelope is not None else None
         if best is not None:
             sev = Severity.CRITICAL if d.zone == "D" else Severity.WARNING
-            band = d.envelope.band
             evidence: dict[str, float | int | str] = {
                 "defect_hz": round(best.defect_hz, 2),
                 "order": round(best.defect_hz / o.shaft_hz, 3),
@@ -284,8 +283,8 @@ class VibrationEncoder:
                 "peak_ratio": round(best.snr[0], 2),
                 "source": best.source,
             }
-            if band is not None:
-                evidence.update(band_lo_hz=round(band.lo_hz, 1), band_hi_hz=round(band.hi_hz, 1))
+            lo, hi = d.envelope.bands_hz.get(best.source, (0.0, 0.0))
+            evidence.update(band_lo_hz=round(lo, 1), band_hi_hz=round(hi, 1))
             events.append(Event(DEFECT_EVENTS[best.name], sev, t0, evidence))
         return events
 

@@ -76,6 +76,7 @@ class EnvelopeResult:
     families: dict[str, FamilyMatch] = field(default_factory=dict)
     defect: str | None = None  # "bpfo", "bpfi", "bsf", "ftf" or None
     modulation: dict[str, float] = field(default_factory=dict)  # SES line height near 1x and near FTF
+    bands_hz: dict[str, tuple[float, float]] = field(default_factory=dict)  # demodulated band of each source
 
     def best(self) -> FamilyMatch | None:
         """The detected family, if any."""
@@ -233,7 +234,10 @@ def envelope_analysis(
         if ftf_hz > 0:
             for key, value in modulation_lines(ses, df, shaft_hz, ftf_hz, tolerance).items():
                 modulation[key] = max(modulation[key], value)
-    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation)
+    bands_hz = {"whitened": (min_lo, 0.9 * nyquist)}
+    if best_band is not None:
+        bands_hz["kurtogram"] = (best_band.lo_hz, best_band.hi_hz)
+    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz)
 
 
 def _neutralise(snr: np.ndarray, df: float, line_hz: float) -> None:
