@@ -16,7 +16,8 @@ they update a baseline so that one spike does not teach the baseline its shape.
 
 Events (kind, severity, time, evidence), each kind at most once per episode (an
 episode ends after `quiet_s` without anomalous samples, so a shift that the
-baselines take days to learn stays one event):
+baselines take days to learn stays one event) or per `rearm_s` in an episode
+that never quietens:
 
 - `spike`: one sample with |z| >= `z_spike` and `novelty` times beyond the largest
   residual of recent days (half-life `peak_memory_s`): heavy tails and spikes that
@@ -72,6 +73,8 @@ class DetectorConfig:
     z_critical: float = 20.0  # magnitude that makes an event critical
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
+    rearm_s: float = _DAY  # within an episode, a kind may be raised again after this long
+    accept_s: float = _DAY  # after a level shift, baselines learn the new level unclipped this long
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
     stuck_z: float = 2.0  # a sensor that often repeats is stuck only this far from the baseline
@@ -84,12 +87,12 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
                     "profile_bin_s", "profile_memory_days", "scale_memory_s", "model_slack", "novelty", "stuck_z",
-                    "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "noise_ratio")
+                    "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "rearm_s", "noise_ratio")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("warmup_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
+        for name in ("warmup_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
@@ -218,6 +221,7 @@ class AnomalyDetector:
         self._voters = 0  # baselines voting at the last sample
         self._voters_scale = math.inf  # best scale when the number of voters last changed
         self._zbar = 0.0  # weighted mean of recent clipped z-scores
+        self._accept_until = -math.inf  # baselines learn unclipped until then, after a level shift
         self._rbar = 0.0  # weighted mean of recent residuals, the size of a shift
         self._hi = -math.inf  # envelope of values seen, relaxing towards the level
         self._lo = math.inf
@@ -226,7 +230,7 @@ class AnomalyDetector:
         self._anomalous_run = 0
         self._quiet = 0
         self._in_episode = False
-        self._raised: set[str] = set()  # kinds already raised in the current episode
+        self._raised: dict[str, float] = {}  # kinds raised in the current episode, and when
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -264,9 +268,12 @@ class AnomalyDetector:
 
     def _learn(self, t: float, x: float, tod: int, wk: int, hour: int) -> None:
         clip = self.config.clip_z
-        self._level.learn(0, 0, x, clip, self._level.n >= self._min_votes, t)
-        self._day.learn(tod, hour, x, clip, self._day.n >= self._min_votes, t)
-        self._week.learn(wk, hour, x, clip, self._week.n >= self._min_votes, t)
+        # Once a level shift has been reported, the new level is news no more: learn it unclipped
+        # for a while, or a seasonal profile would take weeks to follow it one clipped step a day.
+        accept = t < self._accept_until
+        self._level.learn(0, 0, x, clip, self._level.n >= self._min_votes and not accept, t)
+        self._day.learn(tod, hour, x, clip, self._day.n >= self._min_votes and not accept, t)
+        self._week.learn(wk, hour, x, clip, self._week.n >= self._min_votes and not accept, t)
 
     # -- stream --------------------------------------------------------------------------------
 
@@ -388,9 +395,10 @@ class AnomalyDetector:
             if self._quiet >= self._quiet_n:
                 self._in_episode, self._anomalous_run = False, 0
                 self._raised.clear()
-        if kind is None or kind in self._raised:
+        # An episode that never quietens (a spiky stream) must not silence a kind for good.
+        if kind is None or t - self._raised.get(kind, -math.inf) < c.rearm_s:
             return None
-        self._raised.add(kind)
+        self._raised[kind] = t
         critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
         evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z}
         if kind == "stuck":
@@ -400,5 +408,6 @@ class AnomalyDetector:
         elif kind == "level_shift":
             evidence["mean_z"] = round(self._zbar, 2)
             evidence["step"] = self._rbar
+            self._accept_until = t + c.accept_s
 
         return Event(kind=kind, severity=Severity.CRITICAL if critical else Severity.WARNING, t=t, evidence=evidence)
