@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from adapters.ecg.evaluate import SYNTHETIC_CONDITIONS, SYNTHETIC_RATES
 from adapters.ecg.records import write_record
 from agent.cli import main
 from firmware_sim.signals.ecg import synthesize_ecg
@@ -17,7 +18,8 @@ def test_eval_on_a_synthetic_set_prints_json_scores(tmp_path: Path, capsys: pyte
     out = tmp_path / "set"
     assert main(["eval", "ecg", "--synthetic-set", str(out), "--duration", "60", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert len(report["records"]) == 6 and len(list(out.glob("*.hea"))) == 6
+    n_records = len(SYNTHETIC_RATES) * len(SYNTHETIC_CONDITIONS)
+    assert len(report["records"]) == n_records and len(list(out.glob("*.hea"))) == n_records
     total = report["total"]
     assert total["se"] >= 0.99 and total["ppv"] >= 0.99
     assert total["confusion"]["V"]["V"] > 0 and total["tp"] + total["fn"] > 300

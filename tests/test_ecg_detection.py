@@ -79,3 +79,11 @@ def test_wfdb_round_trip_keeps_signal_and_truth(tmp_path: Path) -> None:
     assert np.max(np.abs(record.signal - ecg.signal)) < 1e-3  # 1 uV quantisation
     assert record.ref_samples.tolist() == ecg.r_peaks.tolist()
     assert record.ref_classes == ecg.labels
+
+
+@pytest.mark.parametrize("fs", SYNTHETIC_RATES)
+def test_stress_records_stay_close_to_target(synthetic_set: dict[str, Path], fs: int) -> None:
+    """6 dB of white, muscle and motion noise with 1 mV wander and mains: beyond the targets, still near them."""
+    score = _score(synthetic_set[f"stress_{fs}"])
+    assert score.se >= 0.98 and score.ppv >= 0.97, score.as_dict()
+    assert score.class_se("V") >= 0.85

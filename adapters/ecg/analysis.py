@@ -63,6 +63,11 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
     det = detect_qrs(y, config)
     beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
+    extra = _extra_beats(det.r_peaks, det.peak_level, beats)
+    if extra.any():
+        # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
+        det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
+        beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
     rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like)
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
@@ -72,6 +77,26 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         problems.append("noisy")
     r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
     return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction)
+
+
+def _extra_beats(r_peaks: np.ndarray, level: np.ndarray, beats: BeatFeatures) -> np.ndarray:
+    """Detections that are noise: weak, unlike the normal beat, no bigger than it, and squeezed into one normal cycle.
+
+    A ventricular beat is followed by a pause or is strong or large; a noise peak between two
+    normal beats leaves their distance at one cycle. (Interpolated ventricular beats also sit
+    inside one cycle, but they are large, so the size test keeps them.)
+    """
+    n = r_peaks.size
+    extra = np.zeros(n, bool)
+    if n < 5:
+        return extra
+    rr = np.diff(r_peaks).astype(float)
+    ref = np.median(rr)
+    one_cycle = np.zeros(n, bool)
+    one_cycle[1:-1] = (rr[:-1] + rr[1:]) < 1.25 * ref
+    weak = level < 0.5 * np.median(level)
+    extra = one_cycle & weak & (beats.correlation < beats.unlike_corr) & (beats.amp_ratio < 1.0)
+    return extra
 
 
 def _clipped_fraction(x: np.ndarray) -> float:

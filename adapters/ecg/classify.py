@@ -43,6 +43,8 @@ class BeatFeatures:
     template: np.ndarray  # dominant beat, wide band, QRS window
     dominant_width_s: float
     noise: np.ndarray  # high-frequency noise around each beat relative to its swing
+    amp_ratio: np.ndarray  # beat swing over the dominant beat's swing
+    unlike_corr: float  # the correlation below which this record's beats count as unlike
 
 
 def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
@@ -51,7 +53,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
     if n == 0:
         empty = np.zeros(0)
-        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty)
+        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, _UNLIKE_CORR_MAX)
     morph = filtered.morph
     lag = config.samples(_MAX_LAG_S)
     width, centre = _qrs_width(morph, r_peaks, config)
@@ -65,14 +67,15 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     amp = np.ptp(segs, axis=1)
     amp_ref = float(np.median(amp[dominant])) if dominant.any() else float(np.median(amp))
     amp_ratio = amp / max(amp_ref, 1e-9)
-    unlike = corr < _unlike_threshold(corr, dominant)
+    unlike_corr = _unlike_threshold(corr, dominant)
+    unlike = corr < unlike_corr
     wider = (width > 1.25 * dom_width) & (width > dom_width + 0.025)
     premature = prem < config.premature_ratio
     odd_amp = (amp_ratio > 1.8) | (amp_ratio < 0.45)
-    # Ventricular: a different shape that is also wider, early or of another size; or a shape
-    # unlike anything normal. A beat merely wide like all its neighbours (bundle branch block,
+    # Ventricular: a different shape that is also wider, early or of another size; or a much
+    # wider beat not quite like the normal one. A beat merely wide like all its neighbours (bundle branch block,
     # pacing) stays N, since the template learnt it.
-    is_v = (unlike & (wider | premature | odd_amp)) | (wider & (width > 1.5 * dom_width) & (corr < 0.9)) | (corr < 0.4)
+    is_v = (unlike & (wider | premature | odd_amp)) | (wider & (width > 1.5 * dom_width) & (corr < 0.9))
     # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
     # noise is what makes monitors cry ventricular tachycardia falsely.
     # And none at all when the dominant beats themselves are noisy: the template is then the noise,
@@ -90,7 +93,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     nxt = np.append(prem[1:], 1.0)
     reset = (prem + nxt) < 1.9
     labels[~is_v & premature & reset & ~unlike & readable] = "S"
-    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise)
+    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, unlike_corr)
 
 
 def _unlike_threshold(corr: np.ndarray, dominant: np.ndarray) -> float:

@@ -99,11 +99,13 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     # there even when its energy sits outside the QRS band, while a T wave stays gentle.
     wide_slope = np.abs(np.gradient(filt.wide))
     slopes = maximum_filter1d(wide_slope, size=box)[cand]
+    wide_box = config.samples(0.200)
+    sizes = (maximum_filter1d(filt.wide, size=wide_box) - minimum_filter1d(filt.wide, size=wide_box))[cand]
     swing = (maximum_filter1d(filt.band, size=box) - minimum_filter1d(filt.band, size=box))[cand]
     # Below this swing a peak is noise whatever the adaptive levels say: it stops the thresholds
     # from sinking into the noise floor of a lead that shows no heartbeat (asystole).
     heights = np.where(swing >= config.min_qrs_mv, heights, np.minimum(heights, 1e-12))
-    accepted, searchback = _threshold_pass(cand, heights, slopes, artifact[cand], config)
+    accepted, searchback = _threshold_pass(cand, heights, slopes, sizes, artifact[cand], x.size, config)
     r = _locate(cand[accepted], filt, config)
     keep = np.ones(r.size, bool)
     keep[1:] = np.diff(r) >= refractory  # two candidates may land on one R after relocation
@@ -159,13 +161,15 @@ def plateau_mask(x: np.ndarray, config: ECGConfig) -> np.ndarray:
     return maximum_filter1d(still, size=2 * margin + 1)
 
 
-def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
+def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, n_samples: int, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
     """Indices into `cand` judged QRS by adaptive thresholds, and which came from search-back."""
     fs = INTERNAL_FS
     refractory = config.samples(config.refractory_s)
     t_wave = config.samples(config.t_wave_s)
     spk, npk = _learn(cand, h, masked, 0, fs)
-    qrs_slope = float(np.max(slopes[cand < cand[0] + int(2 * fs)]))  # running slope level of accepted QRS
+    first = cand < cand[0] + int(2 * fs)
+    qrs_slope = float(np.max(slopes[first]))  # running slope level of accepted QRS
+    qrs_size = float(np.max(sizes[first]))  # running wide-band swing of accepted QRS
     rr_recent: list[int] = []
     rr_mean = int(0.8 * fs)
     accepted: list[int] = []
@@ -191,7 +195,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked:
         # failing that, a steep one (a wide ventricular beat has little energy in the QRS band
         # but still a slope no T wave reaches).
         if accepted and p - last > config.searchback_factor * rr_mean:
-            best = _search_back(cand, h, slopes, masked, i_last + 1, i, last, 0.5 * thr1, SB_SLOPE * qrs_slope, last_slope, config)
+            best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, i, last, 0.5 * thr1, (qrs_slope, qrs_size), last_slope, config)
             if best >= 0:
                 accepted.append(best)
                 from_sb.append(True)
@@ -220,31 +224,48 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked:
                 from_sb.append(False)
                 spk = 0.125 * h[i] + 0.875 * spk
                 qrs_slope = 0.125 * float(slopes[i]) + 0.875 * qrs_slope
+                qrs_size = 0.125 * float(sizes[i]) + 0.875 * qrs_size
                 last, last_slope, i_last = p, float(slopes[i]), i
         else:
             npk = 0.125 * h[i] + 0.875 * npk
         i += 1
+    # The record may end inside a long RR: search back over its tail as well.
+    while accepted and n_samples - last > config.searchback_factor * rr_mean:
+        best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, n, last, 0.5 * (npk + 0.25 * (spk - npk)), (qrs_slope, qrs_size), last_slope, config)
+        if best < 0:
+            break
+        accepted.append(best)
+        from_sb.append(True)
+        rr_recent.append(int(cand[best]) - last)
+        rr_mean = _rr_mean(rr_recent, rr_mean)
+        last, last_slope, i_last = int(cand[best]), float(slopes[best]), best
     return np.asarray(accepted, np.int64), np.asarray(from_sb, bool)
 
 
-SB_SLOPE = 0.2  # search-back by slope: at least this share of the running QRS slope level
+SB_SLOPE = 0.15  # search-back by shape: at least this share of the running QRS slope level
+SB_SIZE = 0.4  # ... and of the running QRS swing in the wide band
 
 
-def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, min_slope: float, last_slope: float, config: ECGConfig) -> int:
-    """Index of the candidate in cand[lo:hi] to accept on search-back, or -1."""
+def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, qrs_level: tuple[float, float], last_slope: float, config: ECGConfig) -> int:
+    """Index of the candidate in cand[lo:hi] to accept on search-back, or -1.
+
+    First the strongest above half threshold (Pan-Tompkins); failing that the candidate with the
+    largest slope times swing in the wide band, if both are a fair share of a QRS: a wide
+    ventricular beat is big and reasonably steep, noise and P waves are neither.
+    """
     refractory = config.samples(config.refractory_s)
     t_wave = config.samples(config.t_wave_s)
     best, best_h = -1, min_h
-    steep, steep_s = -1, min_slope
+    big, big_score = -1, 0.0
     for j in range(lo, hi):
         gap = int(cand[j]) - last
         if masked[j] or gap < refractory or (gap < t_wave and slopes[j] < 0.5 * last_slope):
             continue
         if h[j] > best_h:
             best, best_h = j, h[j]
-        if slopes[j] > steep_s and h[j] > 0.1 * min_h:
-            steep, steep_s = j, slopes[j]
-    return best if best >= 0 else steep
+        if slopes[j] >= SB_SLOPE * qrs_level[0] and sizes[j] >= SB_SIZE * qrs_level[1] and slopes[j] * sizes[j] > big_score:
+            big, big_score = j, slopes[j] * sizes[j]
+    return best if best >= 0 else big
 
 
 def _learn(cand: np.ndarray, h: np.ndarray, masked: np.ndarray, start: int, fs: float) -> tuple[float, float]:

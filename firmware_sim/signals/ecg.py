@@ -68,7 +68,7 @@ class _Options:
     v_polarity: int = 0  # +1 upright V beats, -1 inverted, 0 random per record
     start_s: float = 0.4  # time of the first R peak
     noise_floor_uv: float = 5.0  # amplifier noise (RMS): no real lead is ever perfectly still
-    noise: str = "white"  # kind of noise at snr_db: "white" or "mixed" (white plus muscle bursts)
+    noise: str = "white"  # kind of noise at snr_db: "white" or "mixed" (white, muscle bursts, electrode motion)
     vary_morphology: bool = False  # draw this record's lead shape (R, S, T sizes, QRS width) at random
     v_forms: int = 1  # number of distinct ventricular foci (multiform PVCs when > 1)
 
@@ -123,8 +123,8 @@ def synthesize_ecg(
         rms = np.sqrt(power / 10 ** (opts.snr_db / 10.0))
         if opts.noise == "white":
             signal += rng.normal(0.0, rms, n)
-        else:  # "mixed": half the noise power white, half muscle bursts
-            signal += rms * np.sqrt(0.5) * (rng.normal(0.0, 1.0, n) + _muscle_noise(n, fs, rng))
+        else:  # "mixed": equal powers of white noise, muscle bursts and electrode motion
+            signal += rms * np.sqrt(1.0 / 3.0) * (rng.normal(0.0, 1.0, n) + _muscle_noise(n, fs, rng) + _motion_noise(n, fs, rng))
     if opts.baseline_mv > 0:
         signal += _baseline_wander(n, fs, opts, rng)
     if opts.powerline_hz > 0:
@@ -264,6 +264,18 @@ def _muscle_noise(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n) / fs
     bursts = 0.4 + np.clip(np.sin(2 * np.pi * 0.11 * t + rng.uniform(0, 6.3)) + 0.5 * np.sin(2 * np.pi * 0.37 * t + rng.uniform(0, 6.3)), 0.0, None)
     noise = hf * bursts
+    return noise / (np.std(noise) + 1e-12)
+
+
+def _motion_noise(n: int, fs: float, rng: np.random.Generator) -> np.ndarray:
+    """Electrode-motion-like noise: 1-12 Hz (the QRS band's neighbour), in irregular bursts, unit RMS."""
+    spectrum = np.fft.rfft(rng.normal(0.0, 1.0, n))
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    spectrum[(freqs < 1.0) | (freqs > 12.0)] = 0.0
+    band = np.fft.irfft(spectrum, n)
+    t = np.arange(n) / fs
+    bursts = np.clip(np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 6.3)) + 0.6 * np.sin(2 * np.pi * 0.23 * t + rng.uniform(0, 6.3)), 0.0, None) + 0.2
+    noise = band * bursts
     return noise / (np.std(noise) + 1e-12)
 
 
