@@ -212,7 +212,7 @@ def envelope_analysis(
     # Bands must sit above the defect lines themselves and be wide enough to carry a few harmonics.
     min_lo = 3.0 * top_defect
     min_bw = 3.5 * top_defect
-    max_freq = (max_harmonics + 0.5) * top_defect * (1 + tolerance)
+    max_freq = (max_harmonics + 0.5) * top_defect * (1 + max(tolerance, REFERENCE_SPAN))
     extra = tuple(k * line_hz for k in range(1, 5)) if line_hz else ()
     if nyquist - min_lo < min_bw:
         return EnvelopeResult(None)
