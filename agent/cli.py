@@ -20,11 +20,13 @@ EVAL_COMMANDS: dict[str, str] = {
     "vibration": "adapters.vibration.evaluate",
     "anomalies": "adapters.generic.evaluate",
     "traffic": "adapters.traffic.evaluate",
+    "commands": "agent.command_eval",
 }
 
 # Modules that add whole command groups: each exposes add_commands(subparsers), whose
 # parsers set `func` to a function (args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
+    "agent.plan_cli",
     "rag.cli",
     "firmware_sim.cli",
 )
