@@ -31,10 +31,10 @@ def test_series_without_anomalies_raise_no_event(nab: Path, name: str) -> None:
 def test_real_known_causes_detected_with_few_false_alarms(nab: Path) -> None:
     labels = json.loads((nab / "combined_windows.json").read_text())
     result = evaluate(sorted((nab / "realKnownCause").glob("*.csv")), labels)
-    # Stated figures: at least 7 of the 11 labelled windows, at most 0.1 false alarms per day.
+    # Stated figures: at least 8 of the 11 labelled windows (9 measured), at most 0.05 false alarms per day.
     assert result["windows"] == 11
-    assert result["detected"] >= 7, result
-    assert result["false_alarms_per_day"] <= 0.1, result
+    assert result["detected"] >= 8, result
+    assert result["false_alarms_per_day"] <= 0.05, result
     taxi = next(f for f in result["files"] if f["key"].endswith("nyc_taxi.csv"))
     assert taxi["detected"] >= 4, taxi
 
