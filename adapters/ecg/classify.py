@@ -75,7 +75,16 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # Ventricular: a different shape that is also wider, early or of another size; or a much
     # wider beat not quite like the normal one. A beat merely wide like all its neighbours (bundle branch block,
     # pacing) stays N, since the template learnt it.
-    is_v = (unlike & (wider | premature | odd_amp)) | (wider & (width > 1.5 * dom_width) & (corr < 0.9))
+    nxt = np.append(prem[1:], 1.0)
+    # A full compensatory pause (RR before plus after of two cycles) means the sinus node was not
+    # reset: the hallmark of a ventricular premature beat, so a modest change of shape suffices.
+    compensatory = (prem + nxt) >= 1.85
+    is_v = (
+        (unlike & (wider | premature | odd_amp))
+        | (wider & premature)
+        | (wider & (width > 1.5 * dom_width) & (corr < 0.9))
+        | (premature & compensatory & (corr < unlike_corr + 0.08))
+    )
     # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
     # noise is what makes monitors cry ventricular tachycardia falsely.
     # And none at all when the dominant beats themselves are noisy: the template is then the noise,
@@ -90,7 +99,6 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     labels[is_v] = "V"
     # An atrial premature beat resets the sinus node: the RR before and after add up to clearly
     # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
-    nxt = np.append(prem[1:], 1.0)
     reset = (prem + nxt) < 1.9
     labels[~is_v & premature & reset & ~unlike & readable] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, unlike_corr)

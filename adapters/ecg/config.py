@@ -28,7 +28,7 @@ class ECGConfig:
     asystole_s: float = 4.0  # no QRS for this long in a usable signal is asystole
     premature_ratio: float = 0.87  # RR / local reference below this is premature
     wide_qrs_s: float = 0.120  # QRS duration above this is wide
-    af_irregularity: float = 0.08  # median |dRR| / median RR above this is irregular
+    af_irregularity: float = 0.11  # median |dRR| / median RR above this is irregular (sinus arrhythmia stays below)
     af_min_beats: int = 8
     vt_min_beats: int = 5  # ventricular run this long at > tachy_bpm is VT
     min_qrs_mv: float = 0.04  # QRS-band swing below this is never a QRS (even low-voltage QRS exceed it)

@@ -68,11 +68,12 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
     irregularity = _irregularity(rr, labels)
     p_ratio = _p_wave_ratio(wide, r_peaks[labels == "N"], config)
     non_v = int((labels != "V").sum())
+    # Irregular with no P wave, or so irregular that a P wave seen in the average is more likely noise.
     af = bool(
         irregularity is not None
         and non_v >= config.af_min_beats
         and irregularity > config.af_irregularity
-        and (p_ratio is None or p_ratio < P_WAVE_PRESENT)
+        and (p_ratio is None or p_ratio < P_WAVE_PRESENT or irregularity > 2 * config.af_irregularity)
     )
     if af:
         labels[labels == "S"] = "N"
@@ -86,7 +87,7 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
     return rhythm
 
 
-P_WAVE_PRESENT = 0.05  # averaged P swing above 5% of the QRS swing counts as a P wave
+P_WAVE_PRESENT = 0.08  # averaged P swing above 8% of the QRS swing counts as a P wave
 
 
 def _hrv(rr: np.ndarray, labels: np.ndarray) -> tuple[float | None, float | None]:
