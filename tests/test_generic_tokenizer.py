@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.generic.tokenizer import EOS_ID, PAD_ID, MeanScaleTokenizer, TokenizerConfig
 
@@ -61,3 +63,16 @@ def test_bad_codes_and_scale_raise() -> None:
         tok.decode(np.array([12]), 1.0)
     with pytest.raises(ValueError):
         tok.encode(np.ones(3), scale=0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=64))
+def test_round_trip_property(values: list[float]) -> None:
+    tok = MeanScaleTokenizer(TokenizerConfig(n_bins=1022, limit=15.0))
+    x = np.array(values)
+    out = tok.encode(x)
+    back = tok.decode(out.codes, out.scale)
+    lim = tok.config.limit * out.scale
+    # Inside the range: within half a bin; outside: clipped to the edge.
+    expected = np.clip(x, -lim, lim)
+    assert np.all(np.abs(back - expected) <= tok.bin_width * out.scale / 2 * (1 + 1e-9) + 1e-12)

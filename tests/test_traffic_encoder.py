@@ -124,3 +124,18 @@ def test_bad_shapes_and_config_raise() -> None:
         make_encoder("traffic", 1 / 30, t2_occrdf=2.0)
     with pytest.raises(TypeError):
         make_encoder("traffic", 1 / 30, colour="red")
+
+
+@pytest.mark.parametrize("interval_s", [20.0, 60.0])
+def test_any_aggregation_interval_from_20_to_60_s(interval_s: float) -> None:
+    from firmware_sim.signals.traffic import TrafficProfile
+
+    incident = Incident(T0 + DAY + 12.5 * 3600, 1800.0)
+    rec = simulate(2 * DAY, T0, incidents=[incident], seed=4, profile=TrafficProfile(interval_s=interval_s))
+    enc = make_encoder("traffic", 1 / interval_s)
+    n = int(300 / interval_s)
+    x = rec.stacked()
+    events = [e for s in range(0, x.shape[1], n) for e in enc.encode(x[:, s:s + n], float(rec.t[s])).events]
+    found = [e for e in events if e.kind == "incident"]
+    assert len(found) == 1 and 0 <= found[0].t - incident.start <= 720
+    assert all(e.severity is not Severity.CRITICAL for e in events if e.kind != "incident")
