@@ -22,7 +22,7 @@ from agent.broker import EmbeddedBroker
 from agent.config import TesseraSettings
 from agent.errors import BrokerError
 from agent.llm.local import LlamaCppBackend
-from agent.loop import Decided, Failed, Finished, ToolCalled, respond_to_event
+from agent.loop import Decided, Failed, Finished, Guard, ToolCalled, respond_to_event
 from agent.prompts import decision_schema, event_messages
 from agent.mqtt import broker_answers, connect
 from agent.wire import WireError, decode_frame, parse_data_topic
@@ -83,6 +83,7 @@ def _run(settings: TesseraSettings, duration_s: float | None, heart_rate_bpm: fl
     encoder = make_encoder("ecg", sample_rate=demo.sample_rate_hz)
     windower = StreamWindower(demo.window_s, demo.hop_s)
     stats, last_alert = DemoStats(), {}
+    guard = Guard.from_settings(settings)
     deadline = time.monotonic() + duration_s if duration_s else float("inf")
     try:
         while time.monotonic() < deadline:
@@ -108,7 +109,7 @@ def _run(settings: TesseraSettings, duration_s: float | None, heart_rate_bpm: fl
                 if event and time.monotonic() - last_alert.get((device, event.kind), -1e9) > ALERT_COOLDOWN_S:
                     last_alert[(device, event.kind)] = time.monotonic()
                     view.event(event)
-                    for step in respond_to_event(backend, tools, ctx, device, tokenized, event):
+                    for step in respond_to_event(backend, tools, ctx, guard, device, tokenized, event):
                         view.step(step)
                         if isinstance(step, Decided):
                             stats.decisions += 1

@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import enum
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import Event, TokenizedWindow
+from agent.audit import AuditLog, Decision, Source
 from agent.llm.base import Completion, LLMBackend, Message
 from agent.prompts import decision_schema, event_messages
 from tools.base import Tool, ToolContext, ToolResult
+from tools.executor import execute
+from tools.guardrails import GuardrailPolicy
+
+
+@dataclass(slots=True)
+class Guard:
+    """The only way from a decision to a tool: the guardrail policy and the audit log it writes."""
+
+    policy: GuardrailPolicy
+    audit: AuditLog
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Guard:
+        """The guard of a Tessera process: its profile's policy, `<data_dir>/audit.sqlite`."""
+        from agent.audit import open_database
+
+        return cls(GuardrailPolicy.from_settings(settings), AuditLog(open_database(settings)))
 
 
 @dataclass(slots=True)
@@ -72,6 +91,7 @@ def respond_to_event(
     backend: LLMBackend,
     tools: list[Tool],
     ctx: ToolContext,
+    guard: Guard,
     device: str,
     window: TokenizedWindow,
     event: Event,
@@ -96,7 +116,9 @@ def respond_to_event(
             continue
         args = _event_args(tool, choice, device, window, event)
         called = time.perf_counter()
-        result = tool(args, ctx)
+        decision = Decision(Source.EVENT, event.describe(), [f"window:{device}:{window.t0:.3f}"], completion.prompt_tokens,
+                            json.dumps(schema, sort_keys=True), completion.confidence, None, completion.backend or "local")
+        result = execute(tool, args, ctx, guard.policy, guard.audit, decision)
         yield ToolCalled(tool.name, args, result, time.perf_counter() - called)
         if result.ok:
             yield Finished(acted=True, total_s=time.perf_counter() - start, steps=attempt)
