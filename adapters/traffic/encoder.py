@@ -1,6 +1,7 @@
 """The traffic encoder: loop-detector aggregates to tokens, congestion and incident events.
 
-`samples` layouts (one column per aggregation interval of 1/`sample_rate` s, 20-60 s):
+`samples` layouts (one column per aggregation interval of 1/`sample_rate` s, typically 20-60 s,
+accepted 5-900 s):
 
 - (3, n): one station, rows count (vehicles per interval, all lanes), speed (km/h), occupancy (%);
 - (6, n): an upstream then a downstream station, as above; enables the California #7 incident test;
@@ -18,10 +19,13 @@ Tokens (vocabulary `traffic-1`, listed in `VOCAB`; `codes` are their indices):
     <traffic:incident:suspected|confirmed>
 
 Events: `incident` (CRITICAL, on confirmation by the California #7 logic),
-`incident_cleared` (INFO), `congestion_onset` (WARNING when not usual at this time
-of day, INFO while the baseline is still learning; recurrent congestion raises
-none) and `congestion_clearance` (INFO, after a reported onset). With one station,
-non-recurrent congestion also sets `<traffic:incident:suspected>`.
+`incident_cleared` (INFO), `congestion_onset` (WARNING once congestion that is not
+usual at this time of day, nor a breakdown of near-capacity flow, has lasted
+`nonrecurrent_s` unbroken; INFO at onset while the baseline is still learning;
+recurrent congestion raises none) and `congestion_clearance` (INFO, after a
+reported onset). With one station, non-recurrent congestion also sets
+`<traffic:incident:suspected>`. Congestion itself needs `onset_s` (3 min) of slow or
+dense intervals, longer than a stop-and-go wave takes to pass.
 """
 
 from __future__ import annotations
