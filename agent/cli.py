@@ -27,6 +27,7 @@ EVAL_COMMANDS: dict[str, str] = {
 # parsers set `func` to a function (args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.plan_cli",
+    "agent.edge_cli",
     "rag.cli",
     "firmware_sim.cli",
 )

@@ -215,3 +215,31 @@ def test_tls_with_a_private_ca(tmp_path) -> None:
         assert "edge.ca_bundle" in str(caught.value)
     finally:
         server.stop()
+
+
+def test_edge_check_command(edge_server: EdgeServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+
+    monkeypatch.setenv("TESSERA_EDGE__URL", edge_server.url)
+    monkeypatch.setenv("TESSERA_EDGE__API_KEY", edge_server.api_key)
+    assert main(["edge", "check", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["schema_valid"] and report["logprobs"] and report["latency_s"] > 0
+    assert edge_server.api_key not in json.dumps(report)
+    monkeypatch.setenv("TESSERA_EDGE__API_KEY", "wrong")
+    assert main(["edge", "check"]) == 1
+    assert "unauthorized" in capsys.readouterr().out
+
+
+def test_review_commands(isolated_state, capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+    from agent.review import ReviewQueue
+
+    item = ReviewQueue.for_data_dir(isolated_state).enqueue("command", "timeout", {"question": "lights off"}, {"tool": "HassTurnOff"})
+    assert main(["review", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [i["id"] for i in listed] == [item] and listed[0]["reason"] == "timeout"
+    assert main(["review", "resolve", str(item), "right", "answer"]) == 0
+    assert main(["review", "resolve", str(item), "again"]) == 1
+    capsys.readouterr()
+    assert main(["review", "list"]) == 0 and "empty" in capsys.readouterr().out
