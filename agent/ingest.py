@@ -154,18 +154,17 @@ class Ingestor:
         except WireError as err:
             self._dead_letter(err, topic, payload)
             return None
-        before = windower.counters
-        dup, ooo, gaps, missing = before.duplicates, before.out_of_order, before.gaps, before.missing_frames
+        wc = windower.counters
+        before = (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames)
         windows = windower.push(frame)
-        after = windower.counters
-        c.duplicates += after.duplicates - dup
-        c.out_of_order += after.out_of_order - ooo
-        c.gaps += after.gaps - gaps
-        c.missing_frames += after.missing_frames - missing
-        if after.duplicates != dup or after.out_of_order != ooo:
-            return None
-        if after.gaps != gaps:
-            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": after.missing_frames - missing})
+        if (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames) != before:
+            c.duplicates += wc.duplicates - before[0]
+            c.out_of_order += wc.out_of_order - before[1]
+            c.gaps += wc.gaps - before[2]
+            c.missing_frames += wc.missing_frames - before[3]
+            if wc.duplicates != before[0] or wc.out_of_order != before[1]:
+                return None
+            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": wc.missing_frames - before[3]})
         c.accepted += 1
         c.samples += frame.n_samples
         if self.on_frame:

@@ -63,6 +63,7 @@ class StreamWindower:
         self._buffer_t0 = 0.0
         self._missing: deque[int] = deque(maxlen=LATE_MEMORY)
         self._frame_n = 0
+        self._n_window = self._n_hop = 1
 
     @property
     def next_seq(self) -> int | None:
@@ -72,7 +73,11 @@ class StreamWindower:
     def push(self, frame: Frame) -> list[Window]:
         """Add a frame; return the windows it completes (possibly none)."""
         self.counters.frames += 1
-        samples = np.atleast_2d(np.asarray(frame.samples, dtype=np.float64))
+        samples = frame.samples
+        if samples.dtype != np.float64:
+            samples = samples.astype(np.float64)
+        if samples.ndim == 1:
+            samples = samples[None, :]
         if self._next_seq is not None and frame.seq < self._next_seq:
             if self._next_seq - frame.seq <= REORDER_SPAN or frame.t0 <= self._buffer_end():
                 if frame.seq in self._missing:
@@ -108,6 +113,9 @@ class StreamWindower:
         if self._next_seq is not None:
             self.counters.restarts += 1
         self._rate, self._channels = frame.rate, channels
+        # A slow stream (one reading a minute) still gets windows: at least one sample each.
+        self._n_window = max(1, int(round(self.window_s * self._rate)))
+        self._n_hop = min(self._n_window, max(1, int(round(self.hop_s * self._rate))))
         self._buf = np.empty((channels, 0))
         self._n = 0
         self._buffer_t0 = frame.t0
@@ -127,9 +135,9 @@ class StreamWindower:
             self._append(np.full((self._channels, missing), np.nan))
 
     def _cut(self) -> list[Window]:
-        # A slow stream (one reading a minute) still gets windows: at least one sample each.
-        n_window = max(1, int(round(self.window_s * self._rate)))
-        n_hop = min(n_window, max(1, int(round(self.hop_s * self._rate))))
+        n_window, n_hop = self._n_window, self._n_hop
+        if self._n < n_window:
+            return []
         windows = []
         while self._n >= n_window:
             chunk = self._buf[:, :n_window].copy()

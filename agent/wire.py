@@ -132,30 +132,34 @@ def encode_json(seq: int, t0: float, rate: float, samples: np.ndarray, channels:
 
 def decode_frame(payload: bytes) -> Frame:
     """Decode a binary or JSON frame; raises WireError with the reason."""
-    if payload[:2] == MAGIC:
+    if payload.startswith(MAGIC):
         return _decode_binary(payload)
     return _decode_json(payload)
 
 
+_INF = math.inf
+
+
 def _decode_binary(payload: bytes) -> Frame:
+    # Chained comparisons instead of math.isfinite calls: this runs for every 12.8 kHz frame.
     if len(payload) < HEADER.size:
         raise WireError(WireErrorReason.TOO_SHORT, f"{len(payload)} bytes, header needs {HEADER.size}")
     _magic, version, dtype_code, channels, _flags, _res, seq, n, t0, rate, scale = HEADER.unpack_from(payload)
     if version != WIRE_VERSION:
         raise WireError(WireErrorReason.BAD_VERSION, f"version {version}, this Tessera reads {WIRE_VERSION}")
-    if dtype_code not in DTYPES:
+    dt = DTYPES.get(dtype_code)
+    if dt is None:
         raise WireError(WireErrorReason.BAD_DTYPE, f"dtype code {dtype_code}")
-    if not (1 <= channels <= MAX_CHANNELS) or not (math.isfinite(rate) and rate > 0) or not math.isfinite(t0) or not math.isfinite(scale) or scale == 0:
+    if not (1 <= channels <= MAX_CHANNELS and 0 < rate < _INF and -_INF < t0 < _INF and -_INF < scale < _INF and scale != 0):
         raise WireError(WireErrorReason.BAD_HEADER, f"channels={channels} rate={rate} t0={t0} scale={scale}")
     if n == 0 or n * channels > MAX_SAMPLES:
         raise WireError(WireErrorReason.TOO_LARGE if n else WireErrorReason.BAD_HEADER, f"{n} samples x {channels} channels")
-    dt = DTYPES[dtype_code]
     expected = HEADER.size + n * channels * dt.itemsize
     if len(payload) != expected:
         raise WireError(WireErrorReason.LENGTH_MISMATCH, f"header says {expected} bytes, frame has {len(payload)}")
-    raw = np.frombuffer(payload, dtype=dt, offset=HEADER.size).reshape(channels, n)
-    samples = np.multiply(raw, scale, dtype=np.float64) if dt.kind == "i" else raw.astype(np.float64)
-    return Frame(seq=seq, t0=t0, rate=float(rate), samples=samples[0] if channels == 1 else samples)
+    raw = np.frombuffer(payload, dtype=dt, offset=HEADER.size)
+    samples = np.multiply(raw, scale, dtype=np.float64) if dtype_code == 1 else raw.astype(np.float64)
+    return Frame(seq, t0, float(rate), samples if channels == 1 else samples.reshape(channels, n))
 
 
 def _decode_json(payload: bytes) -> Frame:
