@@ -280,7 +280,7 @@ class VibrationEncoder:
                 "defect_hz": round(best.defect_hz, 2),
                 "order": round(best.defect_hz / o.shaft_hz, 3),
                 "harmonics": best.harmonics,
-                "peak_ratio": round(best.snr[0], 2),
+                "peak_ratio": round(best.anchor, 2),
                 "source": best.source,
             }
             lo, hi = d.envelope.bands_hz.get(best.source, (0.0, 0.0))
@@ -310,7 +310,7 @@ class VibrationEncoder:
                 f["env_band_hi_hz"] = d.envelope.band.hi_hz
                 f["env_band_kurtosis"] = d.envelope.band.kurtosis
             for name, m in d.envelope.families.items():
-                f[f"env_{name}_ratio"] = m.snr[0]
+                f[f"env_{name}_ratio"] = m.anchor
                 f[f"env_{name}_harmonics"] = float(m.harmonics)
                 f[f"env_{name}_score"] = m.score
         return f
@@ -328,7 +328,7 @@ class VibrationEncoder:
         if d.envelope is not None:
             for i, name in enumerate(("bpfo", "bpfi", "bsf", "ftf")):
                 m = d.envelope.families.get(name)
-                e[15 + i] = lg(m.snr[0]) if m is not None else 0.0
+                e[15 + i] = lg(m.anchor) if m is not None else 0.0
             if d.envelope.band is not None:
                 e[19] = (d.envelope.band.lo_hz + d.envelope.band.hi_hz) / self.config.sample_rate
                 e[20] = lg(max(d.envelope.band.kurtosis, 0.0) + 1.0)

@@ -38,6 +38,7 @@ HARMONIC_SNR = 3.0  # for each further harmonic
 # A comb must also beat its own typical alignment by this much (summed log ratios): chance
 # alignments with noise peaks pass the line thresholds now and then but not this.
 MIN_CONTRAST = 2.0
+SHAFT_MASK_BINS = 1  # bins either side of a shaft order neutralised when the speed is measured
 REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which the typical alignment is taken
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
 
@@ -57,7 +58,7 @@ class FamilyMatch:
 
     name: str
     defect_hz: float  # fitted fundamental
-    snr: tuple[float, ...]  # peak-to-floor ratio at h = 1..H (1.0 where out of range)
+    snr: tuple[float, ...]  # peak-to-floor ratio at h = 1..H (1.0 out of range, NaN on a shaft order)
     score: float
     detected: bool
     source: str  # "kurtogram" or "whitened"
@@ -66,6 +67,11 @@ class FamilyMatch:
     def harmonics(self) -> int:
         """Number of harmonics at or above HARMONIC_SNR."""
         return sum(1 for s in self.snr if s >= HARMONIC_SNR)
+
+    @property
+    def anchor(self) -> float:
+        """Ratio of the leading usable line: the fundamental, or the 2nd harmonic when the fundamental sits on a shaft order."""
+        return next((s for s in self.snr[:2] if np.isfinite(s)), 1.0)
 
 
 @dataclass(slots=True)
@@ -140,7 +146,7 @@ def match_families(
         return {}
     snr = normalised(ses, df, shaft_hz)
     if mask_shaft:
-        _neutralise(snr, df, shaft_hz)
+        _neutralise(snr, df, shaft_hz, width=SHAFT_MASK_BINS)
     for line in extra_lines_hz:
         _neutralise(snr, df, line)
     peak = maximum_filter1d(snr, size=3, mode="nearest")
@@ -158,12 +164,18 @@ def match_families(
         step = 0.4 * df / (harmonics[usable][-1] * base)
         scales = np.arange(1 - span, 1 + span + step / 2, step)
         pos = np.rint(np.outer(scales * base, harmonics) / df).astype(np.int64)
-        vals = np.where(usable, peak[np.clip(pos, 0, peak.size - 1)], 1.0)
+        # A harmonic lying on a (masked) shaft order cannot be told from it: it neither counts for
+        # nor against the family (e.g. BPFI of a 6203 is 4.95x, within a bin of 5x at 20 Hz).
+        on_shaft = np.zeros(harmonics.size, dtype=bool)
+        if mask_shaft:
+            h_orders = harmonics * order
+            on_shaft = np.abs(h_orders - np.rint(h_orders)) * shaft_hz <= (SHAFT_MASK_BINS + 0.5) * df
+        vals = np.where(usable & ~on_shaft, peak[np.clip(pos, 0, peak.size - 1)], 1.0)
         weights = np.where(harmonics <= 3, 1.0, 0.5)
         scores = (np.log(np.clip(vals, 1.0, 100.0)) * weights).sum(axis=1)
         inside = np.abs(scales - 1.0) <= tolerance + step / 2
         best = int(np.argmax(np.where(inside, scores, -np.inf)))
-        v = tuple(float(s) for s in vals[best])
+        v = tuple(float("nan") if amb else float(x) for x, amb in zip(vals[best], on_shaft))
         # Rank by contrast with the typical alignment: in a spectrum dense with lines (cage-modulated
         # ball impacts, sidebands) any comb scores well somewhere; the true one stands out.
         contrast = float(scores[best] - np.median(scores))
@@ -240,24 +252,25 @@ def envelope_analysis(
     return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz)
 
 
-def _neutralise(snr: np.ndarray, df: float, line_hz: float) -> None:
-    """Set the bins at every harmonic of `line_hz` (+-1 bin) to the floor."""
+def _neutralise(snr: np.ndarray, df: float, line_hz: float, width: int = 1) -> None:
+    """Set the bins at every harmonic of `line_hz` (+-width bins) to the floor."""
     if line_hz <= 2 * df:
         return
     centres = np.rint(np.arange(line_hz, snr.size * df, line_hz) / df).astype(np.int64)
-    for shift in (-1, 0, 1):
+    for shift in range(-width, width + 1):
         idx = centres + shift
         snr[idx[(idx >= 0) & (idx < snr.size)]] = 1.0
 
 
 def _detected(name: str, snr: tuple[float, ...]) -> bool:
     present = sum(1 for s in snr if s >= HARMONIC_SNR)
+    lead = next((s for s in snr[:2] if np.isfinite(s)), 1.0)
     if name == "bsf":
         # A ball spall shows at BSF and, hitting both races, often more at 2 x BSF.
-        return max(snr[:2]) >= ANCHOR_SNR and sum(1 for s in snr[:4] if s >= HARMONIC_SNR) >= 2
+        return max(np.nan_to_num(snr[:2], nan=1.0)) >= ANCHOR_SNR and sum(1 for s in snr[:4] if s >= HARMONIC_SNR) >= 2
     if name == "ftf":
-        return snr[0] >= ANCHOR_SNR and present >= 3
-    return snr[0] >= ANCHOR_SNR and present >= 2
+        return lead >= ANCHOR_SNR and present >= 3
+    return lead >= ANCHOR_SNR and present >= 2
 
 
 def _decide(families: dict[str, FamilyMatch], modulation: dict[str, float]) -> str | None:
