@@ -63,11 +63,12 @@ def _entity_examples(name: str, domain: str, aliases: list[str]) -> list[WorkedE
     by_domain = {
         "light": [WorkedExample(f"turn on the {said}", "HassTurnOn", n), WorkedExample(f"set the {said} to 40 percent", "HassLightSet", {**n, "brightness": 40})],
         "switch": [WorkedExample(f"switch off the {said}", "HassTurnOff", n)],
-        "fan": [WorkedExample(f"turn the {said} on", "HassTurnOn", n)],
+        "fan": [WorkedExample(f"turn the {said} on", "HassTurnOn", n), WorkedExample(f"toggle the {said}", "HassToggle", n)],
         "climate": [WorkedExample(f"set the {said} to 21 degrees", "HassClimateSetTemperature", {**n, "temperature": 21})],
         "cover": [WorkedExample(f"close the {said}", "HassTurnOff", n), WorkedExample(f"open the {said} halfway", "HassSetPosition", {**n, "position": 50})],
         "lock": [WorkedExample(f"lock the {said}", "HassTurnOn", n), WorkedExample(f"is the {said} locked", "HassGetState", {**n, "state": "locked"})],
-        "media_player": [WorkedExample(f"pause the {said}", "HassMediaPause", n), WorkedExample(f"set the {said} volume to 30", "HassSetVolume", {**n, "volume_level": 30})],
+        "media_player": [WorkedExample(f"pause the {said}", "HassMediaPause", n), WorkedExample(f"resume the {said}", "HassMediaUnpause", n),
+                         WorkedExample(f"set the {said} volume to 30", "HassSetVolume", {**n, "volume_level": 30})],
         "sensor": [WorkedExample(f"what does the {said} say", "HassGetState", n)],
         "binary_sensor": [WorkedExample(f"is the {said} on", "HassGetState", {**n, "state": "on"})],
     }

@@ -64,14 +64,17 @@ class Plan:
 class CommandPlanner:
     """Plans commands for one home with one backend (local or edge)."""
 
-    def __init__(self, home: Home, backend: LLMBackend | None, *, fast_path: bool = True, n_examples: int = 6,
+    def __init__(self, home: Home, backend: LLMBackend | None, *, fast_path: bool = True, n_examples: int = 3,
                  examples: list[WorkedExample] | None = None) -> None:
         self.home = home
         self.backend = backend
         self.fast_path = fast_path
         self.n_examples = n_examples
         self.extractor = SlotExtractor(home)
-        self.examples = ExampleIndex(examples if examples is not None else home_examples(home))
+        bank = examples if examples is not None else home_examples(home)
+        # One example per tool sits in the static prefix (cached); the closest others follow per utterance.
+        self.static_examples = list({e.tool: e for e in reversed(bank)}.values())[::-1]
+        self.examples = ExampleIndex([e for e in bank if e not in self.static_examples])
         self.intents = [TOOLS.get(name) for name in HOME_INTENTS]
         self.system = SYSTEM.format(tools="\n".join(f"- {t.name}: {t.description}" for t in self.intents))
 
@@ -121,9 +124,9 @@ class CommandPlanner:
         return plan
 
     def messages(self, utterance: str) -> list[Message]:
-        """Static system prompt first, then this home's closest worked examples, then the utterance as data."""
+        """Static first (instructions, tools, one example per tool), then this home's closest examples, then the utterance."""
         messages = [Message("system", self.system)]
-        for example in self.examples.similar(utterance, self.n_examples):
+        for example in [*self.static_examples, *self.examples.similar(utterance, self.n_examples)]:
             messages += [Message("user", example.utterance), Message("assistant", example.answer_json())]
         messages.append(Message("user", utterance.replace("\n", " ")[:300]))
         return messages
