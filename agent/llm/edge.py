@@ -91,6 +91,7 @@ class EdgeBackend:
         self.settings = settings
         self.endpoint = settings.url.rstrip("/") + "/chat/completions"
         self.counters = EdgeCounters()
+        self._logprobs_supported: bool | None = None  # unknown until the server answers a request that asked
         headers = {"Accept": "application/json"}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
@@ -154,10 +155,21 @@ class EdgeBackend:
                 body["n"] = n - len(choices)  # vLLM draws them in one request; llama.cpp returns one, so we ask again
             try:
                 data, tries = self._post(body, start, deadline)
-            except EdgeUnavailable:
+            except EdgeUnavailable as err:
+                err.attempts += attempts
+                attempts = err.attempts
+                if self._may_lack_logprobs(err, body):
+                    # Some OpenAI-compatible servers refuse `logprobs`: ask once more without them,
+                    # and remember, so later calls go without (confidence then falls back to votes).
+                    self._logprobs_supported = False
+                    body.pop("logprobs", None)
+                    body.pop("top_logprobs", None)
+                    log.warning("edge refuses logprobs; continuing without", extra={"endpoint": self.endpoint})
+                    continue
                 if choices and time.monotonic() >= deadline - 0.05:
                     break  # the budget ran out mid-vote: vote over the samples we have
                 raise
+            self._logprobs_supported = self._logprobs_supported or "logprobs" in body
             attempts += tries
             got = data.get("choices")
             if not isinstance(got, list) or not got:
@@ -167,6 +179,10 @@ class EdgeBackend:
                 usage[key] += int((data.get("usage") or {}).get(key, 0) or 0)
         return self._result(choices, schema, n, usage, attempts, time.monotonic() - start)
 
+    def _may_lack_logprobs(self, err: EdgeUnavailable, body: dict[str, Any]) -> bool:
+        return (err.reason is EdgeFailure.BAD_RESPONSE and "logprobs" in body and self._logprobs_supported is None
+                and err.detail.startswith(("HTTP 400", "HTTP 422")))
+
     def _body(self, messages: list[Message], schema: dict[str, Any] | None, max_tokens: int, n: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.settings.model,
@@ -174,7 +190,7 @@ class EdgeBackend:
             "max_tokens": max_tokens,
             "temperature": self.settings.temperature if n > 1 else 0.0,
         }
-        if self.settings.logprobs:
+        if self.settings.logprobs and self._logprobs_supported is not False:
             # top_logprobs=0 asks for the sampled token's own log-probability only.
             body["logprobs"] = True
             body["top_logprobs"] = 0
