@@ -184,3 +184,15 @@ def test_encoder_is_stateless_between_windows() -> None:
 def test_config_defaults_are_physiological() -> None:
     c = ECGConfig()
     assert c.brady_bpm < 60 < c.tachy_bpm and c.asystole_s >= 3.0 and 0.1 < c.wide_qrs_s < 0.14
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ventricular_salvos_are_vt_when_long_and_a_run_when_short(seed: int) -> None:
+    ecg = synthesize_ecg(20, 360, 70, rng=np.random.default_rng(seed), v_runs=1, v_run_beats=6, vary_morphology=True)
+    w = ECGEncoder(360).encode(ecg.signal, 0.0)
+    vt = next(e for e in w.events if e.kind == "ventricular_tachycardia")
+    assert vt.severity == Severity.CRITICAL and vt.evidence["beats"] >= 5 and abs(vt.evidence["rate_bpm"] - 160) < 10
+    assert "<ecg:rhythm:vt>" in w.tokens
+    short = synthesize_ecg(20, 360, 70, rng=np.random.default_rng(seed), v_runs=1, v_run_beats=3, vary_morphology=True)
+    w3 = ECGEncoder(360).encode(short.signal, 0.0)
+    assert "ventricular_tachycardia" not in _kinds(w3) and "ventricular_run" in _kinds(w3)

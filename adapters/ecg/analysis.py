@@ -95,7 +95,11 @@ def _extra_beats(r_peaks: np.ndarray, level: np.ndarray, beats: BeatFeatures) ->
     one_cycle = np.zeros(n, bool)
     one_cycle[1:-1] = (rr[:-1] + rr[1:]) < 1.25 * ref
     weak = level < 0.5 * np.median(level)
-    extra = one_cycle & weak & (beats.correlation < beats.unlike_corr) & (beats.amp_ratio < 1.0)
+    like = beats.correlation >= beats.unlike_corr
+    # Both neighbours must be normal beats: inside a ventricular salvo every beat is odd and close.
+    between_normals = np.zeros(n, bool)
+    between_normals[1:-1] = like[:-2] & like[2:]
+    extra = one_cycle & weak & ~like & between_normals & (beats.amp_ratio < 0.8)
     return extra
 
 

@@ -84,6 +84,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         | (wider & premature)
         | (wider & (width > 1.5 * dom_width) & (corr < 0.9))
         | (premature & compensatory & (corr < unlike_corr + 0.08))
+        | ((corr < 0.5) & (width > 1.15 * dom_width))
     )
     # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
     # noise is what makes monitors cry ventricular tachycardia falsely.

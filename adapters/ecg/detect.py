@@ -143,7 +143,7 @@ def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
 
 
 ARTIFACT_RATIO = 4.0
-PLATEAU_S = 0.060  # a signal exactly constant this long is clipped or zero-filled, not ECG
+PLATEAU_S = 0.100  # a signal held this still this long is clipped or zero-filled, not ECG (even a 5 uV-step record moves)
 PLATEAU_MARGIN_S = 0.300  # entering and leaving saturation throws spikes on either side
 PLATEAU_UV = 1.0  # amplifier noise alone moves a real ECG more than this
 

@@ -35,7 +35,8 @@ class VentricularRun:
     start_s: float
     beats: int
     rate_bpm: float
-    regular: bool = True
+    regular: bool = True  # RR within the run scatter little, as in ventricular tachycardia
+    clean: bool = True  # no artefact within a second of the run
 
 
 @dataclass(slots=True)
@@ -82,8 +83,8 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
         rhythm.brady = hr < config.brady_bpm
         rhythm.tachy = hr > config.tachy_bpm
     _gaps(rhythm, r_peaks, n_samples, artifact, config, np.zeros(0, np.int64) if qrs_like is None else qrs_like)
-    rhythm.v_runs = _v_runs(r_peaks, labels)
-    rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular for run in rhythm.v_runs)
+    rhythm.v_runs = _v_runs(r_peaks, labels, artifact)
+    rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular and run.clean for run in rhythm.v_runs)
     return rhythm
 
 
@@ -169,7 +170,7 @@ def _gaps(rhythm: Rhythm, r_peaks: np.ndarray, n_samples: int, artifact: np.ndar
             rhythm.pauses.append(Gap(a / fs, length))
 
 
-def _v_runs(r_peaks: np.ndarray, labels: np.ndarray) -> list[VentricularRun]:
+def _v_runs(r_peaks: np.ndarray, labels: np.ndarray, artifact: np.ndarray) -> list[VentricularRun]:
     """Runs of three or more consecutive V beats."""
     runs: list[VentricularRun] = []
     is_v = np.concatenate([[False], labels == "V", [False]])
@@ -182,7 +183,10 @@ def _v_runs(r_peaks: np.ndarray, labels: np.ndarray) -> list[VentricularRun]:
             rate = 60.0 / float(np.median(rr))
             # Ventricular tachycardia is regular; a "run" whose intervals scatter is mostly artefact.
             regular = float(np.std(rr) / np.mean(rr)) < VT_MAX_RR_CV
-            runs.append(VentricularRun(r_peaks[s] / INTERNAL_FS, beats, rate, regular))
+            # A run next to motion or clipping is the classic false VT alarm: never call VT on it.
+            lo, hi = max(0, int(r_peaks[s] - INTERNAL_FS)), int(r_peaks[e - 1] + INTERNAL_FS)
+            clean = not bool(artifact[lo:hi].any())
+            runs.append(VentricularRun(r_peaks[s] / INTERNAL_FS, beats, rate, regular, clean))
     return runs
 
 

@@ -71,6 +71,9 @@ class _Options:
     noise: str = "white"  # kind of noise at snr_db: "white" or "mixed" (white, muscle bursts, electrode motion)
     vary_morphology: bool = False  # draw this record's lead shape (R, S, T sizes, QRS width) at random
     v_forms: int = 1  # number of distinct ventricular foci (multiform PVCs when > 1)
+    v_runs: int = 0  # salvos of consecutive ventricular beats (ventricular tachycardia when long and fast)
+    v_run_beats: int = 6
+    v_run_bpm: float = 160.0
 
     def validate(self) -> None:
         for name in ("v_fraction", "s_fraction"):
@@ -85,6 +88,8 @@ class _Options:
             raise ValueError("amplitudes must be non-negative (amplitude_mv positive)")
         if self.noise not in ("white", "mixed"):
             raise ValueError(f"noise must be 'white' or 'mixed', got {self.noise!r}")
+        if self.v_runs < 0 or self.v_run_beats < 1 or not 60 <= self.v_run_bpm <= 300:
+            raise ValueError("v_runs must be >= 0, v_run_beats >= 1 and v_run_bpm within 60..300")
         if self.v_forms < 1:
             raise ValueError(f"v_forms must be at least 1, got {self.v_forms}")
         if self.v_polarity not in (-1, 0, 1):
@@ -141,7 +146,9 @@ def _beat_times(duration_s: float, hr_bpm: float, opts: _Options, rng: np.random
     rr0 = 60.0 / hr_bpm
     n_max = int(duration_s / (0.3 * rr0)) + 8
     phase_r, phase_m = rng.uniform(0, 2 * np.pi, 2)
-    pause_at = set(rng.choice(np.arange(3, max(4, int(duration_s / rr0) - 2)), size=opts.pauses, replace=False).tolist()) if opts.pauses else set()
+    slots = np.arange(3, max(4, int(duration_s / rr0) - 2))
+    special = rng.choice(slots, size=min(slots.size, opts.pauses + opts.v_runs), replace=False).tolist()
+    pause_at, run_at = set(special[: opts.pauses]), set(special[opts.pauses:])
     times: list[float] = []
     labels: list[str] = []
     t = opts.start_s
@@ -160,6 +167,16 @@ def _beat_times(duration_s: float, hr_bpm: float, opts: _Options, rng: np.random
             rr = max(rr, 0.3)
         if k in pause_at:
             t += opts.pause_s
+            since_ectopic = 0
+            continue
+        if k in run_at:
+            # A salvo of ventricular beats at a fixed rate, then the sinus rhythm resumes.
+            step = 60.0 / opts.v_run_bpm
+            for b in range(opts.v_run_beats):
+                if t + (b + 1) * step < duration_s:
+                    times.append(t + (b + 1) * step)
+                    labels.append("V")
+            t += (opts.v_run_beats + 1) * step + rr
             since_ectopic = 0
             continue
         since_ectopic += 1
