@@ -112,9 +112,10 @@ class EdgeServer:
 
 
 class SilentServer:
-    """A loopback socket that accepts connections and never answers: a hung edge box."""
+    """A loopback socket that accepts connections and never answers (a hung edge box), or drips bytes forever."""
 
-    def __init__(self) -> None:
+    def __init__(self, drip_s: float | None = None) -> None:
+        self.drip_s = drip_s  # when set: answer headers at once, then one body byte every drip_s, forever
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(16)
@@ -135,6 +136,16 @@ class SilentServer:
                 continue
             self.accepted += 1
             self._held.append(conn)  # read nothing, answer nothing, keep it open
+            if self.drip_s is not None:
+                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n")
+            while not self._stop.wait(self.drip_s):
+                conn.sendall(b" ")
+        except OSError:
+            pass
 
     def close(self) -> None:
         """Stop accepting and drop every held connection."""

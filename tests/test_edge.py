@@ -108,6 +108,21 @@ def test_silent_server_times_out_within_the_budget() -> None:
     assert silent.accepted == 1  # a slow answer is not retried: the budget is spent
 
 
+def test_dripping_server_is_cut_at_the_budget() -> None:
+    # Every read gets a byte well inside its timeout, so only the overall deadline can end this.
+    dripping = SilentServer(drip_s=0.1)
+    try:
+        edge = EdgeBackend(settings_for(dripping.url, "k", timeout_s=1.0, retries=3))
+        start = time.monotonic()
+        with pytest.raises(EdgeUnavailable) as caught:
+            edge.complete(MESSAGES, SCHEMA)
+        elapsed = time.monotonic() - start
+    finally:
+        dripping.close()
+    assert caught.value.reason is EdgeFailure.TIMEOUT
+    assert 0.9 <= elapsed <= 1.3, elapsed
+
+
 def test_server_errors_are_retried_with_backoff_and_counted(edge_server: EdgeServer) -> None:
     # This llama_cpp.server answers HTTP 500 to the OpenAI json_schema flavour it does not know:
     # a real server error, retried like any other.
@@ -116,6 +131,7 @@ def test_server_errors_are_retried_with_backoff_and_counted(edge_server: EdgeSer
         edge.complete(MESSAGES, SCHEMA)
     assert caught.value.reason is EdgeFailure.SERVER_ERROR
     assert caught.value.attempts == 3
+    assert "json_object" in caught.value.detail  # the server's own complaint reaches the operator
     assert edge.counters.requests == 3 and edge.counters.retries == 2
 
 

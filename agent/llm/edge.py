@@ -237,7 +237,7 @@ class EdgeBackend:
                 if response.status_code in (401, 403):
                     return EdgeFailure.UNAUTHORIZED, f"HTTP {response.status_code}; check edge.api_key", None
                 if response.status_code in RETRY_STATUS:
-                    return EdgeFailure.SERVER_ERROR, f"HTTP {response.status_code}", _retry_after(response)
+                    return EdgeFailure.SERVER_ERROR, f"HTTP {response.status_code}: {_snippet(response)}", _retry_after(response)
                 raw = bytearray()
                 for chunk in response.iter_bytes():
                     raw.extend(chunk)
@@ -254,6 +254,8 @@ class EdgeBackend:
             if _tls_refused(err):
                 return EdgeFailure.UNREACHABLE, f"TLS verification failed ({err}); set edge.ca_bundle to the CA that signed the edge's certificate", FINAL
             return EdgeFailure.UNREACHABLE, f"{type(err).__name__}: {err}", None
+        except httpx.HTTPError as err:  # e.g. a body that fails to decode
+            return EdgeFailure.BAD_RESPONSE, f"{type(err).__name__}: {err}", None
         if status >= 500:
             return EdgeFailure.SERVER_ERROR, f"HTTP {status}", None
         if status >= 400:
@@ -322,6 +324,19 @@ def _tls_refused(err: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+def _snippet(response: httpx.Response, limit: int = 200) -> str:
+    """The start of an error body (servers say there what they disliked), read no further than `limit`."""
+    raw = bytearray()
+    try:
+        for chunk in response.iter_bytes():
+            raw.extend(chunk)
+            if len(raw) >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    return " ".join(bytes(raw[:limit]).decode("utf-8", "replace").split())
 
 
 def _retry_after(response: httpx.Response) -> float | None:
