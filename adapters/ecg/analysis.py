@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_beats
+from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_record
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import detect_qrs
 from adapters.ecg.rhythm import Rhythm, analyze_rhythm
@@ -62,12 +62,12 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     if y.size < MIN_SECONDS * INTERNAL_FS:
         return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
     det = detect_qrs(y, config)
-    beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
+    beats = classify_record(det.filtered, det.r_peaks, config, det.artifact)
     extra = _extra_beats(det.r_peaks, det.peak_level, beats)
     if extra.any():
         # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
         det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
-        beats = classify_beats(det.filtered, det.r_peaks, config, det.artifact)
+        beats = classify_record(det.filtered, det.r_peaks, config, det.artifact)
     rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like)
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))

@@ -44,7 +44,7 @@ class BeatFeatures:
     dominant_width_s: float
     noise: np.ndarray  # high-frequency noise around each beat relative to its swing
     amp_ratio: np.ndarray  # beat swing over the dominant beat's swing
-    unlike_corr: float  # the correlation below which this record's beats count as unlike
+    unlike_corr: np.ndarray  # per beat: the correlation below which its stretch counts as unlike
 
 
 def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
@@ -53,7 +53,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
     if n == 0:
         empty = np.zeros(0)
-        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, _UNLIKE_CORR_MAX)
+        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, empty)
     morph = filtered.morph
     lag = config.samples(_MAX_LAG_S)
     width, centre = _qrs_width(morph, r_peaks, config)
@@ -102,7 +102,38 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
     reset = (prem + nxt) < 1.9
     labels[~is_v & premature & reset & ~unlike & readable] = "S"
-    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, unlike_corr)
+    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr))
+
+
+CHUNK_BEATS = 300  # long records are classified in stretches of this many beats (about 4 minutes)
+_LEAD_IN = 9  # beats before a stretch that give its first beats their RR history
+
+
+def classify_record(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
+    """`classify_beats` over stretches of a long record, so the normal template follows slow changes of shape."""
+    n = r_peaks.size
+    if n <= 2 * CHUNK_BEATS:
+        return classify_beats(filtered, r_peaks, config, artifact)
+    parts: list[BeatFeatures] = []
+    starts = list(range(0, n, CHUNK_BEATS))
+    if n - starts[-1] < CHUNK_BEATS // 2:
+        starts.pop()  # fold a short tail into the stretch before it
+    bounds = list(zip(starts, starts[1:] + [n]))
+    for a, b in bounds:
+        lead = min(a, _LEAD_IN)
+        part = classify_beats(filtered, r_peaks[a - lead: b], config, artifact)
+        parts.append(_slice(part, lead))
+    biggest = max(range(len(parts)), key=lambda k: parts[k].labels.size)
+    join = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return BeatFeatures(
+        join("labels"), join("width_s"), join("correlation"), join("prematurity"),
+        parts[biggest].template, float(np.median([p.dominant_width_s for p in parts])),
+        join("noise"), join("amp_ratio"), join("unlike_corr"),
+    )
+
+
+def _slice(b: BeatFeatures, start: int) -> BeatFeatures:
+    return BeatFeatures(b.labels[start:], b.width_s[start:], b.correlation[start:], b.prematurity[start:], b.template, b.dominant_width_s, b.noise[start:], b.amp_ratio[start:], b.unlike_corr[start:])
 
 
 def _unlike_threshold(corr: np.ndarray, dominant: np.ndarray) -> float:
