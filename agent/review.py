@@ -8,6 +8,7 @@ and why the edge failed. Raw sensor samples are refused before anything is writt
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -116,7 +117,11 @@ class ReviewQueue:
 
 def check_no_raw_samples(value: Any, where: str = "value") -> None:
     """Raise ValueError if `value` holds an array (numpy or a long list of numbers) or bytes."""
-    if value is None or isinstance(value, (str, bool, int, float)):
+    if isinstance(value, str):
+        if _numbers_in_text(value) > MAX_NUMBERS_IN_A_LIST * 4:
+            raise ValueError(f"{where} is text holding a run of numbers (a sample dump?); send tokens and summaries, never raw samples")
+        return
+    if value is None or isinstance(value, (bool, int, float)):
         return
     if isinstance(value, (bytes, bytearray, memoryview)):
         raise ValueError(f"{where} carries bytes; send tokens and summaries, never raw samples")
@@ -134,3 +139,19 @@ def check_no_raw_samples(value: Any, where: str = "value") -> None:
             check_no_raw_samples(item, f"{where}[{i}]")
         return
     raise ValueError(f"{where} has type {type(value).__name__}, which is not plain JSON data")
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _numbers_in_text(text: str) -> int:
+    """The longest run of numbers separated only by commas, semicolons or whitespace."""
+    if len(text) < 64:
+        return 0
+    best = run = 0
+    for field in re.split(r"[\s,;\[\]()]+", text):
+        if not field:
+            continue
+        run = run + 1 if _NUMBER.fullmatch(field) else 0
+        best = max(best, run)
+    return best

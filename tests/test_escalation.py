@@ -154,8 +154,11 @@ def test_review_queue_refuses_raw_samples(isolated_state: Path) -> None:
         queue.enqueue("event", "timeout", {"window": np.zeros(3)})
     with pytest.raises(ValueError):
         EscalationRequest(kind="event", question="q", tokens=[b"\x00\x01"])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="run of numbers"):
+        EscalationRequest(kind="event", question="q", summaries=["window: " + ", ".join(f"{v:.3f}" for v in np.sin(np.arange(200)))])
     assert queue.count() == 0
-    # A handful of figures in a summary is fine.
+    # A handful of figures in a summary is fine, however long the summary.
+    EscalationRequest(kind="event", question="q", summaries=["hr 131 bpm, qrs 92 ms, 3 ectopics in 40 s; " * 20])
     queue.enqueue("event", "timeout", {"summary": "hr 131 bpm", "figures": [131, 0.82, 40]})
     assert queue.count() == 1
 
