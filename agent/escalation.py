@@ -171,7 +171,11 @@ class CascadeOutcome(Generic[T]):
 
 def run_with_escalation(local: T, confidence: float, edge_call: Callable[[], T] | None, review_queue: ReviewQueue | None, *,
                         policy: EscalationPolicy, request: EscalationRequest, context: Any = None) -> CascadeOutcome[T]:
-    """Route `local` by `policy`; on low confidence call `edge_call`, falling back to `local` if the edge fails."""
+    """Route `local` by `policy`; on low confidence call `edge_call`, falling back to `local` if the edge fails.
+
+    `edge_call` may itself raise `EdgeUnavailable(EdgeFailure.BAD_RESPONSE, ...)` when the edge's
+    answer is unusable (its JSON did not parse, its tool is unknown): that falls back the same way.
+    """
     decision = policy.decide(confidence, context)
     if decision.route is Route.LOCAL:
         return CascadeOutcome(Route.LOCAL, local, decision.reason, decision)

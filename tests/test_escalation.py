@@ -174,3 +174,15 @@ def test_escalated_prompt_carries_more_examples_within_the_budget() -> None:
     budget = req.to_messages("sys", context_tokens=512)[1].content
     assert examples[0] in budget and examples[-1] not in budget
     assert len(budget) <= 512 * 3 and "<t>" in budget and "s" in budget
+
+
+def test_an_unusable_edge_answer_falls_back(isolated_state: Path) -> None:
+    from agent.llm.edge import EdgeUnavailable
+
+    def edge_call():
+        raise EdgeUnavailable(EdgeFailure.BAD_RESPONSE, "edge answer did not parse")
+
+    outcome = run_with_escalation({"tool": "none"}, 0.0, edge_call, ReviewQueue.for_data_dir(isolated_state),
+                                  policy=FixedPolicy(Route.EDGE), request=request({"tool": "none"}))
+    assert outcome.route is Route.FALLBACK and outcome.error is EdgeFailure.BAD_RESPONSE
+    assert outcome.answer == {"tool": "none"} and outcome.review_id is not None
