@@ -57,8 +57,10 @@ class StreamWindower:
         self._channels = 0
         self._next_seq: int | None = None
         # Preallocated and filled in place: concatenating per frame would copy a whole window
-        # (800 kB at 12.8 kHz) for every 0.1 s frame. Samples shift down once per hop instead.
+        # (800 kB at 12.8 kHz) for every 0.1 s frame. Unconsumed samples live in [_start, _n)
+        # and are moved to the front only when the end is reached, a few times per window.
         self._buf = np.empty((1, 0))
+        self._start = 0
         self._n = 0
         self._buffer_t0 = 0.0
         self._missing: deque[int] = deque(maxlen=LATE_MEMORY)
@@ -100,14 +102,16 @@ class StreamWindower:
     def _append(self, samples: np.ndarray) -> None:
         m = samples.shape[1]
         if self._n + m > self._buf.shape[1]:
-            grown = np.empty((self._channels, max(2 * self._buf.shape[1], self._n + m)))
-            grown[:, : self._n] = self._buf[:, : self._n]
-            self._buf = grown
+            held = self._n - self._start
+            size = max(self._buf.shape[1], 4 * self._n_window, held + m)
+            target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
+            target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
+            self._buf, self._start, self._n = target, 0, held
         self._buf[:, self._n : self._n + m] = samples
         self._n += m
 
     def _buffer_end(self) -> float:
-        return self._buffer_t0 + self._n / self._rate if self._rate else 0.0
+        return self._buffer_t0 + (self._n - self._start) / self._rate if self._rate else 0.0
 
     def _restart(self, frame: Frame, channels: int) -> None:
         if self._next_seq is not None:
@@ -117,7 +121,7 @@ class StreamWindower:
         self._n_window = max(1, int(round(self.window_s * self._rate)))
         self._n_hop = min(self._n_window, max(1, int(round(self.hop_s * self._rate))))
         self._buf = np.empty((channels, 0))
-        self._n = 0
+        self._start = self._n = 0
         self._buffer_t0 = frame.t0
         self._missing.clear()
 
@@ -136,15 +140,13 @@ class StreamWindower:
 
     def _cut(self) -> list[Window]:
         n_window, n_hop = self._n_window, self._n_hop
-        if self._n < n_window:
+        if self._n - self._start < n_window:
             return []
         windows = []
-        while self._n >= n_window:
-            chunk = self._buf[:, :n_window].copy()
+        while self._n - self._start >= n_window:
+            chunk = self._buf[:, self._start : self._start + n_window].copy()
             windows.append(Window(chunk[0] if self._channels == 1 else chunk, self._buffer_t0, self._rate))
-            keep = self._n - n_hop
-            self._buf[:, :keep] = self._buf[:, n_hop : self._n]  # numpy copies through a buffer when ranges overlap
-            self._n = keep
+            self._start += n_hop
             self._buffer_t0 += n_hop / self._rate
         self.counters.windows += len(windows)
         return windows
