@@ -28,9 +28,9 @@ class Episode:
     score: float
 
 
-def episode_id(window: TokenizedWindow, device: str) -> str:
-    """Stable id of a device's window (same device and t0 -> same record, so re-adding is idempotent)."""
-    return "ep:" + hashlib.sha1(f"{device}|{window.modality}|{window.t0:.6f}".encode()).hexdigest()[:20]
+def episode_id(window: TokenizedWindow, device: str, site: str = "") -> str:
+    """Stable id of a device's window (same site, device and t0 -> same record, so re-adding is idempotent)."""
+    return "ep:" + hashlib.sha1(f"{site}|{device}|{window.modality}|{window.t0:.6f}".encode()).hexdigest()[:20]
 
 
 def add_episodes(store: KnowledgeStore, windows: list[TokenizedWindow], device: str, site: str = "", labels: list[str] | None = None) -> list[str]:
@@ -42,7 +42,7 @@ def add_episodes(store: KnowledgeStore, windows: list[TokenizedWindow], device: 
     by_modality: dict[str, list[int]] = {}
     for i, w in enumerate(windows):
         by_modality.setdefault(w.modality, []).append(i)
-        ids.append(episode_id(w, device))
+        ids.append(episode_id(w, device, site))
     for modality, idx in by_modality.items():
         store.episodes(modality).upsert(
             ids=[ids[i] for i in idx],

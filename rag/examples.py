@@ -36,7 +36,7 @@ class Example:
     @property
     def id(self) -> str:
         """A stable id, so adding the same example twice keeps one copy."""
-        key = json.dumps([self.kind, self.text, self.tool, self.args, self.site, self.device], sort_keys=True)
+        key = json.dumps([self.kind, self.text, self.tool, self.args, self.site, self.device, self.modality], sort_keys=True)
         return "ex:" + hashlib.sha1(key.encode()).hexdigest()[:20]
 
     def call_json(self) -> str:
@@ -63,13 +63,17 @@ def parse_example(record: Any) -> Example:
 
 
 def add_examples(store: KnowledgeStore, examples: list[Example], source: str = "") -> int:
-    """Upsert examples (idempotent by content); returns how many were written."""
+    """Add examples not stored yet (idempotent by content); returns how many were written."""
     if not examples:
         return 0
     unique = {e.id: e for e in examples}
     col = store.collection(EXAMPLES)
     now = store.now()
-    items = list(unique.values())
+    # Only new ids are written: an example's fields (its time included) never change under its id.
+    known = set(col.get(ids=list(unique), include=[])["ids"])
+    items = [e for i, e in unique.items() if i not in known]
+    if not items:
+        return 0
     vectors = store.embedding_function([e.text for e in items])
     col.upsert(
         ids=[e.id for e in items],
@@ -112,7 +116,7 @@ def ingest_examples_file(store: KnowledgeStore, doc: ReadDocument, source: str, 
     stale = sorted(old - new_ids)
     if stale:
         col.delete(ids=stale)
-    return FileResult(str(doc.path), Status.REPLACED if old else Status.ADDED, chunks=written)
+    return FileResult(str(doc.path), Status.REPLACED if old else Status.ADDED, chunks=len(new_ids), message=f"{written} new" if written != len(new_ids) else "")
 
 
 def similar_examples(store: KnowledgeStore, text: str, k: int = 4, where: Filter | None = None) -> list[Example]:

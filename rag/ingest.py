@@ -147,7 +147,8 @@ def _ingest_document(store: KnowledgeStore, doc: ReadDocument, source: str, site
     sha = hashlib.sha256(doc.raw).hexdigest()
     existing = col.get(where={"source": source}, include=["metadatas"])
     old_ids = existing["ids"]
-    if old_ids and all(m["content_sha"] == sha and m["site"] == site and m["device"] == device for m in existing["metadatas"]) and len(old_ids) == existing["metadatas"][0]["n_chunks"]:
+    same = all(m["content_sha"] == sha and m["site"] == site and m["device"] == device and m["modality"] == modality for m in existing["metadatas"])
+    if old_ids and same and len(old_ids) == existing["metadatas"][0]["n_chunks"]:
         return FileResult(str(doc.path), Status.UNCHANGED, chunks=len(old_ids), message=doc.note)
     s = store.settings
     chunks = _chunks(doc, doc.path.stem, s.chunk_chars, s.chunk_overlap_chars)
@@ -183,7 +184,9 @@ def _ingest_document(store: KnowledgeStore, doc: ReadDocument, source: str, site
         }
         for i, c in enumerate(chunks)
     ]
-    ids = [f"{doc_id}:{sha[:12]}:{i:05d}" for i in range(len(chunks))]
+    # Ids change with every filterable field, so a cached (id -> fields) entry is never stale.
+    scope = hashlib.sha1(f"{site}|{device}|{modality}|{doc.mtime!r}".encode()).hexdigest()[:8]
+    ids = [f"{doc_id}:{sha[:12]}:{scope}:{i:05d}" for i in range(len(chunks))]
     if old_ids:
         col.delete(ids=old_ids)
     col.add(ids=ids, documents=[c.text for c in chunks], metadatas=metadatas, embeddings=[list(map(float, v)) for v in vectors])

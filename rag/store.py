@@ -20,13 +20,13 @@ from urllib.parse import urlparse
 
 from rag.config import RagSettings
 from rag.errors import StoreCorruptError, StoreUnavailableError
+from rag.filtered import PoolSearch
 
 log = logging.getLogger(__name__)
 
 DOCUMENTS, EXAMPLES, EPISODES = "documents", "examples", "episodes"
-# Filtered queries on collections above this size first rank a pool of unfiltered neighbours.
+# Filtered queries on collections above this size go through rag/filtered.py first.
 PREFILTER_BELOW = 2000
-POOL_PER_RESULT, MIN_POOL = 40, 100
 
 
 @dataclass(slots=True, frozen=True)
@@ -127,6 +127,7 @@ class KnowledgeStore:
             self.location = str(self.path)
         self._collections: dict[str, Any] = {}
         self._ef: Any = None
+        self._pool = PoolSearch()
 
     @staticmethod
     def _check_directory(path: Path) -> None:
@@ -208,16 +209,23 @@ class KnowledgeStore:
         query = [list(map(float, vector))]
         include = ["documents", "metadatas", "distances"]
         clause = where.where() if where else None
-        if clause is not None and size > PREFILTER_BELOW:
-            # chromadb's filtered search costs grow with the collection (about 70 ms at 100k records on
-            # 2 cores, measured), while ranking the nearest few hundred costs a few ms. The filtered
-            # top-k is exact whenever k of those match, and complete when they are the whole collection.
-            pool = min(size, max(POOL_PER_RESULT * k, MIN_POOL))
-            res = col.query(query_embeddings=query, n_results=pool, include=include)
-            hits = [h for h in _hits(res) if where.matches(h.metadata)]  # type: ignore[union-attr]
-            if len(hits) >= k or pool == size:
-                return hits[:k]
+        if clause is not None and size > PREFILTER_BELOW and where.label is None:  # type: ignore[union-attr]
+            found = self._pool.search(col, query, k, where, size)
+            if found is not None:
+                return self._fetch(col, found)
         return _hits(col.query(query_embeddings=query, n_results=min(k, size), where=clause, include=include))
+
+    def warm_filters(self, col: Any) -> None:
+        """Load the filter cache of `col` now (a daemon warms it in the background on its own)."""
+        self._pool.warm(col)
+
+    @staticmethod
+    def _fetch(col: Any, found: list[tuple[str, float]]) -> list[Hit]:
+        if not found:
+            return []
+        got = col.get(ids=[i for i, _ in found], include=["documents", "metadatas"])
+        by_id = {i: (d, m) for i, d, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        return [Hit(id=i, text=by_id[i][0] or "", score=1.0 - float(dist), metadata=dict(by_id[i][1] or {})) for i, dist in found if i in by_id]
 
     def forget(self, device: str | None = None, site: str | None = None) -> dict[str, int]:
         """Delete every record of a device or a site from every collection; returns counts per collection."""
@@ -235,6 +243,7 @@ class KnowledgeStore:
                 if left:
                     raise StoreCorruptError(f"{len(left)} records of {where} remain in {col.name} after delete")
                 deleted[str(col.id)] = ids
+                self._pool.forget_ids(str(col.id), ids)
             removed[col.name] = len(ids)
         if deleted and not self.settings.server_url:
             from rag.erase import scrub_deleted

@@ -121,6 +121,9 @@ def test_filtered_search_on_a_large_collection_matches_brute_force(tmp_path):
     sites = [f"site-{i % 10}" for i in range(n)]
     devices = [f"dev-{i % 300}" for i in range(n)]
     col.add(ids=[f"r{i}" for i in range(n)], embeddings=vecs, metadatas=[{"site": s, "device": d, "t": float(i)} for i, (s, d) in enumerate(zip(sites, devices))])
+    unwarmed = store.search_vector(col, vecs[0], 5, Filter(site="site-0"))  # answered by chromadb's filter
+    assert unwarmed[0].id == "r0" and all(h.metadata["site"] == "site-0" for h in unwarmed)
+    store.warm_filters(col)
     overlap = []
     # site filters (10 %) take the pool-then-filter path; device filters (0.3 %) fall back to chromadb's filter
     for flt, member in [(Filter(site="site-3"), np.array(sites) == "site-3"), (Filter(device="dev-7"), np.array(devices) == "dev-7")] * 10:
