@@ -183,7 +183,8 @@ def _beat_times(duration_s: float, hr_bpm: float, opts: _Options, rng: np.random
         draw = rng.uniform()
         # At least two sinus beats between ectopics keeps couplets and runs out of the truth.
         if since_ectopic >= 2 and draw < opts.v_fraction:
-            coupling = rng.uniform(0.55, 0.7)
+            # Ventricular coupling intervals rarely fall under about 360 ms whatever the rate (R-on-T is rare).
+            coupling = max(rng.uniform(0.55, 0.7), min(rng.uniform(0.36, 0.42), 0.85 * rr) / rr)
             if t + coupling * rr < duration_s:
                 times.append(t + coupling * rr)
                 labels.append("V")
