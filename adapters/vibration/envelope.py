@@ -28,6 +28,7 @@ alignment gives per-harmonic peak-to-floor ratios.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import scipy.fft as sfft
@@ -38,7 +39,7 @@ HARMONIC_SNR = 3.0  # for each further harmonic
 # A comb must also beat its own typical alignment by this much (summed log ratios): chance
 # alignments with noise peaks pass the line thresholds now and then but not this.
 MIN_CONTRAST = 2.0
-SHAFT_MASK_BINS = 1  # bins either side of a shaft order neutralised when the speed is measured
+SHAFT_MASK_BINS = 2  # bins either side of a shaft order neutralised when the speed is measured
 REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which the typical alignment is taken
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
 
@@ -125,7 +126,9 @@ def squared_envelope_spectrum(spectrum: np.ndarray, n: int, sample_rate: float, 
     c = sfft.ifft(spectrum[i0:i1], n=size)
     env = c.real**2 + c.imag**2
     env -= env.mean()
-    ses = np.abs(sfft.rfft(env))
+    # A Hann taper keeps strong lines (shaft orders, 1x sidebands) from leaking into the bins where
+    # defect harmonics are sought; a line then spans +-2 bins and nothing beyond.
+    ses = np.abs(sfft.rfft(env * _hann(size)))
     keep = min(ses.size, m, int(max_freq_hz / df) + 2)
     return ses[:keep]
 
@@ -250,6 +253,13 @@ def envelope_analysis(
     if best_band is not None:
         bands_hz["kurtogram"] = (best_band.lo_hz, best_band.hi_hz)
     return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz)
+
+
+@lru_cache(maxsize=16)
+def _hann(size: int) -> np.ndarray:
+    w = np.hanning(size)
+    w.flags.writeable = False
+    return w
 
 
 def _neutralise(snr: np.ndarray, df: float, line_hz: float, width: int = 1) -> None:

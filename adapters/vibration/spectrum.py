@@ -1,10 +1,11 @@
 """Order analysis: the spectrum in multiples of shaft speed, in RMS velocity (mm/s).
 
 The shaft speed a device declares is nominal (induction motors slip with load),
-so the speed is refined from the data when a comb of shaft harmonics stands out
-of the noise: the candidate speed within +-tolerance that best lines up with
-peaks at the odd orders 1x, 3x, 5x, 7x (even orders of two- and four-pole
-motors coincide with mains harmonics), including a clear 1x, wins. Each order's level is the power of the Hann spectrum over
+so the speed is refined from the data when a clear 1x within +-tolerance is
+confirmed by an odd order (3x, 5x or 7x) within a bin of where 1x puts it; the
+highest confirming order sets the speed. Even orders of two- and four-pole
+motors coincide with mains harmonics, and a loose window would let a bearing
+line near an order (BPFO of a 6203 is 3.05x) pull the speed. Each order's level is the power of the Hann spectrum over
 +-2 bins around the strongest bin near it (no scalloping loss), converted from
 acceleration to velocity at that frequency.
 """
@@ -87,36 +88,39 @@ def order_analysis(
 
 
 def _refine_speed(snr_spec: np.ndarray, df: float, nominal_hz: float, tolerance: float) -> tuple[float, bool]:
-    """The shaft speed within +-tolerance whose odd harmonics line up with the strongest peaks, or the nominal one."""
-    # Odd orders only: on two- and four-pole motors the even orders sit on mains harmonics (50/60 Hz
-    # and multiples), which would pull the speed to exactly half the mains frequency.
-    harmonics = np.array([1, 3, 5, 7])
-    max_f = (snr_spec.size - 2) * df
-    harmonics = harmonics[harmonics * nominal_hz * (1 + tolerance) < max_f]
-    if harmonics.size < 2 or tolerance <= 0:
+    """The shaft speed from a clear 1x confirmed by an odd harmonic, or the nominal one."""
+    max_f = (snr_spec.size - 3) * df
+    if tolerance <= 0 or 3 * nominal_hz * (1 + tolerance) >= max_f:
         return nominal_hz, False
-    step = 0.25 * df / (harmonics[-1] * nominal_hz)
-    scales = np.arange(1 - tolerance, 1 + tolerance + step / 2, step)
-    pos = np.rint(np.outer(scales * nominal_hz, harmonics) / df).astype(np.int64)
-    vals = snr_spec[np.clip(pos, 0, snr_spec.size - 1)]
-    score = np.log(np.maximum(vals, 1.0)).sum(axis=1)
-    # The comb must include a clear 1x, or a comb of impact sidebands could pose as shaft harmonics.
-    score[vals[:, 0] < 2 * PEAK_SNR] = -np.inf
-    if not np.isfinite(score).any():
+    # 1x: the strongest interior peak within +-tolerance of nominal, well clear of the floor.
+    first = _interior_peak(snr_spec, nominal_hz * (1 - tolerance) / df, nominal_hz * (1 + tolerance) / df)
+    if first is None or first[1] < 2 * PEAK_SNR:
         return nominal_hz, False
-    best = int(np.argmax(score))
-    present = int(np.sum(vals[best] >= 2 * PEAK_SNR))
-    # Only trust the data when 1x and another odd order stand well clear; otherwise keep the declared speed.
-    if present < 2:
+    f1 = first[0] * df
+    best: float | None = None
+    # Confirm with odd orders only, each within a bin of where 1x puts it: even orders of two- and
+    # four-pole motors sit on mains harmonics, and a bearing line near 3x (BPFO of a 6203 is 3.05x)
+    # must not pull the speed.
+    for k in (3, 5, 7):
+        if k * f1 >= max_f:
+            break
+        peak = _interior_peak(snr_spec, k * f1 / df - 1.0, k * f1 / df + 1.0)
+        if peak is not None and peak[1] >= 2 * PEAK_SNR:
+            best = peak[0] * df / k  # a higher order gives a finer estimate
+    if best is None:
         return nominal_hz, False
-    peak_bins = pos[best]
-    # Sub-bin precision from the highest present harmonic (parabolic fit on its peak).
-    h_idx = int(np.nonzero(vals[best] >= 2 * PEAK_SNR)[0][-1])
-    k = int(peak_bins[h_idx])
-    if 2 <= k < snr_spec.size - 2:
-        k = k - 1 + int(np.argmax(snr_spec[k - 1: k + 2]))
-        a, b, c = np.log(snr_spec[k - 1: k + 2] + 1e-12)
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
-        return float((k + np.clip(offset, -0.5, 0.5)) * df / harmonics[h_idx]), True
-    return float(scales[best] * nominal_hz), True
+    return float(best), True
+
+
+def _interior_peak(spec: np.ndarray, lo_bin: float, hi_bin: float) -> tuple[float, float] | None:
+    """Sub-bin position and height of the largest value in [lo_bin, hi_bin], if it is a local maximum there."""
+    lo, hi = max(1, int(np.ceil(lo_bin))), min(spec.size - 2, int(np.floor(hi_bin)))
+    if hi < lo:
+        return None
+    k = lo + int(np.argmax(spec[lo: hi + 1]))
+    if not (spec[k] >= spec[k - 1] and spec[k] >= spec[k + 1]):
+        return None  # the window's maximum is on its edge: the real peak lies outside
+    a, b, c = np.log(spec[k - 1: k + 2] + 1e-12)
+    denom = a - 2 * b + c
+    offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
+    return k + float(np.clip(offset, -0.5, 0.5)), float(spec[k])
