@@ -195,7 +195,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
         # failing that, a steep one (a wide ventricular beat has little energy in the QRS band
         # but still a slope no T wave reaches).
         if accepted and p - last > config.searchback_factor * rr_mean:
-            best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, i, last, 0.5 * thr1, (qrs_slope, qrs_size), last_slope, config)
+            best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, i, last, 0.5 * thr1, (qrs_slope, qrs_size), last_slope, rr_mean, config)
             if best >= 0:
                 accepted.append(best)
                 from_sb.append(True)
@@ -206,7 +206,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
                 continue  # re-test the current candidate against the new last QRS
         if h[i] > thr1 and p - last >= refractory:
             # A candidate soon after a QRS with less than half its slope is a T wave.
-            if p - last < t_wave and slopes[i] < 0.5 * last_slope:
+            if p - last < _t_window(t_wave, rr_mean) and slopes[i] < 0.5 * last_slope:
                 npk = 0.125 * h[i] + 0.875 * npk
             else:
                 # Within one refractory period a much steeper candidate above threshold is the QRS;
@@ -231,7 +231,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
         i += 1
     # The record may end inside a long RR: search back over its tail as well.
     while accepted and n_samples - last > config.searchback_factor * rr_mean:
-        best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, n, last, 0.5 * (npk + 0.25 * (spk - npk)), (qrs_slope, qrs_size), last_slope, config)
+        best = _search_back(cand, h, slopes, sizes, masked, i_last + 1, n, last, 0.5 * (npk + 0.25 * (spk - npk)), (qrs_slope, qrs_size), last_slope, rr_mean, config)
         if best < 0:
             break
         accepted.append(best)
@@ -246,7 +246,12 @@ SB_SLOPE = 0.15  # search-back by shape: at least this share of the running QRS 
 SB_SIZE = 0.4  # ... and of the running QRS swing in the wide band
 
 
-def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, qrs_level: tuple[float, float], last_slope: float, config: ECGConfig) -> int:
+def _t_window(t_wave: int, rr_mean: int) -> int:
+    """Samples after a QRS where its T wave may lie: the configured 360 ms, shortened as QT shortens with rate (Bazett), never under 300 ms."""
+    return min(t_wave, max(int(0.30 * INTERNAL_FS), int(0.48 * np.sqrt(rr_mean / INTERNAL_FS) * INTERNAL_FS)))
+
+
+def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, qrs_level: tuple[float, float], last_slope: float, rr_mean: int, config: ECGConfig) -> int:
     """Index of the candidate in cand[lo:hi] to accept on search-back, or -1.
 
     First the strongest above half threshold (Pan-Tompkins); failing that the candidate with the
@@ -259,7 +264,7 @@ def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.
     big, big_score = -1, 0.0
     for j in range(lo, hi):
         gap = int(cand[j]) - last
-        if masked[j] or gap < refractory or (gap < t_wave and slopes[j] < 0.5 * last_slope):
+        if masked[j] or gap < refractory or (gap < _t_window(t_wave, rr_mean) and slopes[j] < 0.5 * last_slope):
             continue
         if h[j] > best_h:
             best, best_h = j, h[j]
