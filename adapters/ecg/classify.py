@@ -80,7 +80,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # reset: the hallmark of a ventricular premature beat, so a modest change of shape suffices.
     compensatory = (prem + nxt) >= 1.85
     is_v = (
-        (unlike & (wider | premature | odd_amp))
+        (unlike & (wider | odd_amp | (premature & (width > 1.1 * dom_width))))
         | (wider & premature)
         | (wider & (width > 1.5 * dom_width) & (corr < 0.9))
         | (premature & compensatory & (corr < unlike_corr + 0.08))
