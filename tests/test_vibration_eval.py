@@ -67,7 +67,14 @@ def test_cli_reports_a_missing_manifest_as_one_line(tmp_path: Path, capsys: pyte
     assert "labels.csv" in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize(("raw", "label"), [("Normal", "healthy"), ("IR", "inner_race"), ("outer-race", "outer_race"), ("B", "ball"), ("unbalance", "imbalance")])
+@pytest.mark.parametrize(
+    ("raw", "label"),
+    [
+        ("Normal", "healthy"), ("IR", "inner_race"), ("outer-race", "outer_race"), ("B", "ball"), ("unbalance", "imbalance"),
+        ("IR007", "inner_race"), ("OR014@6", "outer_race"), ("B021", "ball"), ("Normal_0", "healthy"), ("inner race fault", "inner_race"),
+        ("DE_OR_021", "outer_race"), ("looseness", "looseness"), ("gearbox", "gearbox"),
+    ],
+)
 def test_label_aliases(raw: str, label: str) -> None:
     assert canonical_label(raw) == label
 

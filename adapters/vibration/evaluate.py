@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import logging
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +68,23 @@ class FileResult:
 
 
 def canonical_label(label: str) -> str:
-    """Map a manifest label or alias to one of CLASSES (unknown labels pass through, lower-cased)."""
+    """Map a manifest label or alias to one of CLASSES (unknown labels pass through, lower-cased).
+
+    Besides the names and aliases, CWRU-style codes are understood by their first known word:
+    `IR007` -> inner_race, `OR014@6` -> outer_race, `B021` -> ball, `Normal_0` -> healthy.
+    """
     key = str(label).strip().lower().replace("-", "_")
-    return ALIASES.get(key, ALIASES.get(key.replace("_", " "), key))
+    for candidate in (key, key.replace("_", " ")):
+        if candidate in CLASSES:
+            return candidate
+        if candidate in ALIASES:
+            return ALIASES[candidate]
+    for word in re.findall(r"[a-z]+", key):
+        if word in CLASSES:
+            return word
+        if word in ALIASES:
+            return ALIASES[word]
+    return key
 
 
 def window_label(tokens: list[str]) -> str:
