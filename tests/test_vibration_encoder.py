@@ -243,3 +243,16 @@ def test_velocity_and_1x_of_a_pure_shaft_tone(fs: float) -> None:
     assert out.features["order_1x_mm_s"] == pytest.approx(4.5, rel=0.05)
     assert "<vib:zone:C>" in out.tokens and "<vib:rms:4.5>" in out.tokens and "<vib:1x:high>" in out.tokens
     assert "<vib:fault:imbalance>" in out.tokens
+
+
+def test_option_aliases_and_string_values() -> None:
+    plain = factory(FS, rpm=1750.0, bearing="6203", machine_class="I").config
+    aliased = factory(FS, shaft_rpm="1750", bearing_geometry={"balls": 8, "ball_diameter": 6.746, "pitch_diameter": 28.499}, iso_class="I").config
+    assert aliased.rpm == plain.rpm and aliased.machine_class == plain.machine_class
+    assert aliased.bearing.orders().bpfo == pytest.approx(plain.bearing.orders().bpfo, rel=1e-4)
+    assert factory(FS, shaft_hz=25.0).config.rpm == pytest.approx(1500.0)
+    assert factory(FS, bearing={"model": "6203"}).config.bearing.n_balls == 8
+    with pytest.raises(TypeError):
+        factory(FS, rpm=1500, shaft_rpm=1500)
+    with pytest.raises(ValueError):
+        factory(FS, rpm="fast")

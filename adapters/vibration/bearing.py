@@ -80,6 +80,11 @@ SKF_6205 = BearingGeometry(9, 0.3126 * 25.4, 1.537 * 25.4, 0.0, "SKF 6205")
 SKF_6203 = BearingGeometry(8, 0.2656 * 25.4, 1.122 * 25.4, 0.0, "SKF 6203")
 
 CATALOGUE: dict[str, BearingGeometry] = {"6205": SKF_6205, "6203": SKF_6203}
+_FIELD_ALIASES = {
+    "balls": "n_balls", "num_balls": "n_balls", "ball_count": "n_balls", "number_of_balls": "n_balls",
+    "ball_diameter": "ball_diameter_mm", "pitch_diameter": "pitch_diameter_mm", "contact_angle": "contact_angle_deg",
+    "model": "name",
+}
 
 
 def bearing_from(value: Any) -> BearingGeometry:
@@ -94,13 +99,16 @@ def bearing_from(value: Any) -> BearingGeometry:
             raise ValueError(f"unknown bearing {value!r}; known: {', '.join(CATALOGUE)} (or give n_balls, ball_diameter_mm, pitch_diameter_mm)")
         return CATALOGUE[key]
     if isinstance(value, Mapping):
+        fields = {_FIELD_ALIASES.get(k, k): v for k, v in value.items()}
+        if set(fields) <= {"name"} and fields.get("name"):
+            return bearing_from(str(fields["name"]))
         try:
             return BearingGeometry(
-                n_balls=int(value["n_balls"]),
-                ball_diameter_mm=float(value["ball_diameter_mm"]),
-                pitch_diameter_mm=float(value["pitch_diameter_mm"]),
-                contact_angle_deg=float(value.get("contact_angle_deg", 0.0) or 0.0),
-                name=str(value.get("name", "")),
+                n_balls=int(fields["n_balls"]),
+                ball_diameter_mm=float(fields["ball_diameter_mm"]),
+                pitch_diameter_mm=float(fields["pitch_diameter_mm"]),
+                contact_angle_deg=float(fields.get("contact_angle_deg", 0.0) or 0.0),
+                name=str(fields.get("name", "")),
             )
         except KeyError as err:
             raise ValueError(f"bearing geometry lacks {err.args[0]!r}") from err

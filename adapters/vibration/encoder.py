@@ -394,15 +394,40 @@ def clipped_fraction(x: np.ndarray) -> float:
     return (at_hi + at_lo) / x.size
 
 
+# Names devices and integrators use for the same options.
+OPTION_ALIASES = {
+    "shaft_rpm": "rpm", "speed_rpm": "rpm", "shaft_speed_rpm": "rpm", "nominal_rpm": "rpm",
+    "bearing_geometry": "bearing", "geometry": "bearing", "bearing_model": "bearing",
+    "balls": "n_balls", "num_balls": "n_balls", "ball_count": "n_balls", "number_of_balls": "n_balls",
+    "ball_diameter": "ball_diameter_mm", "pitch_diameter": "pitch_diameter_mm", "contact_angle": "contact_angle_deg",
+    "iso_class": "machine_class", "unit": "units", "window": "window_s", "mains_hz": "line_hz", "full_scale": "full_scale_g",
+}
+
+
 def make_config(sample_rate: float, **options: Any) -> VibrationConfig:
     """A validated config from a device's declared options (bearing may be a name, mapping or geometry)."""
-    opts = dict(options)
+    opts: dict[str, Any] = {}
+    for key, value in options.items():
+        name = OPTION_ALIASES.get(key, key)
+        if name in opts:
+            raise TypeError(f"vibration option {name!r} given twice (as {key!r})")
+        opts[name] = value
+    if "shaft_hz" in opts:
+        if "rpm" in opts:
+            raise TypeError("give rpm or shaft_hz, not both")
+        opts["rpm"] = 60.0 * float(opts.pop("shaft_hz"))
     if "bearing" in opts or any(k in opts for k in ("n_balls", "ball_diameter_mm", "pitch_diameter_mm")):
         fields = {k: opts.pop(k) for k in ("n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg") if k in opts}
         opts["bearing"] = bearing_from(fields if fields else opts.get("bearing"))
     for key in ("rpm", "window_s", "min_window_s", "speed_tolerance", "full_scale_g", "line_hz"):
-        if isinstance(opts.get(key), (int, float)) and not isinstance(opts[key], bool):
-            opts[key] = float(opts[key])
+        # Devices declare over JSON/MQTT: numbers may arrive as strings.
+        if isinstance(opts.get(key), (int, float, str)) and not isinstance(opts[key], bool):
+            try:
+                opts[key] = float(opts[key])
+            except ValueError:
+                raise ValueError(f"vibration option {key} must be a number, got {opts[key]!r}") from None
+    if isinstance(opts.get("max_harmonics"), str):
+        opts["max_harmonics"] = int(opts["max_harmonics"])
     if "velocity_band_hz" in opts:
         opts["velocity_band_hz"] = tuple(float(v) for v in opts["velocity_band_hz"])
     known = set(VibrationConfig.__dataclass_fields__)
