@@ -96,11 +96,12 @@ def respond_to_event(
     window: TokenizedWindow,
     event: Event,
     max_attempts: int = 2,
+    knowledge: str = "",
 ) -> Iterator[Step]:
-    """Observe an event, let the model pick a tool, act; retry a bad answer within `max_attempts`."""
+    """Observe an event (with retrieved `knowledge`, quoted), let the model pick a tool, act; retry within `max_attempts`."""
     start = time.perf_counter()
     by_name = {t.name: t for t in tools}
-    messages = event_messages(tools, device, window, event)
+    messages = event_messages(tools, device, window, event, knowledge)
     schema = decision_schema(tools)
     for attempt in range(1, max_attempts + 1):
         yield Prompted(messages, schema)

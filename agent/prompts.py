@@ -29,14 +29,18 @@ EVENT_EXAMPLES: list[tuple[str, dict[str, str]]] = [
 ]
 
 
-def event_messages(tools: list[Tool], device: str, window: TokenizedWindow, event: Event) -> list[Message]:
-    """Chat messages asking which tool answers `event` seen on `device`."""
+def event_messages(tools: list[Tool], device: str, window: TokenizedWindow, event: Event, knowledge: str = "") -> list[Message]:
+    """Chat messages asking which tool answers `event` seen on `device`.
+
+    `knowledge` is retrieved text already quoted as data with its sources (rag.context.knowledge_block).
+    """
     tool_lines = "\n".join(f"- {t.name}: {t.description}" for t in tools)
     messages = [Message("system", EVENT_SYSTEM.format(tools=tool_lines))]
     for question, answer in EVENT_EXAMPLES:
         messages += [Message("user", question), Message("assistant", json.dumps(answer))]
     tokens = " ".join(window.tokens)
-    messages.append(Message("user", f"<data>device: {_quote(device)}\nevent: {_quote(event.describe())}\ntokens: {_quote(tokens)}</data>"))
+    reference = f"\nknowledge:\n{_quote(knowledge)}" if knowledge else ""
+    messages.append(Message("user", f"<data>device: {_quote(device)}\nevent: {_quote(event.describe())}\ntokens: {_quote(tokens)}{reference}</data>"))
     return messages
 
 
