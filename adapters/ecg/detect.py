@@ -204,6 +204,16 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
                 rr_mean = _rr_mean(rr_recent, rr_mean)
                 last, last_slope, i_last = int(cand[best]), float(slopes[best]), best
                 continue  # re-test the current candidate against the new last QRS
+            if p - last > 2 * config.searchback_factor * rr_mean:
+                # Lost: nothing near threshold for two search-back spans. If some peaks since the
+                # last QRS still stand far above the others, the QRS has shrunk (electrode moved,
+                # lead changed): learn the levels afresh from them. Peaks all alike are noise
+                # (asystole), and the levels stay.
+                since = h[i_last + 1: i + 1][cand[i_last + 1: i + 1] > last + t_wave]  # the last T wave is no QRS
+                top = np.sort(since)[since.size // 2:]  # the larger half: ripples of the integrator do not count
+                if since.size >= 4 and float(top[-1]) >= LOST_CONTRAST * float(np.median(top)):
+                    spk, npk = 0.5 * float(top[-1]), float(np.median(top))
+                    thr1 = npk + 0.25 * (spk - npk)
         if h[i] > thr1 and p - last >= refractory:
             # A candidate soon after a QRS with less than half its slope is a T wave.
             if p - last < _t_window(t_wave, rr_mean) and slopes[i] < 0.5 * last_slope:
@@ -242,6 +252,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
     return np.asarray(accepted, np.int64), np.asarray(from_sb, bool)
 
 
+LOST_CONTRAST = 6.0  # a lost detector re-learns only from peaks this many times the median of the larger peaks
 SB_SLOPE = 0.15  # search-back by shape: at least this share of the running QRS slope level
 SB_SIZE = 0.4  # ... and of the running QRS swing in the wide band
 
