@@ -23,7 +23,7 @@ from agent.llm.base import Completion
 from agent.llm.edge import EdgeBackend, EdgeFailure
 from agent.llm.scripted import ScriptedBackend
 from agent.review import ReviewQueue
-from tests.edge_server import EdgeServer, free_port
+from tests.edge_server import EdgeServer
 
 SCHEMA = {
     "type": "object",
