@@ -104,8 +104,10 @@ def _refine_speed(snr_spec: np.ndarray, df: float, nominal_hz: float, tolerance:
     for k in (3, 5, 7):
         if k * f1 >= max_f:
             break
-        peak = _interior_peak(snr_spec, k * f1 / df - 1.0, k * f1 / df + 1.0)
-        if peak is not None and peak[1] >= 2 * PEAK_SNR:
+        expected = k * f1 / df
+        peak = _interior_peak(snr_spec, expected - 1.0, expected + 1.0)
+        # The interpolated peak must sit where 1x predicts it (1x is good to about 0.1 bin).
+        if peak is not None and peak[1] >= 2 * PEAK_SNR and abs(peak[0] - expected) <= 0.3 + 0.1 * k:
             best = peak[0] * df / k  # a higher order gives a finer estimate
     if best is None:
         return nominal_hz, False

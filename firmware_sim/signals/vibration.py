@@ -126,7 +126,7 @@ def simulate(duration_s: float, sample_rate: float, state: MachineState, rng: np
     )
     if state.fault in BEARING_FAULTS:
         defect_hz, impact_hz, amplitudes_fn = _bearing_kinematics(state, shaft_hz, rng)
-        times = _impact_times(duration_s, impact_hz, state.slip, rng)
+        times = _impact_times(angle / (2 * np.pi), t, impact_hz / shaft_hz, state.slip, rng)
         amps = state.impulse_g * np.interp(times, t, severity) * amplitudes_fn(times) * (1 + 0.1 * rng.standard_normal(times.size))
         x += _ring(times, amps, n, sample_rate, state.resonance_hz, state.damping)
         truth.defect_hz, truth.impact_hz, truth.resonance_hz = defect_hz, impact_hz, state.resonance_hz
@@ -218,12 +218,14 @@ def _bearing_kinematics(state: MachineState, shaft_hz: float, rng: np.random.Gen
     return f["ftf"], f["ftf"], lambda tt: np.ones_like(tt)
 
 
-def _impact_times(duration_s: float, rate_hz: float, slip: float, rng: np.random.Generator) -> np.ndarray:
-    period = 1.0 / rate_hz
-    count = int(duration_s * rate_hz) + 2
+def _impact_times(revs: np.ndarray, t: np.ndarray, per_rev: float, slip: float, rng: np.random.Generator) -> np.ndarray:
+    """Impact times for `per_rev` impacts per shaft revolution, following the shaft angle, with slip jitter."""
+    period = 1.0 / per_rev  # in revolutions
+    count = int(revs[-1] * per_rev) + 2
     gaps = period * (1 + slip * rng.standard_normal(count))
-    times = rng.uniform(0, period) + np.cumsum(np.clip(gaps, 0.2 * period, None))
-    return times[times < duration_s]
+    at = rng.uniform(0, period) + np.cumsum(np.clip(gaps, 0.2 * period, None))
+    at = at[at < revs[-1]]
+    return np.interp(at, revs, t)
 
 
 def _ring(times: np.ndarray, amps: np.ndarray, n: int, fs: float, freq_hz: float, damping: float) -> np.ndarray:
