@@ -265,9 +265,9 @@ def _t_window(t_wave: int, rr_mean: int) -> int:
 def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, lo: int, hi: int, last: int, min_h: float, qrs_level: tuple[float, float], last_slope: float, rr_mean: int, config: ECGConfig) -> int:
     """Index of the candidate in cand[lo:hi] to accept on search-back, or -1.
 
-    First the strongest above half threshold (Pan-Tompkins); failing that the candidate with the
-    largest slope times swing in the wide band, if both are a fair share of a QRS: a wide
-    ventricular beat is big and reasonably steep, noise and P waves are neither.
+    First the strongest above half threshold (Pan-Tompkins); failing that the steepest candidate
+    in the wide band whose slope and swing are both a fair share of a QRS: a wide ventricular
+    beat is big and reasonably steep, noise and P waves are neither.
     """
     refractory = config.samples(config.refractory_s)
     t_wave = config.samples(config.t_wave_s)
@@ -279,8 +279,9 @@ def _search_back(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.
             continue
         if h[j] > best_h:
             best, best_h = j, h[j]
-        if slopes[j] >= SB_SLOPE * qrs_level[0] and sizes[j] >= SB_SIZE * qrs_level[1] and slopes[j] * sizes[j] > big_score:
-            big, big_score = j, slopes[j] * sizes[j]
+        # Steepest wins: a ventricular beat's own large T wave is big too, but gentler.
+        if slopes[j] >= SB_SLOPE * qrs_level[0] and sizes[j] >= SB_SIZE * qrs_level[1] and slopes[j] > big_score:
+            big, big_score = j, slopes[j]
     return best if best >= 0 else big
 
 
