@@ -2,9 +2,9 @@
 
 The dominant (normal) morphology is learnt from the record itself: the beat whose QRS
 correlates with the most others, preferring narrow clusters, then the median of the beats
-that match it. A beat is ventricular (V) when its QRS is wide or unlike the dominant beat
-while wide-ish or premature; supraventricular premature (S) when it comes early with a
-narrow, normal-looking QRS. In atrial fibrillation prematurity means nothing, so the
+that match it. A beat is ventricular (V) when it is unlike the dominant beat and wider, or
+early with a full compensatory pause; supraventricular premature (S) when it comes early
+with a normal-looking QRS and resets the sinus node. In atrial fibrillation prematurity means nothing, so the
 rhythm stage turns S back into N there (as MIT-BIH annotators do).
 """
 
@@ -40,7 +40,7 @@ class BeatFeatures:
     width_s: np.ndarray  # QRS duration estimate
     correlation: np.ndarray  # with the dominant beat
     prematurity: np.ndarray  # RR before / local reference RR (1 = on time)
-    template: np.ndarray  # dominant beat, wide band, QRS window
+    template: np.ndarray  # dominant beat, 0.5-25 Hz, -100..+120 ms around R
     dominant_width_s: float
     noise: np.ndarray  # high-frequency noise around each beat relative to its swing
     amp_ratio: np.ndarray  # beat swing over the dominant beat's swing
@@ -56,7 +56,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, empty)
     morph = filtered.morph
     lag = config.samples(_MAX_LAG_S)
-    width, centre = _qrs_width(morph, r_peaks, config)
+    width, _ = _qrs_width(morph, r_peaks, config)
     ext = _segments(morph, r_peaks, before + lag, after + lag)
     noise = _hf_ratio(filtered, r_peaks, config)
     template, dominant = _dominant_template(ext, width, lag)
@@ -72,12 +72,12 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     wider = (width > 1.25 * dom_width) & (width > dom_width + 0.025)
     premature = prem < config.premature_ratio
     odd_amp = (amp_ratio > 1.8) | (amp_ratio < 0.45)
-    # Ventricular: a different shape that is also wider, early or of another size; or a much
-    # wider beat not quite like the normal one. A beat merely wide like all its neighbours (bundle branch block,
-    # pacing) stays N, since the template learnt it.
+    # Ventricular: a different shape that is also wider or of another size (or early and a little
+    # wider); wider and early; much wider; early with a full compensatory pause (RR before plus
+    # after of two cycles: the sinus node was not reset, the hallmark of a ventricular premature
+    # beat, so a modest change of shape suffices). A beat merely as wide as all its neighbours
+    # (bundle branch block, pacing) stays N, since the template learnt it.
     nxt = np.append(prem[1:], 1.0)
-    # A full compensatory pause (RR before plus after of two cycles) means the sinus node was not
-    # reset: the hallmark of a ventricular premature beat, so a modest change of shape suffices.
     compensatory = (prem + nxt) >= 1.85
     is_v = (
         (unlike & (wider | odd_amp | (premature & (width > 1.1 * dom_width))))
@@ -86,10 +86,9 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         | (premature & compensatory & (corr < unlike_corr + 0.08))
         | ((corr < 0.5) & (width > 1.15 * dom_width))
     )
-    # No shape verdict on a beat buried in spikes or muscle noise, nor inside an artefact:
-    # noise is what makes monitors cry ventricular tachycardia falsely.
-    # And none at all when the dominant beats themselves are noisy: the template is then the noise,
-    # and a clean beat would look "unlike" it.
+    # No verdict on a beat buried in spikes or muscle noise, nor inside an artefact (noise is
+    # what makes monitors cry ventricular tachycardia falsely); none at all when the beats are
+    # noisy as a rule: the template is then the noise, and a clean beat would look "unlike" it.
     readable = noise < NOISY_BEAT
     if float(np.median(noise)) >= NOISY_BEAT or (dominant.any() and float(np.median(noise[dominant])) >= NOISY_BEAT):
         readable[:] = False
