@@ -34,6 +34,8 @@ import numpy as np
 import scipy.fft as sfft
 from scipy.ndimage import maximum_filter1d, median_filter
 
+from adapters.vibration.spectrum import _interior_peak
+
 ANCHOR_SNR = 4.0  # SES magnitude over local median for the leading line of a family
 HARMONIC_SNR = 3.0  # for each further harmonic
 # A comb must also beat its own typical alignment by this much (summed log ratios): chance
@@ -143,13 +145,18 @@ def match_families(
     source: str,
     extra_lines_hz: tuple[float, ...] = (),
     mask_shaft: bool = True,
+    mask_hz: float | None = None,
 ) -> dict[str, FamilyMatch]:
-    """Slide each family's comb over +-tolerance of its frequency and keep the best alignment."""
+    """Slide each family's comb over +-tolerance of its frequency and keep the best alignment.
+
+    mask_shaft: neutralise the orders of `mask_hz` (default `shaft_hz`), a shaft speed known to the bin.
+    """
     if ses.size < 16:
         return {}
     snr = normalised(ses, df, shaft_hz)
+    mask_hz = mask_hz or shaft_hz
     if mask_shaft:
-        _neutralise(snr, df, shaft_hz, width=SHAFT_MASK_BINS)
+        _neutralise(snr, df, mask_hz, width=SHAFT_MASK_BINS)
     for line in extra_lines_hz:
         _neutralise(snr, df, line)
     peak = maximum_filter1d(snr, size=3, mode="nearest")
@@ -171,8 +178,8 @@ def match_families(
         # nor against the family (e.g. BPFI of a 6203 is 4.95x, within a bin of 5x at 20 Hz).
         on_shaft = np.zeros(harmonics.size, dtype=bool)
         if mask_shaft:
-            h_orders = harmonics * order
-            on_shaft = np.abs(h_orders - np.rint(h_orders)) * shaft_hz <= (SHAFT_MASK_BINS + 0.5) * df
+            h_hz = harmonics * base
+            on_shaft = np.abs(h_hz - np.rint(h_hz / mask_hz) * mask_hz) <= (SHAFT_MASK_BINS + 0.5) * df
         vals = np.where(usable & ~on_shaft, peak[np.clip(pos, 0, peak.size - 1)], 1.0)
         weights = np.where(harmonics <= 3, 1.0, 0.5)
         scores = (np.log(np.clip(vals, 1.0, 100.0)) * weights).sum(axis=1)
@@ -209,6 +216,28 @@ def modulation_lines(ses: np.ndarray, df: float, shaft_hz: float, ftf_hz: float,
     return out
 
 
+def shaft_from_envelope(ses: np.ndarray, df: float, nominal_hz: float, tolerance: float) -> float | None:
+    """Shaft speed from a clear 1x line of the envelope spectrum confirmed at 2x or 3x, else None.
+
+    When the acceleration spectrum gave no speed, an inner-race or looseness envelope often does: its
+    shaft lines must then be masked, or a race comb within the tolerance of an order (BPFO of a 6203
+    is 3.05x) would slide onto them.
+    """
+    if ses.size < 16:
+        return None
+    snr = normalised(ses, df, nominal_hz)
+    first = _interior_peak(snr, nominal_hz * (1 - tolerance) / df, nominal_hz * (1 + tolerance) / df)
+    if first is None or first[1] < 2 * ANCHOR_SNR:
+        return None
+    f1 = first[0] * df
+    for k in (2, 3):
+        expected = k * f1 / df
+        peak = _interior_peak(snr, expected - 1.0, expected + 1.0)
+        if peak is not None and peak[1] >= 2 * ANCHOR_SNR and abs(peak[0] - expected) <= 0.3 + 0.1 * k:
+            return peak[0] * df / k
+    return None
+
+
 def envelope_analysis(
     spectrum: np.ndarray,
     n: int,
@@ -242,7 +271,9 @@ def envelope_analysis(
     modulation = {"1x": 1.0, "ftf": 1.0}
     ftf_hz = orders.get("ftf", 0.0) * shaft_hz
     for source, ses in spectra:
-        for name, match in match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_shaft).items():
+        mask_hz = shaft_hz if mask_shaft else shaft_from_envelope(ses, df, shaft_hz, max(tolerance, REFERENCE_SPAN))
+        found = match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz)
+        for name, match in found.items():
             held = families.get(name)
             if held is None or (match.detected, match.score) > (held.detected, held.score):
                 families[name] = match
@@ -291,9 +322,14 @@ def _decide(families: dict[str, FamilyMatch], modulation: dict[str, float]) -> s
     at FTF than at 1x (an inner-race defect is modulated at 1x), the ball explains the spectrum.
     """
     detected = [m for m in families.values() if m.detected and m.name != "ftf"]
-    ball = families.get("bsf")
-    if ball is not None and ball.detected and modulation.get("ftf", 1.0) >= ANCHOR_SNR and modulation["ftf"] > modulation.get("1x", 1.0):
+    names = {m.name for m in detected}
+    by_ftf, by_1x = modulation.get("ftf", 1.0), modulation.get("1x", 1.0)
+    if "bsf" in names and by_ftf >= ANCHOR_SNR and by_ftf > by_1x:
         return "bsf"
+    # Likewise an inner race, modulated at 1x, fills the envelope with BPFI +- k x 1x sidebands that an
+    # outer-race comb can thread; an outer race is stationary and puts no line at 1x.
+    if {"bpfi", "bpfo"} <= names and by_1x >= ANCHOR_SNR and by_1x >= by_ftf:
+        return "bpfi"
     if detected:
         return max(detected, key=lambda m: m.score).name
     cage = families.get("ftf")
