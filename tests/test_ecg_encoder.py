@@ -111,11 +111,12 @@ def test_pause_is_flagged() -> None:
     assert 2.5 < pause.evidence["length_s"] < 3.1 and "<ecg:rhythm:pause>" in w.tokens
 
 
-def test_asystole_is_called_on_a_live_but_beatless_lead() -> None:
-    ecg = synthesize_ecg(20, 360, 70, rng=np.random.default_rng(2), baseline_mv=0.1)
+@pytest.mark.parametrize(("seed", "noise_mv"), [(2, 0.01), (3, 0.03), (4, 0.05)])
+def test_asystole_is_called_on_a_live_but_beatless_lead(seed: int, noise_mv: float) -> None:
+    ecg = synthesize_ecg(20, 360, 70, rng=np.random.default_rng(seed), baseline_mv=0.1, vary_morphology=True)
     x = ecg.signal.copy()
     cut = int(ecg.r_peaks[8] + 0.5 * 360)
-    x[cut:] = np.random.default_rng(0).normal(0, 0.01, x.size - cut)  # a live lead: noise, no QRS
+    x[cut:] = np.random.default_rng(seed).normal(0, noise_mv, x.size - cut)  # a live lead: noise, no QRS
     w = ECGEncoder(360).encode(x, 0.0)
     event = next(e for e in w.events if e.kind == "asystole")
     assert event.severity == Severity.CRITICAL and event.evidence["length_s"] >= 4.0

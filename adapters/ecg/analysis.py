@@ -68,7 +68,7 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
         det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
         beats = classify_record(det.filtered, det.r_peaks, config, det.artifact)
-    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like)
+    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like, _credible(det.peak_level, beats))
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
     if artifact_fraction > 0.1:
@@ -101,6 +101,14 @@ def _extra_beats(r_peaks: np.ndarray, level: np.ndarray, beats: BeatFeatures) ->
     between_normals[1:-1] = like[:-2] & like[2:]
     extra = one_cycle & weak & ~like & between_normals & (beats.amp_ratio < 0.8)
     return extra
+
+
+def _credible(level: np.ndarray, beats: BeatFeatures) -> np.ndarray:
+    """Beats that are either a fair share of the strong beats' energy or shaped like the normal beat."""
+    if level.size < 3:
+        return np.ones(level.size, bool)
+    faint = level < 0.1 * float(np.percentile(level, 90))
+    return ~(faint & (beats.correlation < beats.unlike_corr))
 
 
 def _clipped_fraction(x: np.ndarray) -> float:

@@ -113,7 +113,8 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     # crowd a long gap, the detector under-sensed (low voltage, lead change) rather than the heart stopped.
     rejected = np.ones(cand.size, bool)
     rejected[accepted] = False
-    typical = float(np.median(swing[accepted])) if accepted.size else np.inf
+    # Typical of the larger half of accepted beats, so noise taken for faint beats does not lower it.
+    typical = float(np.median(np.sort(swing[accepted])[accepted.size // 2:])) if accepted.size else np.inf
     qrs_like = cand[rejected & (swing >= max(config.min_qrs_mv, 0.25 * typical))]
     return Detection(r[keep], searchback[keep], heights[accepted][keep], filt, artifact, qrs_like)
 

@@ -59,7 +59,16 @@ class Rhythm:
     vt: bool = False  # a ventricular run long and fast enough to call ventricular tachycardia
 
 
-def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, artifact: np.ndarray, wide: np.ndarray, config: ECGConfig, qrs_like: np.ndarray | None = None) -> Rhythm:
+def analyze_rhythm(
+    r_peaks: np.ndarray,
+    labels: np.ndarray,
+    n_samples: int,
+    artifact: np.ndarray,
+    wide: np.ndarray,
+    config: ECGConfig,
+    qrs_like: np.ndarray | None = None,
+    credible: np.ndarray | None = None,
+) -> Rhythm:
     """Rate, HRV and rhythm flags of beats at internal-rate samples `r_peaks` in an `n_samples` window."""
     fs = INTERNAL_FS
     labels = labels.copy()
@@ -82,7 +91,10 @@ def analyze_rhythm(r_peaks: np.ndarray, labels: np.ndarray, n_samples: int, arti
     if hr is not None:
         rhythm.brady = hr < config.brady_bpm
         rhythm.tachy = hr > config.tachy_bpm
-    _gaps(rhythm, r_peaks, n_samples, artifact, config, np.zeros(0, np.int64) if qrs_like is None else qrs_like)
+    # Pauses and asystole are judged on credible beats only: faint odd detections in a silent
+    # stretch are the detector hunting in noise, not a heart beating.
+    gap_beats = r_peaks if credible is None else r_peaks[credible]
+    _gaps(rhythm, gap_beats, n_samples, artifact, config, np.zeros(0, np.int64) if qrs_like is None else qrs_like)
     rhythm.v_runs = _v_runs(r_peaks, labels, artifact)
     rhythm.vt = any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular and run.clean for run in rhythm.v_runs)
     return rhythm
