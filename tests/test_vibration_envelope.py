@@ -1,0 +1,80 @@
+"""Envelope analysis on its own: the kurtogram finds the ringing band, combs land on the right lines."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from adapters.vibration.bearing import SKF_6205
+from adapters.vibration.envelope import FamilyMatch, _decide, envelope_analysis, kurtogram
+from firmware_sim.signals.vibration import MachineState, simulate
+
+FS = 12000.0
+SHAFT = 1797 / 60
+
+
+def _spectrum(state: MachineState, seed: int = 0, fs: float = FS) -> tuple[np.ndarray, int]:
+    x = simulate(1.0, fs, state, np.random.default_rng(seed)).signal_g
+    x = x - x.mean()
+    return np.fft.rfft(x), x.size
+
+
+@pytest.mark.parametrize("resonance_hz", [2200.0, 3600.0, 5000.0])
+def test_kurtogram_finds_the_ringing_band_wherever_it_is(resonance_hz: float) -> None:
+    # A strong Gaussian (non-impulsive) resonance elsewhere must not attract the band choice.
+    gaussian_hz = 1200.0 if resonance_hz > 3000 else 4500.0
+    state = MachineState(fault="outer_race", resonance_hz=resonance_hz, impulse_g=0.5, noise_g=0.02,
+                         resonance_noise_g=0.3, second_resonance_hz=gaussian_hz)
+    spectrum, n = _spectrum(state)
+    bands = kurtogram(spectrum, n, FS, min_bandwidth_hz=600.0, min_lo_hz=500.0)
+    best = max(bands, key=lambda b: b.kurtosis)
+    # The most impulsive band sits on the ringing mode or its skirt, never on the louder Gaussian one.
+    assert best.lo_hz - 1000.0 <= resonance_hz <= best.hi_hz + 1000.0
+    assert not best.lo_hz <= gaussian_hz <= best.hi_hz
+    assert best.kurtosis > 1.0
+    assert all(b.hi_hz - b.lo_hz >= 600.0 and b.lo_hz >= 500.0 for b in bands)
+
+
+@pytest.mark.parametrize(("fault", "family"), [("outer_race", "bpfo"), ("inner_race", "bpfi"), ("ball", "bsf")])
+def test_comb_lands_on_the_simulated_defect_frequency(fault: str, family: str) -> None:
+    state = MachineState(fault=fault, rpm=1797.0, impulse_g=1.0, noise_g=0.03)
+    spectrum, n = _spectrum(state, seed=4)
+    result = envelope_analysis(spectrum, n, FS, SHAFT, SKF_6205.orders().as_dict(), tolerance=0.05)
+    assert result.defect == family
+    expected = SKF_6205.orders().as_dict()[family] * SHAFT
+    assert result.best().defect_hz == pytest.approx(expected, rel=0.01)
+
+
+def test_noise_alone_finds_no_defect() -> None:
+    hits = 0
+    for seed in range(20):
+        state = MachineState(fault="healthy", noise_g=0.1, resonance_noise_g=0.1)
+        spectrum, n = _spectrum(state, seed=seed)
+        hits += envelope_analysis(spectrum, n, FS, SHAFT, SKF_6205.orders().as_dict(), tolerance=0.05).defect is not None
+    assert hits == 0
+
+
+def _match(name: str, score: float) -> FamilyMatch:
+    return FamilyMatch(name, 100.0, (10.0, 5.0, 4.0, 1.0, 1.0), score, True, "kurtogram")
+
+
+@pytest.mark.parametrize(
+    ("modulation", "expected"),
+    [
+        ({"1x": 1.0, "ftf": 1.0}, "bpfo"),  # no modulation: strongest contrast
+        ({"1x": 20.0, "ftf": 1.0}, "bpfi"),  # 1x sidebands: inner race
+        ({"1x": 1.0, "ftf": 20.0}, "bsf"),  # cage-rate modulation: ball
+    ],
+)
+def test_envelope_modulation_settles_combs_that_share_lines(modulation: dict[str, float], expected: str) -> None:
+    families = {"bpfo": _match("bpfo", 6.0), "bpfi": _match("bpfi", 5.0), "bsf": _match("bsf", 4.0)}
+    assert _decide(families, modulation) == expected
+
+
+def test_cage_only_when_nothing_else_fits() -> None:
+    families = {"ftf": _match("ftf", 9.0), "bpfo": _match("bpfo", 3.0)}
+    assert _decide(families, {"1x": 1.0, "ftf": 1.0}) == "bpfo"
+    families["bpfo"] = replace(families["bpfo"], detected=False)
+    assert _decide(families, {"1x": 1.0, "ftf": 1.0}) == "ftf"
