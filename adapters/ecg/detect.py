@@ -1,12 +1,14 @@
 """QRS detection of the Pan-Tompkins family at the internal rate.
 
-Stages, in order: band-pass (5-15 Hz, zero phase), five-point derivative, squaring,
+Stages, in order: band-pass (6-16 Hz, zero phase), five-point derivative, squaring,
 moving-window integration (150 ms, centred so no delay bookkeeping is needed), candidate
-peaks at least one refractory period apart, then one pass over the candidates with the
-adaptive signal/noise levels of Pan & Tompkins (1985): threshold between the running
-signal and noise peak levels, T-wave rejection by slope inside 360 ms, and search-back
-at half threshold when an RR runs past 1.66 times the recent mean. Each accepted peak is
-then placed on the largest deflection of the wide-band signal.
+peaks half a refractory period apart, then one pass over the candidates with the adaptive
+signal/noise levels of Pan & Tompkins (1985): threshold between the running signal and
+noise peak levels, T-wave rejection by slope inside a rate-dependent T window, and
+search-back at half threshold (or by wide-band slope and size, for wide ventricular beats)
+when an RR runs past 1.66 times the recent regular mean. Artefact masks (motion, clipping)
+suspend decisions and levels are re-learnt after them. Each accepted peak is then placed
+on the largest deflection of the wide-band signal.
 
 Only the candidate loop is Python; it runs once per candidate (about 2-3 per beat).
 """
@@ -178,6 +180,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
     last = -10 * refractory  # sample of the last accepted QRS
     last_slope = 0.0
     i_last = -1  # candidate index of the last accepted QRS
+    fresh = False  # levels were just re-learnt after an artefact
     n = cand.size
     i = 0
     while i < n:
@@ -190,6 +193,7 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
                 spk, npk = _learn(cand, h, masked, i, fs)
                 last = p  # no search-back across the artefact
                 i_last = i - 1
+                fresh = True  # and no RR measured from it
             continue
         thr1 = npk + 0.25 * (spk - npk)
         # Search-back: the RR has run long; take the best candidate above half threshold or,
@@ -228,9 +232,10 @@ def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: 
                         npk = 0.125 * h[i] + 0.875 * npk
                         i, p = j, int(cand[j])
                     j += 1
-                if accepted:
+                if accepted and not fresh:
                     rr_recent.append(p - last)
                     rr_mean = _rr_mean(rr_recent, rr_mean)
+                fresh = False
                 accepted.append(i)
                 from_sb.append(False)
                 spk = 0.125 * h[i] + 0.875 * spk
