@@ -229,6 +229,8 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
     """Encode every recording of a labelled set window by window and vote a label per file."""
     from adapters.vibration.encoder import factory
 
+    if not window_s >= 0.25:
+        raise DatasetError(f"--window must be at least 0.25 s (the encoder's shortest window), got {window_s}")
     results = []
     for entry in read_manifest(directory):
         x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"))
@@ -247,7 +249,7 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
             options["machine_class"] = machine_class
         rpm = float(entry.get("rpm") or meta.get("rpm") or 1797.0)
         try:
-            encoder = factory(rate, rpm=rpm, window_s=max(window_s, 0.25), **options)
+            encoder = factory(rate, rpm=rpm, window_s=window_s, **options)
         except (TypeError, ValueError) as err:
             raise DatasetError(f"{entry['file']}: {err}") from err
         step = int(round(window_s * rate))
