@@ -26,6 +26,7 @@ FIELDS = ("site", "device", "modality", "kind", "t")
 MIN_POOL, MAX_POOL = 100, 1500
 WARM_PAGE = 10_000
 SAFETY = 3.0  # pool = SAFETY * k / expected selectivity
+MIN_EXPECTED = 0.5  # try a pool only if it should hold at least this many matches per result wanted
 
 
 class PoolSearch:
@@ -79,16 +80,18 @@ class PoolSearch:
             return None
         key = (str(col.id), repr(where))
         expected = self._selectivity.get(key, 0.1)
-        pool = int(min(size, max(MIN_POOL, SAFETY * k / max(expected, 1e-6))))
-        if pool > MAX_POOL and pool < size:
+        if expected * min(MAX_POOL, size) < MIN_EXPECTED * k:
             return None  # too selective for a pool: chromadb's filter is cheaper
+        pool = int(min(size, MAX_POOL, max(MIN_POOL, SAFETY * k / expected)))
         res = col.query(query_embeddings=query, n_results=pool, include=["distances"])
         ids, dists = res["ids"][0], res["distances"][0]
         fields = self._known(col, ids)
         matched = [(i, d) for i, d in zip(ids, dists) if i in fields and where.matches(dict(zip(FIELDS, fields[i])))]
         with self._lock:
-            # Remember how selective this filter is so the next pool is sized for it.
-            self._selectivity[key] = max(len(matched) / max(len(ids), 1), 1e-6)
+            # Remember how selective this filter is so the next pool is sized for it; add-one
+            # smoothing keeps one empty pool from sending the filter to chromadb for good.
+            seen = (len(matched) + 1) / (len(ids) + 1)
+            self._selectivity[key] = seen if key not in self._selectivity else 0.5 * (self._selectivity[key] + seen)
         if len(matched) >= k or len(ids) >= size:
             return matched[:k]
         return None
