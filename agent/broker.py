@@ -73,7 +73,7 @@ class EmbeddedBroker:
     """
 
     def __init__(self, workdir: Path | None = None, port: int | None = None, users: dict[str, str] | None = None,
-                 *, tls: TlsFiles | None = None, max_queued_messages: int = 1_000_000) -> None:
+                 *, tls: TlsFiles | None = None, max_queued_messages: int = 1_000_000, max_inflight_messages: int = 20) -> None:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="tessera-broker-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -81,6 +81,7 @@ class EmbeddedBroker:
         self.tls = tls
         self.tls_port = free_port() if tls else None
         self.max_queued_messages = max_queued_messages
+        self.max_inflight_messages = max_inflight_messages  # per client, unacknowledged QoS 1 messages out
         self.kind = "mosquitto" if find_mosquitto() else "amqtt"
         self._proc: subprocess.Popen | None = None
 
@@ -146,6 +147,7 @@ class EmbeddedBroker:
             "log_type error",
             "log_type warning",
             f"max_queued_messages {self.max_queued_messages}",
+            f"max_inflight_messages {self.max_inflight_messages}",
         ]
         if self.tls:
             lines += [f"listener {self.tls_port} 127.0.0.1", f"cafile {self.tls.ca}", f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
