@@ -27,6 +27,7 @@ EVAL_COMMANDS: dict[str, str] = {
 # parsers set `func` to a function (args) -> int.
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.plan_cli",
+    "agent.service_cli",
     "agent.edge_cli",
     "rag.cli",
     "firmware_sim.cli",
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="machine-readable output")
     check.set_defaults(func=cmd_model_check)
 
-    evaluate = commands.add_parser("eval", help="score an encoder on labelled data").add_subparsers(dest="eval_command", required=True)
+    evaluate = commands.add_parser("eval", help="score an encoder or the command planner on labelled data").add_subparsers(dest="eval_command", required=True)
     for name, module_path in EVAL_COMMANDS.items():
         module = importlib.import_module(module_path)
         sub = evaluate.add_parser(name, help=(module.__doc__ or "").strip().splitlines()[0])

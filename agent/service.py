@@ -1,0 +1,111 @@
+"""What every long-running Tessera service shares: metrics in Prometheus text, a health endpoint, clean signals."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    """Counters and latency sums, thread-safe, rendered in the Prometheus text format."""
+
+    def __init__(self, prefix: str = "tessera") -> None:
+        self.prefix = prefix
+        self._lock = threading.Lock()
+        self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._help: dict[str, str] = {}
+
+    def inc(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
+        """Add `amount` to counter `name` with `labels`."""
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            self._help.setdefault(name, help_text)
+            self._counters[key] = self._counters.get(key, 0.0) + amount
+
+    def observe(self, name: str, help_text: str, seconds: float, **labels: str) -> None:
+        """Record one latency: `<name>_seconds_sum` and `<name>_seconds_count`."""
+        self.inc(f"{name}_seconds_sum", help_text, seconds, **labels)
+        self.inc(f"{name}_seconds_count", help_text, 1.0, **labels)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of one series (0 when never touched)."""
+        with self._lock:
+            return self._counters.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    def render(self) -> str:
+        """All series in the Prometheus text exposition format."""
+        with self._lock:
+            items = sorted(self._counters.items())
+            lines, seen = [], set()
+            for (name, labels), value in items:
+                full = f"{self.prefix}_{name}"
+                if name not in seen:
+                    lines += [f"# HELP {full} {self._help[name]}", f"# TYPE {full} counter"]
+                    seen.add(name)
+                label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
+                lines.append(f"{full}{{{label_text}}} {value:g}" if label_text else f"{full} {value:g}")
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class HealthServer:
+    """`GET /healthz` (JSON, 200 when healthy, 503 when not) and `GET /metrics` on 127.0.0.1 by default."""
+
+    def __init__(self, metrics: Metrics, health: Callable[[], dict], host: str = "127.0.0.1", port: int = 0) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                if self.path == "/metrics":
+                    outer._send(self, 200, outer.metrics.render(), "text/plain; version=0.0.4")
+                elif self.path == "/healthz":
+                    state = outer.health()
+                    outer._send(self, 200 if state.get("ok") else 503, json.dumps(state), "application/json")
+                else:
+                    outer._send(self, 404, "not found\n", "text/plain")
+
+            def log_message(self, *args: object) -> None:  # access logs would drown the structured log
+                pass
+
+        self.metrics, self.health = metrics, health
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="tessera-health", daemon=True)
+
+    @staticmethod
+    def _send(handler: BaseHTTPRequestHandler, status: int, body: str, content_type: str) -> None:
+        data = body.encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def start(self) -> HealthServer:
+        """Serve in a background thread."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set `stop` on SIGTERM and SIGINT, so a service shuts down cleanly under systemd and Ctrl-C."""
+    def handler(signum: int, _frame: object) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)

@@ -1,0 +1,128 @@
+"""The hub against a real broker: MQTT 5 request/response, the 3.1.1 fallback, confirmation of dangerous actions, bad input."""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+import urllib.request
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.broker import EmbeddedBroker
+from agent.config import load_settings
+from agent.hub import HubDaemon
+from agent.planner import CommandPlanner
+from agent.service import HealthServer
+from tools.home import Home
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def hub(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    settings = load_settings()
+    home = Home.load(REPO / "examples" / "home.yaml")
+    daemon = HubDaemon(settings, home, CommandPlanner(home, backend=None)).start()
+    yield daemon
+    daemon.stop()
+
+
+def client(broker: EmbeddedBroker, protocol: int, inbox: queue.Queue, *topics: str) -> mqtt.Client:
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"t-{protocol}-{time.monotonic_ns()}", protocol=protocol)
+    c.on_message = lambda _c, _u, msg: inbox.put(msg)
+    c.connect("127.0.0.1", broker.port)
+    c.loop_start()
+    for topic in topics:
+        c.subscribe(topic, qos=1)
+    time.sleep(0.3)
+    return c
+
+
+def test_mqtt5_request_response_executes_the_command(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    c = client(broker, mqtt.MQTTv5, inbox, "my/replies", "tessera/home/+/set")
+    props = Properties(PacketTypes.PUBLISH)
+    props.ResponseTopic, props.CorrelationData = "my/replies", b"req-7"
+    c.publish("tessera/home/hub/command", json.dumps({"text": "turn off the kitchen lights"}), qos=1, properties=props)
+    got = {}
+    deadline = time.monotonic() + 10
+    while len(got) < 3 and time.monotonic() < deadline:
+        msg = inbox.get(timeout=10)
+        got[msg.topic] = msg
+    reply = got["my/replies"]
+    assert reply.properties.CorrelationData == b"req-7"
+    answer = json.loads(reply.payload)
+    assert answer["ok"] and answer["tool"] == "HassTurnOff" and answer["args"] == {"area": "Kitchen", "domain": "light"}
+    assert json.loads(got["tessera/home/light.kitchen_ceiling/set"].payload) == {"service": "turn_off"}
+    assert "tessera/home/light.kitchen_counter/set" in got
+    c.loop_stop()
+
+
+def test_mqtt311_fallback_confirmation_and_bad_input(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    c = client(broker, mqtt.MQTTv311, inbox, "old/replies", "tessera/home/hub/response", "tessera/home/lock.front_door/set")
+
+    commands: list = []  # device commands seen while waiting for answers
+
+    def ask(payload: bytes | str) -> dict:
+        c.publish("tessera/home/hub/command", payload, qos=1)
+        while True:
+            msg = inbox.get(timeout=10)
+            if msg.topic in ("old/replies", "tessera/home/hub/response"):
+                return json.loads(msg.payload)
+            commands.append(msg)
+
+    for bad, reason in [(b"\xff\xfe", "UTF-8"), (b'{"text": ', "JSON"), (b'{"confirm": "x"}', "confirm"), (b"x" * 5000, "limit")]:
+        answer = ask(bad)
+        assert not answer["ok"] and reason in answer["error"]
+    unlock = ask(json.dumps({"text": "unlock the front door", "id": "a1", "reply_to": "old/replies"}))
+    assert unlock["id"] == "a1" and unlock["needs_confirmation"] and not unlock["ok"]
+    assert not commands  # nothing reached the lock
+    done = ask(json.dumps({"confirm": unlock["decision_id"]}))
+    assert done["ok"] and done["tool"] == "HassTurnOff"
+    lock_cmd = commands[0] if commands else inbox.get(timeout=10)
+    assert lock_cmd.topic == "tessera/home/lock.front_door/set" and json.loads(lock_cmd.payload) == {"service": "unlock"}
+    assert not ask(json.dumps({"confirm": unlock["decision_id"]}))["ok"]  # a confirmation is used once
+    assert ask("please tell me a joke")["tool"] == "OutOfScope"
+    c.loop_stop()
+
+
+def test_health_and_metrics_endpoint(hub: HubDaemon) -> None:
+    hub.service.answer(b"turn on the porch light")
+    server = HealthServer(hub.metrics, hub.health).start()
+    try:
+        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5).read())
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+    finally:
+        server.stop()
+    assert health["ok"] and health["mqtt_connected"]
+    assert 'tessera_hub_decisions_total{route="fast"} 1' in metrics
+    assert 'tessera_hub_actions_total{outcome="ok",tool="HassTurnOn"} 1' in metrics
+    assert "# TYPE tessera_hub_command_seconds_sum counter" in metrics
+
+
+def test_tessera_hub_stops_cleanly_on_sigterm(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
+    env |= {"TESSERA_MQTT__URL": broker.url, "TESSERA_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "agent.cli", "hub", "--home", str(REPO / "examples" / "home.yaml"), "--health-port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        assert "hub listening on tessera/home/hub/command" in line, proc.stderr.read() if proc.poll() is not None else line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
