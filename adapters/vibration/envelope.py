@@ -41,6 +41,7 @@ HARMONIC_SNR = 3.0  # for each further harmonic
 # A comb must also beat its own typical alignment by this much (summed log ratios): chance
 # alignments with noise peaks pass the line thresholds now and then but not this.
 MIN_CONTRAST = 2.0
+SHAFT_IMPACT_MARGIN = 0.5  # extra contrast asked when the envelope itself shows a shaft-order comb
 SHAFT_MASK_BINS = 2  # bins either side of a shaft order neutralised when the speed is measured
 REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which the typical alignment is taken
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
@@ -146,6 +147,7 @@ def match_families(
     extra_lines_hz: tuple[float, ...] = (),
     mask_shaft: bool = True,
     mask_hz: float | None = None,
+    min_contrast: float = MIN_CONTRAST,
 ) -> dict[str, FamilyMatch]:
     """Slide each family's comb over +-tolerance of its frequency and keep the best alignment.
 
@@ -189,7 +191,7 @@ def match_families(
         # Rank by contrast with the typical alignment: in a spectrum dense with lines (cage-modulated
         # ball impacts, sidebands) any comb scores well somewhere; the true one stands out.
         contrast = float(scores[best] - np.median(scores))
-        detected = contrast >= MIN_CONTRAST and _detected(name, v)
+        detected = contrast >= min_contrast and _detected(name, v)
         out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, detected, source)
     return out
 
@@ -271,8 +273,14 @@ def envelope_analysis(
     modulation = {"1x": 1.0, "ftf": 1.0}
     ftf_hz = orders.get("ftf", 0.0) * shaft_hz
     for source, ses in spectra:
-        mask_hz = shaft_hz if mask_shaft else shaft_from_envelope(ses, df, shaft_hz, max(tolerance, REFERENCE_SPAN))
-        found = match_families(ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz)
+        in_envelope = shaft_from_envelope(ses, df, shaft_hz, max(tolerance, REFERENCE_SPAN))
+        mask_hz = shaft_hz if mask_shaft else in_envelope
+        # Shaft-synchronous impacts (rub, looseness, an inner race) fill the envelope with lines and
+        # amplitude noise; a bearing comb must then stand out further.
+        min_contrast = MIN_CONTRAST + SHAFT_IMPACT_MARGIN if in_envelope is not None else MIN_CONTRAST
+        found = match_families(
+            ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz, min_contrast
+        )
         for name, match in found.items():
             held = families.get(name)
             if held is None or (match.detected, match.score) > (held.detected, held.score):
