@@ -91,6 +91,7 @@ class Scenario(BaseModel):
     seed: int = 0
     devices: list[DeviceSpec]
     faults: list[FaultSpec] = Field(default_factory=list)
+    base_dir: Path | None = None  # where relative replay paths start: the scenario file's folder
 
     def device_ids(self) -> list[str]:
         """Every device id, in order."""
@@ -111,9 +112,12 @@ class Scenario(BaseModel):
                 device_id = _format_id(spec.id, i)
                 faults = [Fault(f.kind, f.at_s, f.duration_s, f.params) for f in self.faults if fnmatch.fnmatchcase(device_id, f.devices)]
                 clock = DeviceClock(drift_ppm=_draw(spec.clock.drift_ppm, rng), offset_s=_draw(spec.clock.offset_s, rng))
+                params = dict(spec.params)
+                if "path" in params and self.base_dir and not Path(params["path"]).is_absolute():
+                    params["path"] = str(self.base_dir / params["path"])
                 try:
                     out.append(cls(device_id, site=self.site, prefix=self.prefix, seed=int(rng.integers(2**31)), clock=clock,
-                                   faults=FaultSchedule(faults), **spec.params))
+                                   faults=FaultSchedule(faults), **params))
                 except (TypeError, ValueError) as err:
                     raise ScenarioError(f"device {device_id} ({spec.kind}): {err}") from err
         return out
@@ -140,6 +144,8 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ScenarioError(f"scenario file {path} is not readable YAML: {str(err).splitlines()[0]}") from err
     try:
+        if isinstance(data, dict):
+            data.setdefault("base_dir", str(path.resolve().parent))
         return Scenario.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]

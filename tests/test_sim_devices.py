@@ -137,6 +137,10 @@ def test_replay_of_npy_csv_and_wfdb(tmp_path: Path) -> None:
         assert np.allclose(joined[:n], x[:n], atol=1e-3) and device.finished
     with pytest.raises(ReplayError, match="rate_hz"):
         ReplayDevice("r", path=str(tmp_path / "sig.npy"))
+    scenario = tmp_path / "replay.yaml"  # a scenario's relative paths start at its own folder
+    scenario.write_text("devices:\n  - {kind: replay, id: r1, params: {path: rec.hea, stream: ecg}}\n")
+    (device,) = load_scenario(scenario).build()
+    assert device.rate_hz == 360.0 and device.names == ["MLII"]
 
 
 def test_example_scenarios_build_and_mistakes_are_clear(tmp_path: Path) -> None:
