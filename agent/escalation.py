@@ -108,25 +108,31 @@ class EscalationRequest:
     question: str  # the utterance, or the event's one-line summary
     tokens: list[str] = field(default_factory=list)  # symbolic window tokens, e.g. "<ecg:hr:72>"
     summaries: list[str] = field(default_factory=list)  # one-line window or device summaries
-    examples: list[str] = field(default_factory=list)  # retrieved documents or worked examples
+    examples: list[str] = field(default_factory=list)  # retrieved reference passages
+    # Worked examples as [question, answer] pairs, most relevant first; sent as chat turns,
+    # the form a small model follows best.
+    shots: list[list[str]] = field(default_factory=list)
     local_answer: dict[str, Any] | None = None  # what the local model proposed
     device: str | None = None
     site: str | None = None
 
     def __post_init__(self) -> None:
         check_no_raw_samples(asdict(self), "escalation request")
+        if any(len(shot) != 2 or not all(isinstance(x, str) for x in shot) for shot in self.shots):
+            raise ValueError("each shot must be a [question, answer] pair of strings")
 
     def as_record(self) -> dict[str, Any]:
         """JSON-ready data, as queued for review."""
         return asdict(self)
 
     def to_messages(self, system: str, *, max_examples: int | None = None, context_tokens: int | None = None) -> list[Message]:
-        """A chat for the edge model; examples past `max_examples` or the `context_tokens` budget are left out.
+        """A chat for the edge model; shots and examples past `max_examples` or the `context_tokens` budget are left out.
 
         Pass `EdgeSettings.max_examples` and `context_tokens`: the edge box has room for more
-        retrieved examples than the hub's prompt, which is much of what escalation buys.
+        worked examples than the hub's prompt, which is much of what escalation buys. Shots
+        come first in the budget, then reference passages.
         """
-        parts = [f"Task ({self.kind}): {self.question}"]
+        parts = [self.question if self.kind == "command" else f"Event: {self.question}"]
         if self.device or self.site:
             parts.append(f"Device: {self.device or '-'} at site {self.site or '-'}")
         if self.summaries:
@@ -135,20 +141,28 @@ class EscalationRequest:
             parts.append("Tokens: " + " ".join(self.tokens))
         if self.local_answer is not None:
             parts.append("A smaller model proposed (check it; it may be wrong): " + json.dumps(self.local_answer, sort_keys=True))
-        examples = self.examples if max_examples is None else self.examples[:max_examples]
-        if context_tokens is not None:
-            # About 4 characters a token in English: a budget, not a count; keep a quarter for the answer.
-            room = context_tokens * 3 - len(system) - sum(len(p) for p in parts)
-            kept = []
-            for example in examples:
-                room -= len(example) + 3
-                if room < 0:
-                    break
-                kept.append(example)
-            examples = kept
+        cap = len(self.shots) + len(self.examples) if max_examples is None else max_examples
+        # About 4 characters a token in English: a budget, not a count; keep a quarter for the answer.
+        room = (context_tokens * 3 if context_tokens is not None else 1 << 62) - len(system) - sum(len(p) for p in parts)
+        shots: list[list[str]] = []
+        for shot in self.shots[:cap]:
+            room -= len(shot[0]) + len(shot[1]) + 16
+            if room < 0:
+                break
+            shots.append(shot)
+        examples: list[str] = []
+        for example in self.examples[:cap]:
+            room -= len(example) + 3
+            if room < 0:
+                break
+            examples.append(example)
         if examples:
             parts.insert(len(parts) - (self.local_answer is not None), "Reference:\n" + "\n".join(f"- {e}" for e in examples))
-        return [Message("system", system), Message("user", "\n\n".join(parts))]
+        messages = [Message("system", system)]
+        # The most relevant shot goes last, nearest the question.
+        for question, answer in reversed(shots):
+            messages += [Message("user", question), Message("assistant", answer)]
+        return messages + [Message("user", "\n\n".join(parts))]
 
 
 @dataclass(slots=True)

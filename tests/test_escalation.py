@@ -176,6 +176,19 @@ def test_escalated_prompt_carries_more_examples_within_the_budget() -> None:
     assert len(budget) <= 512 * 3 and "<t>" in budget and "s" in budget
 
 
+def test_shots_become_chat_turns_most_relevant_last() -> None:
+    shots = [[f"question {i}", f'{{"tool": "t{i}"}}'] for i in range(10)]
+    req = EscalationRequest(kind="command", question="turn on the hall light", shots=shots, examples=["a passage"])
+    messages = req.to_messages("sys", max_examples=4)
+    assert [m.role for m in messages] == ["system"] + ["user", "assistant"] * 4 + ["user"]
+    assert messages[-3].content == "question 0" and messages[-2].content == '{"tool": "t0"}'
+    assert messages[1].content == "question 3"
+    assert messages[-1].content.startswith("turn on the hall light") and "a passage" in messages[-1].content
+    assert len(req.to_messages("sys", context_tokens=20)) == 2  # no room: the question alone
+    with pytest.raises(ValueError):
+        EscalationRequest(kind="command", question="q", shots=[["only a question"]])
+
+
 def test_an_unusable_edge_answer_falls_back(isolated_state: Path) -> None:
     from agent.llm.edge import EdgeUnavailable
 
