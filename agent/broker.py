@@ -127,6 +127,18 @@ class EmbeddedBroker:
                 self._proc.wait()
         self._proc = None
 
+    def kill(self) -> None:
+        """Kill the broker without warning (SIGKILL), as a crash or power loss would; start() brings it back."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    @property
+    def pid(self) -> int | None:
+        """The broker process id while it runs."""
+        return self._proc.pid if self._proc and self._proc.poll() is None else None
+
     def restart(self) -> None:
         """Stop and start again on the same port, keeping persisted sessions and messages."""
         self.stop()

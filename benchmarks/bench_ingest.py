@@ -56,7 +56,7 @@ def _run_window(quick: bool, inflight: int, suffix: str) -> list[Measurement]:
         for r in range(rounds):
             _preload(broker.url, devices, per_device, seq0=r * per_device)
             order = ["bare", "ingest"] if r % 2 == 0 else ["ingest", "bare"]
-            pid = broker._proc.pid
+            pid = broker.pid
             for role in order + ["solo"]:
                 results[role].append(_drain(broker.url, [role], Path(tmp), pid))
             results["pair"].append(_drain(broker.url, ["pair0", "pair1"], Path(tmp), pid))
