@@ -99,9 +99,18 @@ class Ingestor:
         self._client: mqtt.Client | None = None
 
     def subscriptions(self) -> list[str]:
-        """The topic filters, with the shared-subscription prefix when ingest.shared_group is set."""
+        """The topic filters, with the shared-subscription prefix when ingest.shared_group is set.
+
+        When ingest.devices lists plain ids (no wildcards) each device gets its own filter, so
+        workers given disjoint lists split the devices with every stream whole on one worker.
+        A shared subscription on mosquitto splits per message instead: each worker then sees
+        part of every stream (see docs/wire.md).
+        """
         share = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
-        return [f"{share}{self.settings.mqtt.topic_prefix}/{site}/+/data/#" for site in self.cfg.sites]
+        prefix = self.settings.mqtt.topic_prefix
+        if not any(ch in d for d in self.cfg.devices for ch in "*?["):
+            return [f"{share}{prefix}/{site}/{device}/data/#" for site in self.cfg.sites for device in self.cfg.devices]
+        return [f"{share}{prefix}/{site}/+/data/#" for site in self.cfg.sites]
 
     def start(self, timeout_s: float = 10.0) -> Ingestor:
         """Connect with a persistent session and start consuming; BrokerError when the broker is unusable."""

@@ -93,3 +93,22 @@ def test_tessera_restart_gets_frames_from_its_persistent_session(broker: Embedde
         assert set(a) | set(b) == set(range(count)), f"{stream}: lost {sorted(set(range(count)) - set(a) - set(b))[:5]}"
         if a and b:
             assert b[0] <= a[-1] + 1  # the restarted ingest picks up where the first one stopped
+
+
+def test_workers_with_disjoint_device_lists_each_get_whole_streams(broker: EmbeddedBroker) -> None:
+    fleet = [ScalarSensor(f"temp-{i}", period_s=0.25, batch=2) for i in range(4)]
+    collectors = [SeqCollector(), SeqCollector()]
+    workers = [Ingestor(settings_for(broker.url, devices=[f"temp-{i}", f"temp-{i + 2}"]), on_frame=c, worker=i).start()
+               for i, c in enumerate(collectors)]
+    assert workers[0].subscriptions() == ["tessera/+/temp-0/data/#", "tessera/+/temp-2/data/#"]
+    sim = SimRuntime(settings_for(broker.url).mqtt, fleet, speed=2.0).start()
+    time.sleep(2.0)
+    sim.stop()
+    expected = sim.expected_frames()
+    assert wait_until(lambda: sum(c.total() for c in collectors) >= sum(expected.values()), 10)
+    for i, (worker, collector) in enumerate(zip(workers, collectors)):
+        worker.stop()
+        assert set(d for d, _ in collector.seqs) == {f"temp-{i}", f"temp-{i + 2}"}
+        for (device, stream), seqs in collector.seqs.items():
+            assert seqs == list(range(expected[(device, stream)]))
+        assert worker.counters.gaps == 0 and worker.counters.dead_lettered == 0
