@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from pydantic import SecretStr
 
 from agent.config import EdgeSettings, LlmSettings
@@ -47,52 +48,77 @@ def _measure(server: EdgeServer, items: list[dict], cases: list[dict], schema: d
     single = EdgeBackend(EdgeSettings(**base))
     vote = EdgeBackend(EdgeSettings(**base, samples=3, temperature=0.7))
     local = LlamaCppBackend(LlmSettings(n_threads=1))  # one thread, as the server runs
-    right = {"local": 0, "edge": 0, "edge_vote": 0}
-    lat = {"local": [], "edge": [], "edge_vote": []}
-    for i, case in enumerate(cases):
-        others = [it for it in items if it is not case]  # leave-one-out: the case never sees itself
-        local_msgs = _messages(case, others[i % len(others):][:LOCAL_EXAMPLES] or others[:LOCAL_EXAMPLES])
-        req = EscalationRequest(kind="command", question=case["text"],
-                                examples=[f'"{o["text"]}" -> {o["tool"]}' for o in _spread(others, EDGE_EXAMPLES)])
-        edge_msgs = req.to_messages(SYSTEM)
+    ranked = _neighbours(items)
+    names = ("local", "edge", "edge_vote")
+    lat: dict[str, list[float]] = {k: [] for k in names}
+    hits: dict[str, list[bool]] = {k: [] for k in names}
+    local_conf: list[float] = []
+    local_min: list[float] = []
+    for case in cases:
+        # Retrieved worked examples, nearest first, never the case itself (leave-one-out).
+        near = [items[j] for j in ranked[items.index(case)]]
+        shots = [[o["text"], json.dumps({"tool": o["tool"]})] for o in near]
+        local_msgs = EscalationRequest(kind="command", question=case["text"], shots=shots[:LOCAL_EXAMPLES]).to_messages(SYSTEM)
+        edge_msgs = EscalationRequest(kind="command", question=case["text"], shots=shots).to_messages(SYSTEM, max_examples=EDGE_EXAMPLES)
         for name, backend, msgs in (("local", local, local_msgs), ("edge", single, edge_msgs), ("edge_vote", vote, edge_msgs)):
             out = backend.complete(msgs, schema)
             lat[name].append(out.latency_s)
-            right[name] += int((out.parsed or {}).get("tool") == case["tool"])
+            hits[name].append((out.parsed or {}).get("tool") == case["tool"])
+            if name == "local":
+                local_conf.append(out.confidence)
+                local_min.append(min(out.token_logprobs, default=0.0))
     n = len(cases)
     med = {k: statistics.median(v) for k, v in lat.items()}
+    acc = {k: sum(v) / n for k, v in hits.items()}
     refused, silent = _fallback_times()
-    detail = f"{n} commands and events from rag/seed/examples.jsonl, leave-one-out, SmolLM2-135M on both sides, 1 thread each"
+    detail = f"{n} commands and events from rag/seed/examples.jsonl, MiniLM-retrieved shots, leave-one-out, SmolLM2-135M on both sides, 1 thread each"
     return [
-        Measurement("edge.latency_s", med["edge"], "s", f"median one-sample schema completion over loopback HTTP, {EDGE_EXAMPLES} examples, {n} calls"),
-        Measurement("edge.local_latency_s", med["local"], "s", f"median in-process llama.cpp, {LOCAL_EXAMPLES} examples, same cases"),
-        Measurement("edge.self_consistency_cost_x", med["edge_vote"] / med["edge"], "x", "3 samples / 1 sample, median latency (llama.cpp server ignores n: 3 requests)"),
-        Measurement("edge.accuracy_local", right["local"] / n, "share", f"intent right, {LOCAL_EXAMPLES} examples, greedy; {detail}"),
-        Measurement("edge.accuracy_edge", right["edge"] / n, "share", f"intent right, {EDGE_EXAMPLES} examples, greedy; {detail}"),
-        Measurement("edge.accuracy_edge_vote", right["edge_vote"] / n, "share", f"intent right, {EDGE_EXAMPLES} examples, vote of 3 at T=0.7; {detail}"),
+        Measurement("edge.latency_s", med["edge"], "s", f"median one-sample schema completion over loopback HTTP, {EDGE_EXAMPLES} shots, {n} calls"),
+        Measurement("edge.local_latency_s", med["local"], "s", f"median in-process llama.cpp, {LOCAL_EXAMPLES} shots, same cases"),
+        Measurement("edge.vote_latency_s", med["edge_vote"], "s", "median vote of 3 (3 requests: llama.cpp ignores n), right after the one-sample call, prompt cached"),
+        # The vote runs on a prompt the server has just cached, so it shows what each extra sample
+        # costs (generation only); a vote on a fresh prompt pays the prompt once, then 2 extra samples.
+        Measurement("edge.self_consistency_cost_x", (med["edge"] + 2 * med["edge_vote"] / 3) / med["edge"], "x",
+                    "estimated vote of 3 on a fresh prompt / one sample: (single + 2 x cached-vote/3) / single"),
+        Measurement("edge.accuracy_local", acc["local"], "share", f"tool right, {LOCAL_EXAMPLES} shots, greedy; {detail}"),
+        Measurement("edge.accuracy_edge", acc["edge"], "share", f"tool right, {EDGE_EXAMPLES} shots, greedy; {detail}"),
+        Measurement("edge.accuracy_edge_vote", acc["edge_vote"], "share", f"tool right, {EDGE_EXAMPLES} shots, vote of 3 at T=0.7; {detail}"),
+        Measurement("edge.local_confidence_auroc", _auroc(local_conf, hits["local"]), "AUROC",
+                    "does the local geometric-mean token probability rank right answers above wrong ones (0.5 = no)"),
+        Measurement("edge.local_min_logprob_auroc", _auroc(local_min, hits["local"]), "AUROC",
+                    "the same for the least likely generated token's log-probability"),
+        Measurement("edge.cascade_accuracy_30pct", _cascade(local_conf, hits["local"], hits["edge_vote"], 0.3), "share",
+                    "local answer unless its confidence is in the lowest 30%, then the edge vote's answer"),
         Measurement("edge.fallback_refused_s", refused, "s", "nobody listening, retries=2, backoff 0.05 s: time to EdgeUnavailable"),
         Measurement("edge.fallback_silent_s", silent, "s", "server accepts and never answers, timeout_s=1.0: time to EdgeUnavailable"),
     ]
 
 
-def _messages(case: dict, shots: list[dict]) -> list[Message]:
-    msgs = [Message("system", SYSTEM)]
-    for shot in shots:
-        msgs += [Message("user", shot["text"]), Message("assistant", json.dumps({"tool": shot["tool"]}))]
-    return msgs + [Message("user", case["text"])]
+def _neighbours(items: list[dict]) -> list[list[int]]:
+    """For each item, the indices of the others by MiniLM cosine similarity, nearest first."""
+    from rag.embedding import get_embedder
+
+    with tempfile.TemporaryDirectory() as cache:
+        vectors = get_embedder(Path(cache)).embed([it["text"] for it in items])
+    sims = vectors @ vectors.T
+    return [[int(j) for j in np.argsort(-sims[i]) if j != i] for i in range(len(items))]
 
 
-def _spread(items: list[dict], k: int) -> list[dict]:
-    """Up to k examples covering every intent before repeating one."""
-    by_tool: dict[str, list[dict]] = {}
-    for item in items:
-        by_tool.setdefault(item["tool"], []).append(item)
-    out: list[dict] = []
-    while len(out) < k and any(by_tool.values()):
-        for group in by_tool.values():
-            if group and len(out) < k:
-                out.append(group.pop(0))
-    return out
+def _auroc(scores: list[float], hits: list[bool]) -> float:
+    """Probability that a right answer scores above a wrong one (ties count half)."""
+    pos = [s for s, h in zip(scores, hits) if h]
+    neg = [s for s, h in zip(scores, hits) if not h]
+    if not pos or not neg:
+        return float("nan")
+    wins = sum((p > q) + 0.5 * (p == q) for p in pos for q in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def _cascade(conf: list[float], local_hits: list[bool], edge_hits: list[bool], rate: float) -> float:
+    """Accuracy when the lowest-confidence `rate` of cases take the edge's answer."""
+    k = round(rate * len(conf))
+    escalated = set(sorted(range(len(conf)), key=lambda i: conf[i])[:k])
+    return sum(edge_hits[i] if i in escalated else local_hits[i] for i in range(len(conf))) / max(len(conf), 1)
 
 
 def _fallback_times() -> tuple[float, float]:
