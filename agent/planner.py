@@ -27,6 +27,7 @@ from tools.intents import HOME_INTENTS, TargetSlots
 CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the rules did not settle it, so a bigger model may; calibration maps it.
 FAST_CLARIFY_SCORE = 0.5
+ANSWER_TOKENS = 64  # a call is about 30 tokens; the grammar ends it
 TARGET_SLOTS = ("name", "area", "floor", "domain", "device_class")
 
 SYSTEM = (
@@ -65,9 +66,12 @@ class CommandPlanner:
     """Plans commands for one home with one backend (local or edge)."""
 
     def __init__(self, home: Home, backend: LLMBackend | None, *, fast_path: bool = True, n_examples: int = 3,
-                 examples: list[WorkedExample] | None = None) -> None:
+                 examples: list[WorkedExample] | None = None, context_tokens: int | None = None) -> None:
         self.home = home
         self.backend = backend
+        # Room for the prompt: the model's context less the answer; trimmed examples, never an overflow.
+        n_ctx = context_tokens or getattr(getattr(backend, "settings", None), "n_ctx", None) or 2048
+        self.prompt_budget = max(256, int(n_ctx) - ANSWER_TOKENS - 16)
         self.fast_path = fast_path
         self.n_examples = n_examples
         self.extractor = SlotExtractor(home)
@@ -112,7 +116,7 @@ class CommandPlanner:
     def _with_model(self, utterance: str, slots: Slots) -> Plan:
         messages = self.messages(utterance)
         schema = self.call_schema(slots)
-        completion = self.backend.complete(messages, schema, max_tokens=64)  # type: ignore[union-attr]
+        completion = self.backend.complete(messages, schema, max_tokens=ANSWER_TOKENS)  # type: ignore[union-attr]
         route = self.backend.name  # type: ignore[union-attr]
         call = completion.parsed or {}
         tool, args = str(call.get("tool", "")), call.get("args") or {}
@@ -124,12 +128,27 @@ class CommandPlanner:
         return plan
 
     def messages(self, utterance: str) -> list[Message]:
-        """Static first (instructions, tools, one example per tool), then this home's closest examples, then the utterance."""
-        messages = [Message("system", self.system)]
-        for example in [*self.static_examples, *self.examples.similar(utterance, self.n_examples)]:
-            messages += [Message("user", example.utterance), Message("assistant", example.answer_json())]
-        messages.append(Message("user", utterance.replace("\n", " ")[:300]))
-        return messages
+        """Static first (instructions, tools, one example per tool), then this home's closest examples, then the utterance.
+
+        When the prompt would not fit `prompt_budget`, retrieved examples go first, then static
+        ones from the end: the instructions and the utterance always stay.
+        """
+        examples = [*self.static_examples, *self.examples.similar(utterance, self.n_examples)]
+        question = Message("user", utterance.replace("\n", " ")[:300])
+        while True:
+            messages = [Message("system", self.system)]
+            for example in examples:
+                messages += [Message("user", example.utterance), Message("assistant", example.answer_json())]
+            messages.append(question)
+            if not examples or self._tokens(messages) <= self.prompt_budget:
+                return messages
+            examples.pop()
+
+    def _tokens(self, messages: list[Message]) -> int:
+        count = getattr(self.backend, "count_tokens", None)
+        text = "\n".join(m.content for m in messages)
+        # Each message adds a few template tokens (role markers) around its content.
+        return (count(text) if count else len(text) // 3) + 6 * len(messages)
 
     def call_schema(self, slots: Slots) -> dict[str, Any]:
         """JSON schema of one call: the tool first, then its arguments, values limited to the registry."""

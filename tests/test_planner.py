@@ -100,3 +100,15 @@ def test_malformed_home_file_is_one_line(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "agent.cli", "plan", "--home", str(bad), "turn on the light"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "unknown floor" in proc.stderr
+
+
+@pytest.mark.model
+def test_a_small_context_trims_examples_instead_of_overflowing(local_backend) -> None:
+    roomy = CommandPlanner(HOME, local_backend, fast_path=False)
+    tight = CommandPlanner(HOME, local_backend, fast_path=False, context_tokens=512)
+    utterance = "power the bedroom fan"
+    assert len(tight.messages(utterance)) < len(roomy.messages(utterance))
+    assert tight._tokens(tight.messages(utterance)) <= tight.prompt_budget
+    assert tight.messages(utterance)[-1].content == utterance and tight.messages(utterance)[0].role == "system"
+    plan = tight.plan(utterance)
+    assert plan.completion is not None and plan.completion.prompt_tokens <= 512

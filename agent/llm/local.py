@@ -87,6 +87,10 @@ class LlamaCppBackend:
         """Token ids of `text` under this model's vocabulary."""
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens `text` takes, for context budgets."""
+        return len(self.tokenize(text))
+
     def warm(self, messages: list[Message], schema: dict[str, Any] | None = None) -> float:
         """Compile the schema's grammar and evaluate a prompt so its static prefix sits in the KV cache; returns seconds."""
         start = time.perf_counter()
