@@ -28,6 +28,7 @@ EVAL_COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.plan_cli",
     "agent.service_cli",
+    "tools.cli",
     "agent.edge_cli",
     "rag.cli",
     "firmware_sim.cli",
@@ -116,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`tessera tools | head`): not an error; silence the flush at exit.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

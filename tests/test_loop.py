@@ -81,3 +81,14 @@ def test_sensor_text_cannot_escape_the_data_block() -> None:
     list(respond_to_event(backend, TOOLSET, ctx, guard(), "ecg-1", hostile, EVENT))
     last = backend.calls[0][-1].content
     assert last.count("<data>") == 1 and last.count("</data>") == 1 and last.endswith("</data>")
+
+
+def test_the_tools_reference_is_generated_from_the_registry() -> None:
+    from pathlib import Path
+
+    from tools.cli import markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
+    expected = markdown([TOOLS.get(n) for n in TOOLS.names()])
+    assert doc.read_text() == expected, "docs/tools.md is stale: regenerate it with `tessera tools --markdown > docs/tools.md`"
+    assert "## HassTurnOn" in expected and "| temperature | number | yes |" in expected
