@@ -25,6 +25,7 @@ from agent.loop import Guard
 from agent.planner import Plan
 from agent.service import Metrics
 from tools import TOOLS, ToolContext, ToolResult
+from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
@@ -200,9 +201,13 @@ class HubDaemon:
 
     def _on_connect(self, client, _session_present: bool) -> None:
         client.on_message = self._on_message
-        client.subscribe(command_topic(self.settings), qos=1)
+        client.subscribe([(command_topic(self.settings), 1), *((t, 1) for t in DISCOVERY_TOPICS)])
 
     def _on_message(self, _client, _userdata, msg) -> None:
+        if msg.topic.startswith("homeassistant/"):
+            if learn(self.service.home, msg.topic, msg.payload):
+                self.metrics.inc("hub_devices_learnt_total", "devices learnt from Home Assistant MQTT discovery")
+            return
         # Planning may take a second; the network thread only queues.
         self.metrics.inc("hub_requests_total", "command requests received")
         with self._wake:

@@ -74,17 +74,25 @@ class CommandPlanner:
         self.prompt_budget = max(256, int(n_ctx) - ANSWER_TOKENS - 16)
         self.fast_path = fast_path
         self.n_examples = n_examples
-        self.extractor = SlotExtractor(home)
-        bank = examples if examples is not None else home_examples(home)
+        self._given_examples = examples
+        self.intents = [TOOLS.get(name) for name in HOME_INTENTS]
+        self.system = SYSTEM.format(tools="\n".join(f"- {t.name}: {t.description}" for t in self.intents))
+        self._index_home()
+
+    def _index_home(self) -> None:
+        # Built from the registry; rebuilt when devices come or go (MQTT discovery).
+        self._home_stamp = _stamp(self.home)
+        self.extractor = SlotExtractor(self.home)
+        bank = self._given_examples if self._given_examples is not None else home_examples(self.home)
         # One example per tool sits in the static prefix (cached); the closest others follow per utterance.
         self.static_examples = list({e.tool: e for e in reversed(bank)}.values())[::-1]
         self.examples = ExampleIndex([e for e in bank if e not in self.static_examples])
-        self.intents = [TOOLS.get(name) for name in HOME_INTENTS]
-        self.system = SYSTEM.format(tools="\n".join(f"- {t.name}: {t.description}" for t in self.intents))
 
     def plan(self, utterance: str) -> Plan:
         """Plan one utterance."""
         start = time.perf_counter()
+        if _stamp(self.home) != self._home_stamp:
+            self._index_home()
         slots = self.extractor.extract(utterance)
         plan = self._fast(utterance, slots) if self.fast_path else None
         if plan is None:
@@ -187,6 +195,10 @@ class CommandPlanner:
     @staticmethod
     def _clarify(utterance: str, route: str, question: str, confidence: float = 1.0) -> Plan:
         return Plan(utterance, CLARIFY, {}, route, confidence, 0.0, answer=question)
+
+
+def _stamp(home: Home) -> tuple:
+    return tuple((e.entity_id, e.name, e.area, tuple(e.aliases)) for e in home.entities)
 
 
 def _tool_schema(name: str, args_schema: dict[str, Any], enums: dict[str, list[str]]) -> dict[str, Any]:

@@ -126,3 +126,30 @@ def test_tessera_hub_stops_cleanly_on_sigterm(broker: EmbeddedBroker, tmp_path: 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_devices_learnt_from_discovery_obey_spoken_commands(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    from agent.config import MqttSettings
+    from firmware_sim.home import Light, Lock
+    from firmware_sim.runtime import SimRuntime
+
+    devices = [Light("garden-lamp", name="Garden Lamp", site="home"), Lock("shed-lock", name="Shed Lock", site="home")]
+    sim = SimRuntime(MqttSettings(url=broker.url), devices).start()
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not {"Garden Lamp", "Shed Lock"} <= {e.name for e in hub.service.home.entities}:
+            time.sleep(0.1)
+        learnt = {e.name: e for e in hub.service.home.entities}
+        assert learnt["Garden Lamp"].entity_id.startswith("light.") and learnt["Shed Lock"].domain == "lock"
+
+        answer = hub.service.answer(b"turn on the garden lamp at 40 percent")
+        assert answer["ok"] and answer["tool"] == "HassLightSet", answer
+        refused = hub.service.answer(b"unlock the shed lock")
+        assert refused["needs_confirmation"]  # a lock learnt from discovery is guarded like any other
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and devices[0].state.get("state") != "ON":
+            time.sleep(0.1)
+        assert devices[0].state["state"] == "ON" and devices[0].state["brightness"] == round(40 * 255 / 100)
+        assert devices[1].state["state"] == "LOCKED"
+    finally:
+        sim.stop()

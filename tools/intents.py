@@ -4,7 +4,9 @@ Slots name the target the way Home Assistant does (name / area / floor / domain 
 device_class) plus the intent's values (brightness in %, color name, temperature in
 the home's unit, position in %, volume in %). Targets are resolved against the home
 registry; an unresolvable target is a failed result carrying a clarifying question.
-Commands go out over MQTT to `<prefix>/<site>/<entity_id>/set` as JSON, QoS 1.
+Commands go out over MQTT, QoS 1: to the entity's own command topic in Home Assistant's
+payload conventions when it was learnt from discovery, else to `<prefix>/<site>/<entity_id>/set`
+as JSON (tools/discovery.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.base import Permission, ToolContext, ToolResult, tool
+from tools.discovery import command_message
 from tools.home import Entity, Home, MatchFailure, Target
 
 
@@ -90,8 +93,8 @@ def _command(ctx: ToolContext, intent: str, slots: TargetSlots, service_for: dic
         service = service_for.get(entity.domain, service_for.get("*", ""))
         if not service:
             continue
-        payload = {"service": service, **(data or {})}
-        ctx.publish(ctx.topic(entity.entity_id, "set"), json.dumps(payload), 1, False)
+        topic, payload = command_message(entity, service, data or {}, ctx.topic(entity.entity_id, "set"))
+        ctx.publish(topic, payload, 1, False)
         acted.append(entity.entity_id)
     if not acted:
         return ToolResult(False, f"{intent} does not apply to {', '.join(e.name for e in found)}", {"clarify": True, "reason": "domain"})
