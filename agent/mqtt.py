@@ -77,9 +77,9 @@ def connect(
             log.info("mqtt connected", extra={"url": settings.url, "client_id": client_id, "protocol": "5" if protocol == mqtt.MQTTv5 else "3.1.1"})
             return client
         if reason.value not in UNSUPPORTED_PROTOCOL:
-            break
-        log.info("broker refused MQTT 5; trying 3.1.1", extra={"url": settings.url})
-    raise BrokerError(f"MQTT broker at {settings.url} refused the connection: {reason}; check mqtt.username and mqtt.password")
+            raise BrokerError(f"MQTT broker at {settings.url} refused the connection: {reason}; check mqtt.username and mqtt.password")
+        log.info("broker refused this MQTT version", extra={"url": settings.url, "protocol": protocol})
+    raise BrokerError(f"MQTT broker at {settings.url} refused the connection: {reason}; set mqtt.protocol to auto or 3.1.1")
 
 
 def _try_connect(settings, client_id, protocol, will, clean_start, timeout_s, session_expiry_s, on_connect):

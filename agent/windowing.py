@@ -46,12 +46,16 @@ class StreamCounters:
 
 
 class StreamWindower:
-    """Cuts one stream into windows of `window_s` every `hop_s`."""
+    """Cuts one stream into windows of `window_s` every `hop_s`.
 
-    def __init__(self, window_s: float, hop_s: float) -> None:
+    copy=False hands out windows as read-only views into the buffer, valid until the next
+    push(): no allocation per window, for consumers that encode a window at once (ingest does).
+    """
+
+    def __init__(self, window_s: float, hop_s: float, *, copy: bool = True) -> None:
         if window_s <= 0 or hop_s <= 0 or hop_s > window_s:
             raise ValueError(f"need 0 < hop_s <= window_s, got window_s={window_s}, hop_s={hop_s}")
-        self.window_s, self.hop_s = window_s, hop_s
+        self.window_s, self.hop_s, self.copy = window_s, hop_s, copy
         self.counters = StreamCounters()
         self._rate = 0.0
         self._channels = 0
@@ -103,7 +107,7 @@ class StreamWindower:
         m = samples.shape[1]
         if self._n + m > self._buf.shape[1]:
             held = self._n - self._start
-            size = max(self._buf.shape[1], 4 * self._n_window, held + m)
+            size = max(self._buf.shape[1], 2 * self._n_window + self._frame_n, held + m)
             target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
             target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
             self._buf, self._start, self._n = target, 0, held
@@ -144,7 +148,12 @@ class StreamWindower:
             return []
         windows = []
         while self._n - self._start >= n_window:
-            chunk = self._buf[:, self._start : self._start + n_window].copy()
+            chunk = self._buf[:, self._start : self._start + n_window]
+            if self.copy:
+                chunk = chunk.copy()
+            else:
+                chunk = chunk.view()
+                chunk.flags.writeable = False  # a view into the buffer: the consumer must not write
             windows.append(Window(chunk[0] if self._channels == 1 else chunk, self._buffer_t0, self._rate))
             self._start += n_hop
             self._buffer_t0 += n_hop / self._rate

@@ -72,3 +72,13 @@ def test_clock_drift_does_not_break_a_gap_fill() -> None:
     drifted = [Frame(f.seq, f.t0 * (1 - 50e-6), f.rate, f.samples) for f in fs]  # a slow device clock
     out = [win for f in drifted[:2] + drifted[3:] for win in w.push(f)]
     assert w.counters.restarts == 0 and w.counters.missing_frames == 1 and not out
+
+
+def test_views_match_copies_and_are_read_only() -> None:
+    copies, views = StreamWindower(2.0, 0.5), StreamWindower(2.0, 0.5, copy=False)
+    for f in frames(40):
+        expected = copies.push(f)
+        got = views.push(f)
+        assert len(got) == len(expected)
+        for e, g in zip(expected, got):
+            assert np.array_equal(e.samples, g.samples) and e.t0 == g.t0 and not g.samples.flags.writeable
