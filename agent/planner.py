@@ -28,7 +28,6 @@ CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the rules did not settle it, so a bigger model may; calibration maps it.
 FAST_CLARIFY_SCORE = 0.5
 ANSWER_TOKENS = 64  # a call is about 30 tokens; the grammar ends it
-TARGET_SLOTS = ("name", "area", "floor", "domain", "device_class")
 
 SYSTEM = (
     "You are Tessera, a smart-home assistant. Map the user's command to one tool call in JSON: "
@@ -164,18 +163,19 @@ class CommandPlanner:
         areas = [m.obj.name for m in slots.areas] or [a.name for a in self.home.areas]
         floors = [m.obj.name for m in slots.floors] or [f.name for f in self.home.floors]
         enums = {"name": _unique(names), "area": _unique(areas), "floor": _unique(floors), "domain": self.home.domains()}
-        variants = [_tool_schema(t.name, t.args_model.model_json_schema(), enums) for t in self.intents]
+        allowed = candidate_tools(slots)
+        variants = [_tool_schema(t.name, t.args_model.model_json_schema(), enums) for t in self.intents if t.name in allowed]
         variants += [_tool_schema(name, {"properties": {}}, enums) for name in (CLARIFY, OUT_OF_SCOPE)]
         return {"anyOf": variants}
 
     def _complete_args(self, tool: str, args: dict[str, Any], slots: Slots) -> dict[str, Any]:
-        # Values the model left out but the words state (a number, a color) come from extraction.
-        extracted = build_args(tool, slots, self.home) or {}
-        merged = {k: v for k, v in args.items() if v is not None}
-        for key, value in extracted.items():
-            if key not in TARGET_SLOTS:
-                merged.setdefault(key, value)
-        return merged
+        # The model chose the tool; when the words settle the arguments for that tool, extraction
+        # (which spells names as the registry does and reads numbers exactly) wins over generated
+        # values. The model's arguments stand only where extraction finds none.
+        extracted = build_args(tool, slots, self.home)
+        if extracted is not None:
+            return extracted
+        return {k: v for k, v in args.items() if v is not None}
 
     # --- acceptance ------------------------------------------------------------------
 
@@ -195,6 +195,30 @@ class CommandPlanner:
     @staticmethod
     def _clarify(utterance: str, route: str, question: str, confidence: float = 1.0) -> Plan:
         return Plan(utterance, CLARIFY, {}, route, confidence, 0.0, answer=question)
+
+
+# Which intents can act on a domain: a tool that cannot touch what the words name is not offered.
+DOMAIN_INTENTS: dict[str, set[str]] = {
+    "light": {"HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassGetState"},
+    "switch": {"HassTurnOn", "HassTurnOff", "HassToggle", "HassGetState"},
+    "fan": {"HassTurnOn", "HassTurnOff", "HassToggle", "HassGetState"},
+    "cover": {"HassTurnOn", "HassTurnOff", "HassSetPosition", "HassGetState"},
+    "lock": {"HassTurnOn", "HassTurnOff", "HassGetState"},
+    "climate": {"HassClimateSetTemperature", "HassClimateGetTemperature", "HassGetState", "HassTurnOn", "HassTurnOff"},
+    "media_player": {"HassMediaPause", "HassMediaUnpause", "HassSetVolume", "HassTurnOn", "HassTurnOff", "HassToggle", "HassGetState"},
+    "sensor": {"HassGetState", "HassClimateGetTemperature"},
+    "binary_sensor": {"HassGetState"},
+}
+TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer"}
+
+
+def candidate_tools(slots: Slots) -> set[str]:
+    """The intents that fit what the utterance names: its devices' domains, timers only when it speaks of time."""
+    domains = {m.obj.domain for m in slots.entities} | {d for d, _ in slots.domains}
+    tools = set().union(*(DOMAIN_INTENTS.get(d, set()) for d in domains)) if domains else set().union(*DOMAIN_INTENTS.values())
+    if slots.has("timer", "minutes", "minute", "hours", "hour", "seconds") or not (domains or slots.areas or slots.floors):
+        tools |= TIMER_INTENTS
+    return tools
 
 
 def _stamp(home: Home) -> tuple:
