@@ -62,7 +62,7 @@ class StreamWindower:
         self._next_seq: int | None = None
         # Preallocated and filled in place: concatenating per frame would copy a whole window
         # (800 kB at 12.8 kHz) for every 0.1 s frame. Unconsumed samples live in [_start, _n)
-        # and are moved to the front only when the end is reached, a few times per window.
+        # and are moved to the front only when the end is reached, about once per window.
         self._buf = np.empty((1, 0))
         self._start = 0
         self._n = 0

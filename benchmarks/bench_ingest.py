@@ -6,7 +6,7 @@ them at the broker (12.8 kHz vibration, 0.1 s int16 frames, 16 devices), and eac
 its queue in a fresh process: `bare` counts messages and reads each sequence number; `ingest` is
 Tessera's Ingestor (binary validation, per-stream windowing 8 s / 2 s hop, gap and duplicate
 checks); `solo` is one Ingestor on a shared subscription and `pair` two Ingestor processes on
-another. Rate = frames / (last frame - connect). Loss = sequence numbers expected minus seen.
+another (mosquitto deals their frames out one by one); `halves` two Ingestors given 8 devices each. Rate = frames / (last frame - connect). Loss = sequence numbers expected minus seen.
 Everything runs twice: with mosquitto's default in-flight window of 20 messages per client, and
 with a deep window of 500, where the consumers' CPU rather than round trips sets the rate.
 """
@@ -60,6 +60,7 @@ def _run_window(quick: bool, inflight: int, suffix: str) -> list[Measurement]:
             for role in order + ["solo"]:
                 results[role].append(_drain(broker.url, [role], Path(tmp), pid))
             results["pair"].append(_drain(broker.url, ["pair0", "pair1"], Path(tmp), pid))
+            results["halves"].append(_drain(broker.url, ["half0", "half1"], Path(tmp), pid))
     med = {role: statistics.median(x["rate"] for x in runs) for role, runs in results.items()}
     lost = {role: sum(x["lost"] for x in runs) for role, runs in results.items()}
     cpu_us = {role: round(statistics.median(1e6 * x["cpu_s"] / x["frames"] for x in runs), 1) for role, runs in results.items()}
@@ -78,6 +79,8 @@ def _run_window(quick: bool, inflight: int, suffix: str) -> list[Measurement]:
         Measurement(n("shared_2_workers"), med["pair"], "frames/s", f"two Ingestor processes on $share/pair; {detail}",
                     {"lost": lost["pair"], "split": str([x["frames"] for x in results["pair"][0]["parts"]]), "broker_cores": broker["pair"]}),
         Measurement(n("shared_scaling"), med["pair"] / med["solo"], "ratio", "2 workers / 1 worker (target >= 1.8, zero loss)"),
+        Measurement(n("split_devices_2_workers"), med["halves"], "frames/s", f"two Ingestor processes, 8 devices each by ingest.devices; {detail}",
+                    {"lost": lost["halves"], "vs_1_worker": round(med["halves"] / med["solo"], 3)}),
     ]
 
 
@@ -85,7 +88,9 @@ def _settings(url: str, role: str):
     from agent.config import IngestSettings, MqttSettings, TesseraSettings
 
     group = {"solo": "solo", "pair0": "pair", "pair1": "pair"}.get(role)
-    return TesseraSettings(mqtt=MqttSettings(url=url), ingest=IngestSettings(client_id=f"bench-{role}", shared_group=group,
+    half = {"half0": range(0, 8), "half1": range(8, 16)}.get(role)
+    devices = [f"pump-{d:02d}" for d in half] if half else ["*"]
+    return TesseraSettings(mqtt=MqttSettings(url=url), ingest=IngestSettings(client_id=f"bench-{role}", shared_group=group, devices=devices,
                                                                              session_expiry_s=3600, window_s=8.0, hop_s=2.0))
 
 
@@ -93,7 +98,7 @@ def _register(url: str) -> None:
     """Create every consumer's persistent session before anything is published."""
     from agent.ingest import Ingestor
 
-    for role in ("bare", "ingest", "solo", "pair0", "pair1"):
+    for role in ("bare", "ingest", "solo", "pair0", "pair1", "half0", "half1"):
         Ingestor(_settings(url, role)).start().stop()
 
 
