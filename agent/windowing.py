@@ -19,6 +19,7 @@ from agent.wire import Frame
 
 MAX_GAP_S = 30.0  # a longer silence restarts the stream instead of filling it with NaN
 REORDER_SPAN = 1024  # a step back of more frames than this is a reboot, not a late frame
+MAX_WINDOW_SAMPLES = 1 << 21  # per stream, all channels: a window is cut shorter rather than take more (16 MB)
 LATE_MEMORY = 256  # how many missing sequence numbers are remembered to tell late from duplicate
 
 
@@ -122,7 +123,7 @@ class StreamWindower:
             self.counters.restarts += 1
         self._rate, self._channels = frame.rate, channels
         # A slow stream (one reading a minute) still gets windows: at least one sample each.
-        self._n_window = max(1, int(round(self.window_s * self._rate)))
+        self._n_window = min(MAX_WINDOW_SAMPLES // channels, max(1, int(round(self.window_s * self._rate))))
         self._n_hop = min(self._n_window, max(1, int(round(self.hop_s * self._rate))))
         self._buf = np.empty((channels, 0))
         self._start = self._n = 0
@@ -136,7 +137,7 @@ class StreamWindower:
         self._missing.extend(range(first_missing, min(frame.seq, first_missing + LATE_MEMORY)))
         # Count missing samples from sequence numbers, not timestamps: device clocks drift.
         missing = (frame.seq - first_missing) * self._frame_n
-        if missing > MAX_GAP_S * self._rate:
+        if missing > MAX_GAP_S * self._rate or missing * self._channels > MAX_WINDOW_SAMPLES:
             self._restart(frame, self._channels)
             self.counters.restarts -= 1  # a long gap, already counted as a gap
         elif missing:

@@ -34,6 +34,7 @@ MAGIC = b"TS"
 HEADER = struct.Struct("<2sBBBBHIIdff")
 MAX_SAMPLES = 1 << 20  # per frame, all channels: bounds memory for one message
 MAX_CHANNELS = 16
+MAX_RATE_HZ = 1_000_000.0  # above any sensor Tessera serves; bounds what a window can cost
 DTYPES: dict[int, np.dtype] = {1: np.dtype("<i2"), 2: np.dtype("<f4"), 3: np.dtype("<f8")}
 DTYPE_CODES = {dt: code for code, dt in DTYPES.items()}
 
@@ -92,7 +93,7 @@ class JsonFrame(BaseModel):
     v: Literal[1]
     seq: int = Field(ge=0, lt=2**32)
     t0: float = Field(allow_inf_nan=False)
-    rate: float = Field(gt=0, allow_inf_nan=False)
+    rate: float = Field(gt=0, le=MAX_RATE_HZ, allow_inf_nan=False)
     samples: list[float | None] | list[list[float | None]] = Field(min_length=1, max_length=MAX_SAMPLES)
     ch: list[str] | None = Field(None, max_length=MAX_CHANNELS)
 
@@ -150,7 +151,7 @@ def _decode_binary(payload: bytes) -> Frame:
     dt = DTYPES.get(dtype_code)
     if dt is None:
         raise WireError(WireErrorReason.BAD_DTYPE, f"dtype code {dtype_code}")
-    if not (1 <= channels <= MAX_CHANNELS and 0 < rate < _INF and -_INF < t0 < _INF and -_INF < scale < _INF and scale != 0):
+    if not (1 <= channels <= MAX_CHANNELS and 0 < rate <= MAX_RATE_HZ and -_INF < t0 < _INF and -_INF < scale < _INF and scale != 0):
         raise WireError(WireErrorReason.BAD_HEADER, f"channels={channels} rate={rate} t0={t0} scale={scale}")
     if n == 0 or n * channels > MAX_SAMPLES:
         raise WireError(WireErrorReason.TOO_LARGE if n else WireErrorReason.BAD_HEADER, f"{n} samples x {channels} channels")

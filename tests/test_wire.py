@@ -98,3 +98,12 @@ def test_multichannel_json_frames_and_their_checks() -> None:
         assert caught.value.reason is WireErrorReason.INVALID_FIELD
     with pytest.raises(WireError):
         decode_frame(b'{"v": 1, "seq": 1, "t0": 0, "rate": 1, "samples": [1e999]}')
+
+
+def test_rates_above_a_megahertz_are_refused_in_both_formats() -> None:
+    with pytest.raises(WireError) as caught:
+        decode_frame(encode_binary(0, 0.0, 2e6, np.ones(4)))
+    assert caught.value.reason is WireErrorReason.BAD_HEADER
+    with pytest.raises(WireError) as caught:
+        decode_frame(json.dumps({"v": 1, "seq": 0, "t0": 0, "rate": 1e16, "samples": [1.0]}).encode())
+    assert caught.value.reason is WireErrorReason.INVALID_FIELD
