@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from agent.errors import ConfigError
+from agent.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 
@@ -160,32 +161,7 @@ class AuditDatabase:
 
     def _migrate(self, migrations: list[Migration]) -> list[int]:
         with self.lock:
-            conn = self._conn
-            conn.execute("CREATE TABLE IF NOT EXISTS _migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
-            newly: list[int] = []
-            # IMMEDIATE: a second process opening the same file waits instead of migrating twice.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                done = {row["number"]: row["name"] for row in conn.execute("SELECT number, name FROM _migrations")}
-                known = {number: name for number, name, _ in migrations}
-                for number, name in done.items():
-                    if number not in known:
-                        raise ConfigError(f"audit log {self.path} has migration {number} ({name}) that this Tessera does not know; upgrade Tessera")
-                    if known[number] != name:
-                        raise ConfigError(f"audit log {self.path}: migration {number} is {name!r} in the file but {known[number]!r} in code; migrations are append-only")
-                for number, name, apply in migrations:
-                    if number in done:
-                        continue
-                    apply(conn)
-                    conn.execute("INSERT INTO _migrations (number, name, applied_at) VALUES (?, ?, ?)", (number, name, time.time()))
-                    newly.append(number)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        if newly:
-            log.info("audit log %s migrated: %s", self.path, newly)
-        return newly
+            return apply_migrations(self._conn, migrations, f"audit log {self.path}")
 
     def migrations(self) -> list[tuple[int, str]]:
         """Applied migrations, in order."""

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MIGRATIONS = (
-    "CREATE TABLE review (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, kind TEXT NOT NULL,"
+from agent.migrations import Migration, apply_migrations
+
+MIGRATIONS: list[Migration] = [
+    (1, "review", "CREATE TABLE review (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at REAL NOT NULL, kind TEXT NOT NULL,"
     " reason TEXT NOT NULL, confidence REAL, threshold REAL, request TEXT NOT NULL, local_answer TEXT,"
-    " resolved_at REAL, resolution TEXT)",
-)
+    " resolved_at REAL, resolution TEXT)"),
+]
 
 # A list of more numbers than this is treated as a raw sample array, not a summary.
 MAX_NUMBERS_IN_A_LIST = 16
@@ -60,14 +62,7 @@ class ReviewQueue:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (n INTEGER PRIMARY KEY, applied_at REAL)")
-            done = {n for (n,) in self._db.execute("SELECT n FROM migrations")}
-            for n, sql in enumerate(MIGRATIONS, start=1):
-                if n not in done:
-                    self._db.execute("BEGIN")
-                    self._db.execute(sql)
-                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (n, time.time()))
-                    self._db.execute("COMMIT")
+            apply_migrations(self._db, MIGRATIONS, f"review queue {self.path}")
 
     def enqueue(self, kind: str, reason: str, request: dict[str, Any], local_answer: Any = None,
                 confidence: float | None = None, threshold: float | None = None) -> int:
