@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 
 from benchmarks.common import Measurement
 
@@ -200,4 +199,3 @@ if __name__ == "__main__":
     parser.add_argument("out", type=Path)
     a = parser.parse_args()
     _drain_child(a.url, a.role, a.start_at, a.out)
-    _ = np  # numpy is imported for the publisher's signal
