@@ -19,14 +19,15 @@ import paho.mqtt.client as mqtt
 
 from agent.config import MqttSettings
 from agent.errors import BrokerError
+from agent.migrations import Migration, apply_migrations
 from agent.mqtt import close, connect
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = (
-    "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
-    " qos INTEGER NOT NULL, retain INTEGER NOT NULL, created_at REAL NOT NULL)",
-)
+MIGRATIONS: list[Migration] = [
+    (1, "create outbox", "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, payload BLOB NOT NULL,"
+                         " qos INTEGER NOT NULL, retain INTEGER NOT NULL, created_at REAL NOT NULL)"),
+]
 
 
 @dataclass(slots=True)
@@ -59,14 +60,7 @@ class Outbox:
 
     def _migrate(self) -> None:
         with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS migrations (n INTEGER PRIMARY KEY, applied_at REAL)")
-            done = {n for (n,) in self._db.execute("SELECT n FROM migrations")}
-            for n, sql in enumerate(MIGRATIONS, start=1):
-                if n not in done:
-                    self._db.execute("BEGIN")
-                    self._db.execute(sql)
-                    self._db.execute("INSERT INTO migrations VALUES (?, ?)", (n, time.time()))
-                    self._db.execute("COMMIT")
+            apply_migrations(self._db, MIGRATIONS, f"outbox {self.path}")
 
     def put(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int:
         """Queue a message durably; returns its id. Sent in order once the broker answers."""
