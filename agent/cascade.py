@@ -42,7 +42,6 @@ class CommandCascade:
     def plan(self, utterance: str) -> Plan:
         """Plan `utterance`; the returned plan's route says local, fast, edge or fallback."""
         local = self.setup.local.plan(utterance)
-        calibrated = self.setup.calibration.predict(local.raw_confidence) if self.setup.calibration else local.raw_confidence
         edge = self.setup.edge
         request = EscalationRequest("command", utterance, examples=[e.utterance for e in (edge or self.setup.local).examples.similar(utterance, 8)],
                                     local_answer={"tool": local.tool, "args": local.args})
@@ -54,9 +53,8 @@ class CommandCascade:
             plan.latency_s += local.latency_s
         elif outcome.route is Route.FALLBACK:
             plan.route = "fallback"
-        plan.raw_confidence = local.raw_confidence if outcome.route is not Route.EDGE else plan.raw_confidence
-        plan.answer = plan.answer or ""
-        log.info("planned", extra={"route": plan.route, "tool": plan.tool, "calibrated_confidence": round(float(calibrated), 3)})
+        calibrated = outcome.decision.confidence
+        log.info("planned", extra={"route": plan.route, "tool": plan.tool, "calibrated_confidence": calibrated})
         return plan
 
 

@@ -116,7 +116,7 @@ class CommandPlanner:
         return self._checked(utterance, intent, args, "fast", 1.0)
 
     def _decline(self, utterance: str, slots: Slots) -> Plan:
-        return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.")
+        return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.", FAST_CLARIFY_SCORE)
 
     # --- the model ---------------------------------------------------------------------
 
