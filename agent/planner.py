@@ -28,6 +28,7 @@ CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the rules did not settle it, so a bigger model may; calibration maps it.
 FAST_CLARIFY_SCORE = 0.5
 ANSWER_TOKENS = 64  # a call is about 30 tokens; the grammar ends it
+TOOL_TOKENS = 16  # {"tool": "HassClimateSetTemperature"} is about 10
 
 SYSTEM = (
     "You are Tessera, a smart-home assistant. Map the user's command to one tool call in JSON: "
@@ -121,18 +122,35 @@ class CommandPlanner:
     # --- the model ---------------------------------------------------------------------
 
     def _with_model(self, utterance: str, slots: Slots) -> Plan:
+        # Tool first, then arguments constrained by that tool: the first call writes only the
+        # tool's name (a few tokens); a second, on the same cached prompt, writes arguments
+        # only when slot extraction cannot settle them for that tool.
         messages = self.messages(utterance)
-        schema = self.call_schema(slots)
-        completion = self.backend.complete(messages, schema, max_tokens=ANSWER_TOKENS)  # type: ignore[union-attr]
-        route = self.backend.name  # type: ignore[union-attr]
-        call = completion.parsed or {}
-        tool, args = str(call.get("tool", "")), call.get("args") or {}
-        if tool in (CLARIFY, OUT_OF_SCOPE) or tool not in HOME_INTENTS:
-            plan = Plan(utterance, tool if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
+        backend, route = self.backend, self.backend.name  # type: ignore[union-attr]
+        schema = self.tool_schema(slots)
+        completion = backend.complete(messages, schema, max_tokens=TOOL_TOKENS)  # type: ignore[union-attr]
+        tool = str((completion.parsed or {}).get("tool", ""))
+        if tool not in HOME_INTENTS:
+            plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
-            plan = self._checked(utterance, tool, self._complete_args(tool, args, slots), route, completion.confidence)
+            args = build_args(tool, slots, self.home)
+            confidence = completion.confidence
+            if args is None:
+                schema = self.call_schema(slots, tool)
+                second = backend.complete(messages, schema, max_tokens=ANSWER_TOKENS)  # type: ignore[union-attr]
+                args = {k: v for k, v in ((second.parsed or {}).get("args") or {}).items() if v is not None}
+                confidence = min(confidence, second.confidence)
+                second.latency_s += completion.latency_s
+                completion = second
+            plan = self._checked(utterance, tool, args, route, confidence)
         plan.completion, plan.messages, plan.schema = completion, messages, schema
         return plan
+
+    def tool_schema(self, slots: Slots) -> dict[str, Any]:
+        """JSON schema of the first step: which tool, among those that fit what the words name."""
+        allowed = candidate_tools(slots)
+        tools = [t.name for t in self.intents if t.name in allowed] + [CLARIFY, OUT_OF_SCOPE]
+        return {"type": "object", "properties": {"tool": {"enum": tools}}, "required": ["tool"], "additionalProperties": False}
 
     def messages(self, utterance: str) -> list[Message]:
         """Static first (instructions, tools, one example per tool), then this home's closest examples, then the utterance.
@@ -157,25 +175,17 @@ class CommandPlanner:
         # Each message adds a few template tokens (role markers) around its content.
         return (count(text) if count else len(text) // 3) + 6 * len(messages)
 
-    def call_schema(self, slots: Slots) -> dict[str, Any]:
-        """JSON schema of one call: the tool first, then its arguments, values limited to the registry."""
+    def call_schema(self, slots: Slots, tool: str | None = None) -> dict[str, Any]:
+        """JSON schema of one call (of `tool`, or of any fitting tool): the tool, then its arguments, values from the registry."""
         names = [m.obj.name for m in slots.entities] or [e.name for e in self.home.entities]
         areas = [m.obj.name for m in slots.areas] or [a.name for a in self.home.areas]
         floors = [m.obj.name for m in slots.floors] or [f.name for f in self.home.floors]
         enums = {"name": _unique(names), "area": _unique(areas), "floor": _unique(floors), "domain": self.home.domains()}
-        allowed = candidate_tools(slots)
+        allowed = {tool} if tool else candidate_tools(slots)
         variants = [_tool_schema(t.name, t.args_model.model_json_schema(), enums) for t in self.intents if t.name in allowed]
-        variants += [_tool_schema(name, {"properties": {}}, enums) for name in (CLARIFY, OUT_OF_SCOPE)]
-        return {"anyOf": variants}
-
-    def _complete_args(self, tool: str, args: dict[str, Any], slots: Slots) -> dict[str, Any]:
-        # The model chose the tool; when the words settle the arguments for that tool, extraction
-        # (which spells names as the registry does and reads numbers exactly) wins over generated
-        # values. The model's arguments stand only where extraction finds none.
-        extracted = build_args(tool, slots, self.home)
-        if extracted is not None:
-            return extracted
-        return {k: v for k, v in args.items() if v is not None}
+        if tool is None:
+            variants += [_tool_schema(name, {"properties": {}}, enums) for name in (CLARIFY, OUT_OF_SCOPE)]
+        return variants[0] if len(variants) == 1 else {"anyOf": variants}
 
     # --- acceptance ------------------------------------------------------------------
 

@@ -56,10 +56,12 @@ def test_model_output_is_limited_to_the_registry(local_backend) -> None:
     for utterance in ["power the bedroom fan", "lights in the lounge at forty", "is anything open in the garage"]:
         plan = planner.plan(utterance)
         assert plan.route == "local" and plan.completion is not None and plan.completion.parsed is not None
-        call = plan.completion.parsed
-        assert call["tool"] in {t.name for t in planner.intents} | {CLARIFY, "OutOfScope"}
-        assert call["args"].get("name", next(iter(names))) in names
-        assert call["args"].get("area", next(iter(areas))) in areas
+        assert plan.tool in {t.name for t in planner.intents} | {CLARIFY, "OutOfScope"}
+        assert plan.args.get("name", next(iter(names))) in names
+        assert plan.args.get("area", next(iter(areas))) in areas
+        # Tool first: the first step's grammar admits nothing but a tool that fits the named devices.
+        first = planner.tool_schema(planner.extractor.extract(utterance))["properties"]["tool"]["enum"]
+        assert "HassStartTimer" not in first and CLARIFY in first
 
 
 @pytest.mark.model
