@@ -74,7 +74,8 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     if settings.edge.url and mode != "local":
         from agent.llm.edge import EdgeBackend
 
-        edge = CommandPlanner(home, EdgeBackend(settings.edge), fast_path=fast_path, n_examples=settings.edge.max_examples)
+        # The local fast path has had its chance: what reaches the edge goes to the edge's model.
+        edge = CommandPlanner(home, EdgeBackend(settings.edge), fast_path=False, n_examples=settings.edge.max_examples)
     elif mode == "edge":
         raise TesseraError("--mode edge needs edge.url (or TESSERA_EDGE__URL) pointing at an OpenAI-compatible endpoint")
     calibration = _calibration(settings, local_backend.model.sha256)

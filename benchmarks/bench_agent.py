@@ -83,7 +83,7 @@ def _cache_rows(planner: CommandPlanner, backend: LlamaCppBackend) -> list[Measu
         Measurement("agent.ttft_cold_s", statistics.median(cold), "s", f"time to first token, empty KV cache, median of {len(cold)}"),
         Measurement("agent.ttft_warm_s", statistics.median(warm), "s", "same static prefix cached, only the tail differs"),
         Measurement("agent.ttft_speedup", ratio, "x", "cold / warm time to first token, side by side"),
-        Measurement("agent.overhead_vs_bare", overhead, "ratio", "extraction, prompt and schema building, grammar cache, log-probabilities, over a bare create_chat_completion with the same prompt and grammar (median of 7)"),
+        Measurement("agent.overhead_vs_bare", overhead, "ratio", f"extraction, prompt and schema building, grammar cache, log-probabilities, over a bare create_chat_completion with the same prompt and grammar (median of {len(bare)})"),
     ]
 
 
@@ -97,7 +97,7 @@ def _edge_rows(home: Home, local: CommandPlanner, calibration_items, heldout, lo
         try:
             edge_settings = EdgeSettings(url=server.url, api_key=server.api_key, timeout_s=60, samples=3, max_examples=8)
             with EdgeBackend(edge_settings) as edge_backend:
-                edge = CommandPlanner(home, edge_backend, n_examples=edge_settings.max_examples)
+                edge = CommandPlanner(home, edge_backend, fast_path=False, n_examples=edge_settings.max_examples)
                 edge_only = CommandCascade(CascadeSetup(local, edge, FixedPolicy(Route.EDGE), None, None))
                 edge_report = report("edge", plan_all(heldout, edge_only.plan))
                 calibrating = plan_all(calibration_items, local.plan)
