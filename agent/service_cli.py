@@ -31,11 +31,11 @@ def cmd_hub(args: argparse.Namespace) -> int:
     log = logging.getLogger("agent.hub")
     settings = load_settings(args.config, profile=args.profile)
     home = Home.load(args.home)
+    stop = threading.Event()
+    stop_on_signals(stop)  # before anything starts, so a SIGTERM at any moment stops cleanly
     daemon = HubDaemon(settings, home, build_cascade(settings, home, mode="auto")).start()
     health = HealthServer(daemon.metrics, daemon.health, port=args.health_port).start()
     print(f"hub listening on {command_topic(settings)}; health and metrics on http://127.0.0.1:{health.port}/", flush=True)
-    stop = threading.Event()
-    stop_on_signals(stop)
     stop.wait(args.duration)
     log.info("hub stopping")
     daemon.stop()
