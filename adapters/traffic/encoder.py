@@ -179,7 +179,6 @@ class TrafficEncoder:
 
     def encode(self, samples: np.ndarray, t0: float) -> TokenizedWindow:
         """Encode a window of aggregates (see the module doc for the layouts) starting at `t0`."""
-        c = self.config
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim == 1:
             x = x[np.newaxis, :]

@@ -223,7 +223,6 @@ class VibrationEncoder:
         return "low" if v_mm_s < ab else "med" if v_mm_s < bc else "high"
 
     def _window(self, d: _Diagnosis, problems: list[str], quality: float, t0: float, duration: float) -> TokenizedWindow:
-        cfg = self.config
         o = d.orders
         tokens = [f"<vib:quality:{p}>" for p in problems]
         tokens += [
