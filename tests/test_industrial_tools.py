@@ -170,3 +170,14 @@ def test_a_ticket_reaches_a_subscriber_through_a_real_broker_at_qos_1(broker, db
     for client in (sub, pub):
         client.disconnect()
         client.loop_stop()
+
+
+def test_render_report_publishes_the_encoders_own_summaries(ctx, db, published) -> None:
+    result = execute("render_report", {"device": "pump-1", "windows": 2}, ctx, gateway(), AuditLog(db))
+    assert result.ok
+    topic, payload, qos, _ = published[-1]
+    assert topic == "tessera/plant/reports" and qos == 1 and payload["device"] == "pump-1"
+    report = payload["markdown"]
+    assert "RMS 2.1 mm/s, zone A" in report and "RMS 7.4 mm/s, zone C, BPFO peak" in report
+    assert "event: bearing_outer_race (warning)" in report
+    assert not execute("render_report", {"device": "pump-9"}, ctx, gateway(), AuditLog(db)).ok

@@ -1,4 +1,4 @@
-"""Sensor and industrial tools: read a stream, search the knowledge base, open a ticket, acknowledge, stop a machine.
+"""Sensor and industrial tools: read a stream, search the knowledge base, open a ticket, acknowledge, stop a machine, report.
 
 What these tools return from streams and documents is data for the model, never
 instructions; the executor's guardrails decide what may run, whatever that data says.
@@ -149,3 +149,29 @@ def stop_machine(args: StopArgs, ctx: ToolContext) -> ToolResult:
     ctx.publish(topic, json.dumps({"service": "stop", "reason": args.reason, "ts": ctx.clock()}), 1, False)
     log.warning("stop sent to %s", args.machine)
     return ToolResult(True, f"stop sent to {args.machine}", {"topic": topic})
+
+
+class ReportArgs(BaseModel):
+    """Which device to report on, over how many recent windows."""
+
+    device: str = Field(min_length=1, max_length=64, pattern=DEVICE)
+    windows: int = Field(4, ge=1, le=8)
+
+
+@tool("render_report", "Write a short report of a device's recent windows and events, and send it upstream.", Permission.NOTIFY)
+def render_report(args: ReportArgs, ctx: ToolContext) -> ToolResult:
+    """A Markdown report from the encoder's own summaries and events, published QoS 1 on <prefix>/<site>/reports."""
+    if ctx.streams is None:
+        return ToolResult(False, "no live streams are attached to this Tessera (ingest is not running)", {"reason": "not_configured"})
+    recent = ctx.streams.recent(args.device, args.windows)
+    if not recent:
+        return ToolResult(False, f"no stream from device {args.device} to report on", {"reason": "unknown_device"})
+    lines = [f"# {args.device}: {recent[-1].modality} report", "",
+             f"{len(recent)} window(s), quality {min(w.quality for w in recent):.2f}–{max(w.quality for w in recent):.2f}", ""]
+    for w in recent:
+        lines.append(f"- t0 {w.t0:.0f}: {w.summary}")
+        lines.extend(f"  - event: {e.describe()}" for e in w.events)
+    markdown = "\n".join(lines) + "\n"
+    topic = ctx.topic("reports")
+    ctx.publish(topic, json.dumps({"device": args.device, "ts": ctx.clock(), "markdown": markdown}), 1, False)
+    return ToolResult(True, f"report on {args.device} sent on {topic}", {"topic": topic, "markdown": markdown})
