@@ -124,7 +124,10 @@ class CommandService:
     def _result(self, tool: str, args: dict[str, Any], result: ToolResult) -> dict[str, Any]:
         out = {"ok": result.ok, "answer": result.message, "decision_id": result.data.get("decision_id")}
         if result.data.get("needs_confirmation"):
-            self._pending[int(result.data["decision_id"])] = Pending(tool, result.data.get("args", args), self.clock())
+            now = self.clock()
+            # Unconfirmed requests expire; dropping them here keeps the table bounded.
+            self._pending = {k: v for k, v in self._pending.items() if now - v.created <= PENDING_CONFIRMATION_S}
+            self._pending[int(result.data["decision_id"])] = Pending(tool, result.data.get("args", args), now)
             out |= {"needs_confirmation": True, "answer": f"{result.message} Reply with {{\"confirm\": {result.data['decision_id']}}} to go ahead."}
         if result.data.get("denied"):
             out["denied"] = result.data.get("reason")
