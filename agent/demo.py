@@ -8,7 +8,7 @@ tool through a grammar-constrained call; the tool publishes the alert over MQTT.
 from __future__ import annotations
 
 import json
-import logging
+import os
 import queue
 import sys
 import time
@@ -16,21 +16,19 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 import numpy as np
+
 from adapters import make_encoder
 from adapters.base import Event, Severity, TokenizedWindow
 from agent.broker import EmbeddedBroker
 from agent.config import TesseraSettings
 from agent.errors import BrokerError
+from agent.ingest import Ingestor
 from agent.llm.local import LlamaCppBackend
 from agent.loop import Decided, Failed, Finished, Guard, ToolCalled, respond_to_event
-from agent.prompts import decision_schema, event_messages
 from agent.mqtt import broker_answers, connect
-from agent.wire import WireError, decode_frame, parse_data_topic
-from agent.windowing import StreamWindower
+from agent.prompts import decision_schema, event_messages
 from firmware_sim.ecg_patch import EcgPatch
 from tools import TOOLS, ToolContext
-
-log = logging.getLogger(__name__)
 
 DEVICE_ID = "ecg-patch-1"
 ALERT_COOLDOWN_S = 60.0  # one alert per device and kind per minute: a guardrail against alert storms
@@ -73,52 +71,52 @@ def _run(settings: TesseraSettings, duration_s: float | None, heart_rate_bpm: fl
     view.note(f"prompt prefix cached in {backend.warm(warmup_messages(tools), decision_schema(tools)):.2f} s (instructions, tools, worked examples)")
     inbox: queue.Queue = queue.Queue()
     prefix, site = settings.mqtt.topic_prefix, settings.mqtt.site
-    client = connect(settings.mqtt, client_id=f"tessera-demo-{int(time.time())}")
-    client.on_message = lambda _c, _u, msg: inbox.put((msg.topic, msg.payload))
-    client.subscribe([(f"{prefix}/{site}/+/data/+", 1), (f"{prefix}/{site}/+/alert", 1)])
+    client = connect(settings.mqtt, client_id=f"tessera-demo-{os.getpid()}")
+    client.on_message = lambda _c, _u, msg: inbox.put(("alert", msg.topic, msg.payload))
+    client.subscribe(f"{prefix}/{site}/+/alert", qos=1)
     ctx = ToolContext(publish=lambda t, p, q, r: client.publish(t, p, qos=q, retain=r), site=site, topic_prefix=prefix)
+    # Frames go through the real ingest (validation, dead letters, windowing); a short-lived session
+    # keeps one demo's frames from reaching the next. Windows are views valid for the call: copy them.
+    ingest_settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={
+        "client_id": f"tessera-demo-ingest-{os.getpid()}", "session_expiry_s": 0, "sites": [site],
+        "window_s": demo.window_s, "hop_s": demo.hop_s})})
+    ingest = Ingestor(ingest_settings, on_window=lambda key, w: inbox.put(("window", key.device, w.samples.copy(), w.t0))).start()
     resting = heart_rate_bpm or demo.heart_rate_bpm
     patch = EcgPatch(settings.mqtt, DEVICE_ID, [(0.0, resting), (demo.tachycardia_episode_at_s, demo.tachycardia_bpm)], rate_hz=demo.sample_rate_hz).start()
     view.note(f"simulated {DEVICE_ID}: {resting:.0f} bpm, tachycardia episode ({demo.tachycardia_bpm:.0f} bpm) at {demo.tachycardia_episode_at_s:.0f} s")
     encoder = make_encoder("ecg", sample_rate=demo.sample_rate_hz)
-    windower = StreamWindower(demo.window_s, demo.hop_s)
     stats, last_alert = DemoStats(), {}
     guard = Guard.from_settings(settings)
     deadline = time.monotonic() + duration_s if duration_s else float("inf")
     try:
         while time.monotonic() < deadline:
             try:
-                topic, payload = inbox.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
+                kind, *item = inbox.get(timeout=min(0.5, max(0.01, deadline - time.monotonic())))
             except queue.Empty:
                 continue
-            if topic.endswith("/alert"):
+            if kind == "alert":
                 stats.alerts_received += 1
-                view.alert(topic, payload)
+                view.alert(*item)
                 continue
-            try:
-                device = parse_data_topic(topic, prefix).device
-                frame = decode_frame(payload)
-            except WireError as err:
-                log.warning("rejected frame", extra={"topic": topic, "reason": err.reason.value})
-                continue
-            for window in windower.push(frame):
-                tokenized = encoder.encode(window.samples, window.t0)
-                stats.windows += 1
-                view.window(device, tokenized)
-                event = trigger_event(tokenized, demo.alert_above_bpm)
-                if event and time.monotonic() - last_alert.get((device, event.kind), -1e9) > ALERT_COOLDOWN_S:
-                    last_alert[(device, event.kind)] = time.monotonic()
-                    view.event(event)
-                    for step in respond_to_event(backend, tools, ctx, guard, device, tokenized, event):
-                        view.step(step)
-                        if isinstance(step, Decided):
-                            stats.decisions += 1
-                            stats.decision_latencies_s.append(step.completion.latency_s)
+            device, samples, t0 = item
+            tokenized = encoder.encode(samples, t0)
+            stats.windows += 1
+            view.window(device, tokenized)
+            event = trigger_event(tokenized, demo.alert_above_bpm)
+            if event and time.monotonic() - last_alert.get((device, event.kind), -1e9) > ALERT_COOLDOWN_S:
+                last_alert[(device, event.kind)] = time.monotonic()
+                view.event(event)
+                for step in respond_to_event(backend, tools, ctx, guard, device, tokenized, event):
+                    view.step(step)
+                    if isinstance(step, Decided):
+                        stats.decisions += 1
+                        stats.decision_latencies_s.append(step.completion.latency_s)
         _drain_alerts(inbox, stats, view)
     except KeyboardInterrupt:
         view.note("interrupted; shutting down")
     finally:
         patch.stop()
+        ingest.stop()
         client.disconnect()
         client.loop_stop()
     view.closing(stats)
@@ -138,12 +136,12 @@ def _drain_alerts(inbox: queue.Queue, stats: DemoStats, view: LiveView, wait_s: 
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
-            topic, payload = inbox.get(timeout=0.1)
+            kind, *item = inbox.get(timeout=0.1)
         except queue.Empty:
             continue
-        if topic.endswith("/alert"):
+        if kind == "alert":
             stats.alerts_received += 1
-            view.alert(topic, payload)
+            view.alert(*item)
 
 
 def trigger_event(window: TokenizedWindow, alert_above_bpm: float) -> Event | None:
