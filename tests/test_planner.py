@@ -114,3 +114,21 @@ def test_a_small_context_trims_examples_instead_of_overflowing(local_backend) ->
     assert tight.messages(utterance)[-1].content == utterance and tight.messages(utterance)[0].role == "system"
     plan = tight.plan(utterance)
     assert plan.completion is not None and plan.completion.prompt_tokens <= 512
+
+
+@pytest.mark.model
+def test_eval_commands_cli_reports_accuracy_routes_and_latency(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+
+    assert main(["eval", "commands", "--split", "heldout", "--mode", "local", "--json", "--failures", "3"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "local" and result["n"] >= 100 and result["accuracy"] >= 0.8
+    assert result["routes"]["fast"] > 0 and result["escalation_rate"] == 0.0
+    assert 0 <= result["p50_s"] <= result["p95_s"] and len(result["failures"]) <= 3
+
+
+def test_eval_commands_edge_mode_without_an_edge_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from agent.cli import main
+
+    assert main(["eval", "commands", "--mode", "edge"]) == 1
+    assert "edge.url" in capsys.readouterr().err
