@@ -21,14 +21,17 @@ from pydantic import BaseModel, Field, ValidationError
 
 from agent.audit import Decision, Source
 from agent.config import TesseraSettings
+from agent.llm.base import LLMBackend
 from agent.loop import Guard
 from agent.planner import Plan
 from agent.service import Metrics
+from agent.watch import EventWatcher
 from tools import TOOLS, ToolContext, ToolResult
 from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
+from tools.streams import StreamStore
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +168,8 @@ def parse_request(payload: bytes) -> CommandRequest:
 class HubDaemon:
     """The running hub: MQTT in and out, the command service, health and metrics."""
 
-    def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard | None = None) -> None:
+    def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard | None = None,
+                 event_backend: LLMBackend | None = None) -> None:
         from agent.mqtt import connect
 
         self.settings = settings
@@ -175,24 +179,34 @@ class HubDaemon:
         self._work: list[tuple[bytes, Any]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        ctx = ToolContext(publish=self._publish, site=settings.mqtt.site, topic_prefix=settings.mqtt.topic_prefix, home=home)
-        self.service = CommandService(settings, home, planner, guard or Guard.from_settings(settings), ctx, self.metrics)
+        guard = guard or Guard.from_settings(settings)
+        ctx = ToolContext(publish=self._publish, site=settings.mqtt.site, topic_prefix=settings.mqtt.topic_prefix, home=home,
+                          streams=StreamStore())
+        self.service = CommandService(settings, home, planner, guard, ctx, self.metrics)
+        # Wearable streams (ECG patches) are watched when a model is given for event decisions.
+        self.watcher = EventWatcher(settings, event_backend, ctx, guard, self.metrics) if event_backend else None
         self._worker = threading.Thread(target=self._serve, name="tessera-hub", daemon=True)
 
     def start(self) -> HubDaemon:
-        """Connect, subscribe to the command topic and start answering."""
+        """Connect, subscribe to the command topic, start answering and watching streams."""
         self._client = self._connect(self.settings.mqtt, f"tessera-hub-{self.settings.mqtt.site}", on_connect=self._on_connect)
         self._worker.start()
-        log.info("hub started", extra={"command_topic": command_topic(self.settings)})
+        if self.watcher:
+            self.watcher.start()
+        log.info("hub started", extra={"command_topic": command_topic(self.settings), "watching": bool(self.watcher)})
         return self
 
     def health(self) -> dict[str, Any]:
-        """Connected to the broker and the worker alive."""
+        """Connected to the broker and the workers alive."""
         connected = bool(self._client and self._client.is_connected())
-        return {"ok": connected and self._worker.is_alive(), "mqtt_connected": connected, "queued": len(self._work)}
+        watching = self.watcher.alive() if self.watcher else None
+        ok = connected and self._worker.is_alive() and watching is not False
+        return {"ok": ok, "mqtt_connected": connected, "queued": len(self._work), "watching": watching}
 
     def stop(self) -> None:
-        """Finish the command in hand, then disconnect."""
+        """Stop watching, finish the command in hand, then disconnect."""
+        if self.watcher:
+            self.watcher.stop()
         self._stop.set()
         with self._wake:
             self._wake.notify_all()

@@ -33,7 +33,9 @@ def cmd_hub(args: argparse.Namespace) -> int:
     home = Home.load(args.home)
     stop = threading.Event()
     stop_on_signals(stop)  # before anything starts, so a SIGTERM at any moment stops cleanly
-    daemon = HubDaemon(settings, home, build_cascade(settings, home, mode="auto")).start()
+    cascade = build_cascade(settings, home, mode="auto")
+    # One model serves commands and stream events (the backend serialises calls).
+    daemon = HubDaemon(settings, home, cascade, event_backend=cascade.setup.local.backend).start()
     health = HealthServer(daemon.metrics, daemon.health, port=args.health_port).start()
     print(f"hub listening on {command_topic(settings)}; health and metrics on http://127.0.0.1:{health.port}/", flush=True)
     stop.wait(args.duration)

@@ -153,3 +153,32 @@ def test_devices_learnt_from_discovery_obey_spoken_commands(broker: EmbeddedBrok
         assert devices[1].state["state"] == "LOCKED"
     finally:
         sim.stop()
+
+
+def test_the_hub_watches_a_wearable_and_alerts_on_tachycardia(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.llm.scripted import ScriptedBackend
+    from firmware_sim.ecg_patch import EcgPatch
+
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    monkeypatch.setenv("TESSERA_INGEST__WINDOW_S", "6")
+    monkeypatch.setenv("TESSERA_INGEST__HOP_S", "2")
+    settings = load_settings()
+    home = Home.load(REPO / "examples" / "home.yaml")
+    # The model's choice is scripted here (the real model's event decisions are tested in test_demo.py).
+    decisions = ScriptedBackend([{"tool": "raise_alert", "severity": "warning"}] * 5)
+    daemon = HubDaemon(settings, home, CommandPlanner(home, backend=None), event_backend=decisions).start()
+    inbox: queue.Queue = queue.Queue()
+    watcher = client(broker, mqtt.MQTTv5, inbox, "tessera/home/+/alert")
+    patch = EcgPatch(settings.mqtt, "ecg-patch-9", [(0.0, 132.0)], speed=4.0).start()
+    try:
+        alert = json.loads(inbox.get(timeout=30).payload)
+    finally:
+        patch.stop()
+        daemon.stop()
+        watcher.loop_stop()
+    assert alert["device"] == "ecg-patch-9" and alert["kind"] == "tachycardia" and alert["severity"] == "warning"
+    assert "bpm" in alert["summary"]  # the encoder's words, not the model's
+    assert len(decisions.calls) == 1  # one decision per device and kind per cooldown, however many windows
+    latest = daemon.service.answer(b'{"text": "is the front door locked"}')  # commands still answered meanwhile
+    assert latest["tool"] == "HassGetState"
+    assert daemon.metrics.value("windows_encoded_total", modality="ecg") >= 1
