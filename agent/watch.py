@@ -64,12 +64,16 @@ class EventWatcher:
 
     def _enqueue(self, key: StreamKey, window: Any) -> None:
         item = (key, window.samples.copy(), window.t0, window.rate)  # ingest's windows are views valid for the call
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self._queue.get_nowait()
-            self._queue.put_nowait(item)
-            self.metrics.inc("watch_windows_dropped_total", "windows dropped because decisions fell behind")
+        while True:
+            try:
+                self._queue.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self._queue.get_nowait()  # drop the oldest; the worker may have taken it meanwhile
+                    self.metrics.inc("watch_windows_dropped_total", "windows dropped because decisions fell behind")
+                except queue.Empty:
+                    pass
 
     def _serve(self) -> None:
         while not self._stop.is_set():
