@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from adapters.base import TokenizedWindow
 from tools.base import Permission, ToolContext, ToolResult, tool
 
 log = logging.getLogger(__name__)
@@ -27,16 +28,24 @@ class StreamArgs(BaseModel):
     windows: int = Field(1, ge=1, le=8)  # how many recent summaries
 
 
-@tool("read_stream", "Read the latest tokens and one-line summary of a device's sensor stream.", Permission.READ)
-def read_stream(args: StreamArgs, ctx: ToolContext) -> ToolResult:
-    """Latest window of a device: summary, newest tokens, events, quality and age."""
+def _recent_windows(ctx: ToolContext, device: str, n: int) -> list[TokenizedWindow] | ToolResult:
+    # The newest windows of a device, or the failed result that says why there are none.
     if ctx.streams is None:
         return ToolResult(False, "no live streams are attached to this Tessera (ingest is not running)", {"reason": "not_configured"})
-    recent = ctx.streams.recent(args.device, args.windows)
+    recent = ctx.streams.recent(device, n)
     if not recent:
         known = ctx.streams.devices()
         hint = f"; streams: {', '.join(known[:10])}" if known else ""
-        return ToolResult(False, f"no stream from device {args.device}{hint}", {"reason": "unknown_device"})
+        return ToolResult(False, f"no stream from device {device}{hint}", {"reason": "unknown_device"})
+    return recent
+
+
+@tool("read_stream", "Read the latest tokens and one-line summary of a device's sensor stream.", Permission.READ)
+def read_stream(args: StreamArgs, ctx: ToolContext) -> ToolResult:
+    """Latest window of a device: summary, newest tokens, events, quality and age."""
+    recent = _recent_windows(ctx, args.device, args.windows)
+    if isinstance(recent, ToolResult):
+        return recent
     latest = recent[-1]
     age = max(0.0, ctx.clock() - (latest.t0 + latest.duration_s))
     data = {
@@ -161,11 +170,9 @@ class ReportArgs(BaseModel):
 @tool("render_report", "Write a short report of a device's recent windows and events, and send it upstream.", Permission.NOTIFY)
 def render_report(args: ReportArgs, ctx: ToolContext) -> ToolResult:
     """A Markdown report from the encoder's own summaries and events, published QoS 1 on <prefix>/<site>/reports."""
-    if ctx.streams is None:
-        return ToolResult(False, "no live streams are attached to this Tessera (ingest is not running)", {"reason": "not_configured"})
-    recent = ctx.streams.recent(args.device, args.windows)
-    if not recent:
-        return ToolResult(False, f"no stream from device {args.device} to report on", {"reason": "unknown_device"})
+    recent = _recent_windows(ctx, args.device, args.windows)
+    if isinstance(recent, ToolResult):
+        return recent
     lines = [f"# {args.device}: {recent[-1].modality} report", "",
              f"{len(recent)} window(s), quality {min(w.quality for w in recent):.2f}–{max(w.quality for w in recent):.2f}", ""]
     for w in recent:
