@@ -10,11 +10,10 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, read_yaml
 from rag.config import RagSettings
 
 Profile = Literal["hub", "gateway"]
@@ -231,12 +230,7 @@ def load_settings(path: str | Path | None = None, profile: str | None = None) ->
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found; pass an existing file to --config or unset TESSERA_CONFIG") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ConfigError(f"config file {path} is not readable YAML: {str(err).splitlines()[0]}") from err
+    data = read_yaml(path, "config file", "pass an existing file to --config or unset TESSERA_CONFIG")
     if data is None:
         return {}
     if not isinstance(data, dict):

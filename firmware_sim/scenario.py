@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.errors import TesseraError
+from agent.errors import TesseraError, first_problem, read_yaml
 from firmware_sim import home, sensors
 from firmware_sim.faults import Fault, FaultKind, FaultSchedule
 from firmware_sim.firmware import DeviceClock, Firmware
@@ -137,17 +136,11 @@ def _draw(value: float | tuple[float, float], rng: np.random.Generator) -> float
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file {path} not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-        raise ScenarioError(f"scenario file {path} is not readable YAML: {str(err).splitlines()[0]}") from err
+    data = read_yaml(path, "scenario file", "", ScenarioError)
     try:
         if isinstance(data, dict):
             data.setdefault("base_dir", str(path.resolve().parent))
         return Scenario.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ScenarioError(f"scenario {path}: {where}: {first['msg']}") from err
+        where, problem = first_problem(err)
+        raise ScenarioError(f"scenario {path}: {where}: {problem}") from err

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agent.errors import ConfigError
+from agent.errors import ConfigError, first_problem, read_yaml
 
 ENTITY_ID = r"^[a-z_]+\.[a-z0-9_]+$"
 
@@ -139,18 +138,12 @@ class Home(BaseModel):
     def load(cls, path: str | Path) -> Home:
         """Read a home file; ConfigError in one line when it is missing or malformed."""
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"home file {path} not found; pass an existing file to --home (see examples/home.yaml)") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
-            raise ConfigError(f"home file {path} is not readable YAML: {str(err).splitlines()[0]}") from err
+        data = read_yaml(path, "home file", "pass an existing file to --home (see examples/home.yaml)") or {}
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"home file {path}: {where or 'top level'}: {first['msg']}") from err
+            where, problem = first_problem(err)
+            raise ConfigError(f"home file {path}: {where or 'top level'}: {problem}") from err
 
     # --- lookups -------------------------------------------------------------------
 
