@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agent.errors import first_problem
 from agent.audit import Decision, Source
 from agent.config import TesseraSettings
 from agent.llm.base import LLMBackend
@@ -156,8 +157,8 @@ def parse_request(payload: bytes) -> CommandRequest:
         except json.JSONDecodeError as err:
             raise RequestError(f"request is not valid JSON: {err.msg} at character {err.pos}") from None
         except ValidationError as err:
-            first = err.errors()[0]
-            raise RequestError(f"request field {'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}") from None
+            where, problem = first_problem(err)
+            raise RequestError(f"request field {where or 'body'}: {problem}") from None
     else:
         request = CommandRequest(text=text[:500])
     if not request.text and not request.confirm:

@@ -29,6 +29,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from agent.errors import first_problem
+
 WIRE_VERSION = 1
 MAGIC = b"TS"
 HEADER = struct.Struct("<2sBBBBHIIdff")
@@ -175,8 +177,8 @@ def _decode_json(payload: bytes) -> Frame:
     try:
         frame = JsonFrame.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        raise WireError(WireErrorReason.INVALID_FIELD, f"{'.'.join(map(str, first['loc'])) or 'frame'}: {first['msg']}") from None
+        where, problem = first_problem(err)
+        raise WireError(WireErrorReason.INVALID_FIELD, f"{where or 'frame'}: {problem}") from None
     samples = np.array(frame.samples, dtype=np.float64)  # None becomes NaN
     if samples.ndim == 2 and samples.shape[0] == 1:
         samples = samples[0]

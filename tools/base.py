@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from agent.errors import first_problem
 from agent.registry import Registry
 
 if typing.TYPE_CHECKING:
@@ -82,9 +83,8 @@ class Tool:
         try:
             args = self.validate(raw_args)
         except ValidationError as err:
-            first = err.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            return ToolResult(False, f"invalid arguments for {self.name}: {where}: {first['msg']}")
+            where, problem = first_problem(err)
+            return ToolResult(False, f"invalid arguments for {self.name}: {where}: {problem}")
         return self.func(args, ctx)
 
 

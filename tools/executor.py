@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.audit import AuditLog
+from agent.errors import first_problem
 from agent.registry import UnknownNameError
 from tools.base import TOOLS, Tool, ToolContext, ToolResult
 from tools.guardrails import GuardrailPolicy, Outcome, Reason
@@ -51,9 +52,8 @@ def execute(
     try:
         args = tool.validate(raw_args)
     except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        result = ToolResult(False, f"invalid arguments for {name}: {where}: {first['msg']}", {"denied": True, "reason": Reason.INVALID_ARGUMENTS.value, "field": where})
+        where, problem = first_problem(err)
+        result = ToolResult(False, f"invalid arguments for {name}: {where}: {problem}", {"denied": True, "reason": Reason.INVALID_ARGUMENTS.value, "field": where})
         return done(result, Outcome.DENY, Reason.INVALID_ARGUMENTS)
 
     verdict = policy.check(tool, args, ctx, confirmed=confirmed)
