@@ -81,6 +81,9 @@ class Encoder(Protocol):
         """Forget any state carried between windows (baselines, last beat)."""
         ...
 
+    # An encoder may also set `incremental = True`: it learns baselines from the stream, so
+    # callers feed it each sample once (only the new part of overlapping windows).
+
 
 def _fmt(value: float | int | str) -> str:
     if isinstance(value, float):

@@ -78,6 +78,7 @@ class DeadLetter:
 
 
 FrameHook = Callable[[StreamKey, Frame], None]
+MetaHook = Callable[[str, str, dict], None]  # site, device, the device's retained meta (docs/wire.md)
 WindowHook = Callable[[StreamKey, Window], None]
 
 
@@ -86,14 +87,15 @@ class Ingestor:
 
     on_window(key, window) runs in the network thread for each completed window; window.samples
     is a read-only view valid during the call (copy it to keep it). on_frame(key, frame) runs for
-    each accepted frame, before its windows.
+    each accepted frame, before its windows. on_meta(site, device, meta) runs for each device's
+    retained meta message (shaft speed, bearing geometry, streams), which encoders need.
     """
 
     def __init__(self, settings: TesseraSettings, *, on_window: WindowHook | None = None, on_frame: FrameHook | None = None,
-                 worker: int | None = None) -> None:
+                 on_meta: MetaHook | None = None, worker: int | None = None) -> None:
         self.settings = settings
         self.cfg = settings.ingest
-        self.on_window, self.on_frame = on_window, on_frame
+        self.on_window, self.on_frame, self.on_meta = on_window, on_frame, on_meta
         base_id = self.cfg.client_id or f"tessera-ingest-{settings.mqtt.site}"
         self.client_id = base_id if worker is None else f"{base_id}-{worker}"
         self.counters = IngestCounters()
@@ -113,9 +115,11 @@ class Ingestor:
         """
         share = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
         prefix = self.settings.mqtt.topic_prefix
+        # Meta is retained and small: every worker takes all of it, never shared.
+        meta = [f"{prefix}/{site}/+/meta" for site in self.cfg.sites] if self.on_meta else []
         if not any(ch in d for d in self.cfg.devices for ch in "*?["):
-            return [f"{share}{prefix}/{site}/{device}/data/#" for site in self.cfg.sites for device in self.cfg.devices]
-        return [f"{share}{prefix}/{site}/+/data/#" for site in self.cfg.sites]
+            return [f"{share}{prefix}/{site}/{device}/data/#" for site in self.cfg.sites for device in self.cfg.devices] + meta
+        return [f"{share}{prefix}/{site}/+/data/#" for site in self.cfg.sites] + meta
 
     def start(self, timeout_s: float = 10.0) -> Ingestor:
         """Connect with a persistent session and start consuming; BrokerError when the broker is unusable."""
@@ -148,7 +152,10 @@ class Ingestor:
                 topic = msg.topic
             except UnicodeDecodeError:
                 topic = msg._topic.decode("utf-8", "replace")  # brokers check topics; this is belt and braces
-            self.handle(topic, msg.payload)
+            if self.on_meta is not None and topic.endswith("/meta"):
+                self._meta(topic, msg.payload)
+            else:
+                self.handle(topic, msg.payload)
         except Exception:  # a bug on one frame must not stop ingest; count it and go on
             self.counters.internal_errors += 1
             log.exception("ingest failed on a message", extra={"topic": repr(getattr(msg, "_topic", b""))[:200]})
@@ -188,6 +195,19 @@ class Ingestor:
             for window in windows:
                 self.on_window(key, window)
         return frame
+
+    def _meta(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        if not payload:
+            return  # a cleared retained message: the device is gone
+        try:
+            meta = json.loads(payload)
+            if len(parts) != 4 or not isinstance(meta, dict):
+                raise ValueError("meta must be a JSON object on <prefix>/<site>/<device>/meta")
+        except (ValueError, UnicodeDecodeError) as err:
+            self._dead_letter(WireError(WireErrorReason.BAD_JSON, f"device meta: {err}"), topic, payload)
+            return
+        self.on_meta(parts[1], parts[2], meta)
 
     def _key(self, topic: str) -> StreamKey:
         parts = parse_data_topic(topic, self.settings.mqtt.topic_prefix)

@@ -113,6 +113,10 @@ class TrafficLoop(Firmware):
         self.streams = [SampledStream("loop", 1.0 / interval_s, interval_s, self._data.take, encoding="json",
                                       channels=["count", "speed_kmh", "occupancy_pct"])]
 
+    def metadata(self) -> dict:
+        """Meta with the lane count (flow per lane) and which station of the pair this loop is."""
+        return {**super().metadata(), "lanes": self.lanes, "station": self.station}
+
     def _generate(self, t_rel: float, block_s: float) -> np.ndarray:
         t0 = self.booted_at + t_rel
         incidents = [traffic_signal.Incident(self.faults.origin + f.at_s, f.duration_s, float(f.params.get("capacity_fraction", 0.4)))

@@ -13,7 +13,7 @@ from adapters.generic.tokenizer import MeanScaleTokenizer, TokenizerConfig
 ENCODERS.register(
     "generic",
     make_generic_encoder,
-    aliases=("scalar", "temperature", "humidity", "current", "voltage", "power", "pressure", "flow_rate", "level"),
+    aliases=("scalar", "temperature", "humidity", "current", "voltage", "power", "pressure", "flow_rate", "level", "battery", "speed"),
 )
 
 __all__ = ["VOCAB_VERSION", "AnomalyDetector", "DetectorConfig", "GenericConfig", "GenericEncoder",

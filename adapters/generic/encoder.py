@@ -70,6 +70,7 @@ class GenericEncoder:
     """Stateful encoder: the anomaly detector's baseline carries from window to window."""
 
     name = "generic"
+    incremental = True  # baselines learnt across windows: each sample once
     vocab_version = VOCAB_VERSION
     embedding_dim = EMBEDDING_DIM
 

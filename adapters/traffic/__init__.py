@@ -10,7 +10,7 @@ from adapters.traffic.encoder import VOCAB, VOCAB_VERSION, TrafficConfig, Traffi
 from adapters.traffic.incident import CaliforniaConfig, CaliforniaDetector, IncidentState
 from adapters.traffic.measures import density, flow_per_lane, level_of_service
 
-ENCODERS.register("traffic", make_traffic_encoder, aliases=("loop_detector", "traffic_loop"))
+ENCODERS.register("traffic", make_traffic_encoder, aliases=("loop", "loop_detector", "traffic_loop"))
 
 __all__ = ["VOCAB", "VOCAB_VERSION", "CaliforniaConfig", "CaliforniaDetector", "IncidentState", "TrafficConfig",
            "TrafficEncoder", "density", "flow_per_lane", "level_of_service", "make_traffic_encoder"]

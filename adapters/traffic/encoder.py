@@ -114,6 +114,7 @@ class TrafficEncoder:
     """Stateful: congestion state, incident state and the time-of-day baseline carry across windows."""
 
     name = "traffic"
+    incremental = True  # baselines learnt across windows: each sample once
     vocab_version = VOCAB_VERSION
     embedding_dim = EMBEDDING_DIM
 

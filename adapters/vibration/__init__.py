@@ -11,7 +11,7 @@ from adapters.vibration.bearing import SKF_6203, SKF_6205, BearingGeometry, Defe
 from adapters.vibration.encoder import VibrationConfig, VibrationEncoder, encode_vibration, factory
 
 if "vibration" not in ENCODERS:
-    ENCODERS.register("vibration", factory, aliases=("vib", "accelerometer", "acceleration"))
+    ENCODERS.register("vibration", factory, aliases=("vib", "accel", "accelerometer", "acceleration"))
 
 __all__ = [
     "SKF_6203",
