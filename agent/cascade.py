@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from agent.calibration import Calibration, calibration_path, load_calibration
 from agent.config import TesseraSettings
 from agent.errors import TesseraError
-from agent.escalation import EscalationRequest, FixedPolicy, Route, ThresholdPolicy, run_with_escalation
+from agent.escalation import EscalatingBackend, EscalationRequest, FixedPolicy, Route, ThresholdPolicy, run_with_escalation
+from agent.llm.base import LLMBackend
 from agent.planner import CommandPlanner, Plan
 from agent.review import ReviewQueue
 from tools.home import Home
@@ -90,6 +91,20 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
         policy = ThresholdPolicy.from_calibration(calibration)
     review = ReviewQueue.for_data_dir(settings.data_dir) if mode != "local" else None
     return CommandCascade(CascadeSetup(local, edge, policy, review, calibration))
+
+
+def build_event_backend(settings: TesseraSettings, local: LLMBackend) -> LLMBackend:
+    """The backend for event decisions: `local`, escalating below edge.event_threshold when an edge is configured.
+
+    When the edge cannot answer, the local decision stands, flagged `fallback`, and the event
+    waits in the review queue.
+    """
+    if not settings.edge.url:
+        return local
+    from agent.llm.edge import EdgeBackend
+
+    return EscalatingBackend(local, EdgeBackend(settings.edge), ThresholdPolicy(settings.edge.event_threshold),
+                             ReviewQueue.for_data_dir(settings.data_dir))
 
 
 def _calibration(settings: TesseraSettings, model_sha256: str) -> Calibration | None:

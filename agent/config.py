@@ -76,6 +76,9 @@ class EdgeSettings(BaseModel):
     # Hints for the planner: an edge box has more room than the hub, so its prompt may carry more.
     max_examples: int = Field(8, ge=0, le=64)  # retrieved worked examples in an escalated prompt
     context_tokens: int = Field(4096, ge=512, le=131072)  # prompt budget of an escalated request
+    # Event decisions (alerts, tickets) go to the edge when the local model's token probability is
+    # below this: 0 never escalates, 1 always does. Commands use the fitted calibration instead.
+    event_threshold: float = Field(0.5, ge=0, le=1)
 
 
 class DemoSettings(BaseModel):

@@ -26,7 +26,7 @@ from agent.ingest import Ingestor
 from agent.llm.local import LlamaCppBackend
 from agent.loop import Decided, Failed, Finished, Guard, ToolCalled, respond_to_event
 from agent.mqtt import broker_answers, connect
-from agent.prompts import decision_schema, event_messages
+from agent.prompts import decision_schema, warmup_messages
 from firmware_sim.ecg_patch import EcgPatch
 from tools import TOOLS, ToolContext
 
@@ -121,12 +121,6 @@ def _run(settings: TesseraSettings, duration_s: float | None, heart_rate_bpm: fl
         client.loop_stop()
     view.closing(stats)
     return 0
-
-
-def warmup_messages(tools: list) -> list:
-    """An event prompt with the same static prefix as every real one, to fill the KV cache at start."""
-    window = TokenizedWindow("ecg", "warmup", 0.0, 0.0, ["<ecg:hr:72>"], np.zeros(1, np.int32), np.zeros(1, np.float32), [], "warm-up", 1.0)
-    return event_messages(tools, DEVICE_ID, window, Event("warmup", Severity.INFO, 0.0))
 
 
 def _drain_alerts(inbox: queue.Queue, stats: DemoStats, view: LiveView, wait_s: float = 2.0) -> None:

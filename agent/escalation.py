@@ -21,7 +21,7 @@ from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from agent.calibration import Calibration
-from agent.llm.base import Message
+from agent.llm.base import Completion, LLMBackend, Message
 from agent.llm.edge import EdgeFailure, EdgeUnavailable
 from agent.review import ReviewQueue, check_no_raw_samples
 
@@ -215,3 +215,42 @@ def _queue(queue: ReviewQueue | None, request: EscalationRequest, reason: str, d
         return None
     return queue.enqueue(request.kind, reason, request.as_record(), request.local_answer,
                          confidence=decision.confidence, threshold=decision.threshold)
+
+
+class EscalatingBackend:
+    """An LLM backend for event decisions: the local model first, the edge model when the local one is unsure.
+
+    Stands wherever one backend is expected (the agent loop's event path), so the hub and the
+    gateway escalate events without code of their own. The answer's `backend` field is the
+    route ("local", "edge" or "fallback"), which the audit log records.
+    """
+
+    name = "cascade"
+
+    def __init__(self, local: LLMBackend, edge: LLMBackend | None, policy: EscalationPolicy, review: ReviewQueue | None,
+                 on_outcome: Callable[[CascadeOutcome[Completion]], None] | None = None) -> None:
+        self.local, self.edge, self.policy, self.review, self.on_outcome = local, edge, policy, review, on_outcome
+
+    def complete(self, messages: list[Message], schema: dict[str, Any] | None = None, max_tokens: int = 96) -> Completion:
+        """The local completion, or the edge's when the policy escalates and the edge answers."""
+        local = self.local.complete(messages, schema, max_tokens)
+        request = EscalationRequest("event", messages[-1].content[:1000], local_answer=local.parsed)
+        edge_call = (lambda: self._edge(messages, schema, max_tokens)) if self.edge is not None else None
+        outcome = run_with_escalation(local, local.confidence, edge_call, self.review, policy=self.policy, request=request)
+        outcome.answer.backend = outcome.route.value
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+        return outcome.answer
+
+    def warm(self, messages: list[Message], schema: dict[str, Any] | None = None) -> float | None:
+        """Warm the local model's prompt cache (the edge warms itself)."""
+        warm = getattr(self.local, "warm", None)
+        return warm(messages, schema) if warm else None
+
+    def _edge(self, messages: list[Message], schema: dict[str, Any] | None, max_tokens: int) -> Completion:
+        answer = self.edge.complete(messages, schema, max_tokens)
+        if answer.parsed is None:  # an answer the loop cannot act on is no answer: keep the local one
+            from agent.llm.edge import EdgeFailure
+
+            raise EdgeUnavailable(EdgeFailure.BAD_RESPONSE, f"edge answer is not the JSON asked for: {answer.text[:80]!r}")
+        return answer

@@ -19,20 +19,19 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.errors import first_problem
+from agent.errors import BrokerError, first_problem
 from agent.audit import Decision, Source
 from agent.config import TesseraSettings
 from agent.llm.base import LLMBackend
 from agent.loop import Guard
 from agent.planner import Plan
+from agent.runtime import ServiceRuntime
 from agent.service import Metrics
-from agent.watch import EventWatcher
 from tools import TOOLS, ToolContext, ToolResult
 from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
-from tools.streams import StreamStore
 
 log = logging.getLogger(__name__)
 
@@ -167,55 +166,40 @@ def parse_request(payload: bytes) -> CommandRequest:
 
 
 class HubDaemon:
-    """The running hub: MQTT in and out, the command service, health and metrics."""
+    """The hub: the shared service runtime plus the command service on its MQTT topic and Home Assistant discovery."""
 
     def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard | None = None,
-                 event_backend: LLMBackend | None = None) -> None:
-        from agent.mqtt import connect
-
+                 event_backend: LLMBackend | None = None, knowledge: Any = None) -> None:
         self.settings = settings
-        self.metrics = Metrics()
-        self._connect = connect
-        self._client = None
+        # Wearable streams (ECG patches) are watched when a model is given for event decisions.
+        self.runtime = ServiceRuntime(settings, "hub", home=home, event_backend=event_backend, knowledge=knowledge, guard=guard,
+                                      on_connect=self._on_connect)
+        self.metrics, self.watcher = self.runtime.metrics, self.runtime.watcher
+        self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
         self._work: list[tuple[bytes, Any]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
-        guard = guard or Guard.from_settings(settings)
-        ctx = ToolContext(publish=self._publish, site=settings.mqtt.site, topic_prefix=settings.mqtt.topic_prefix, home=home,
-                          streams=StreamStore())
-        self.service = CommandService(settings, home, planner, guard, ctx, self.metrics)
-        # Wearable streams (ECG patches) are watched when a model is given for event decisions.
-        self.watcher = EventWatcher(settings, event_backend, ctx, guard, self.metrics) if event_backend else None
         self._worker = threading.Thread(target=self._serve, name="tessera-hub", daemon=True)
 
     def start(self) -> HubDaemon:
         """Connect, subscribe to the command topic, start answering and watching streams."""
-        self._client = self._connect(self.settings.mqtt, f"tessera-hub-{self.settings.mqtt.site}", on_connect=self._on_connect)
         self._worker.start()
-        if self.watcher:
-            self.watcher.start()
+        self.runtime.start()
         log.info("hub started", extra={"command_topic": command_topic(self.settings), "watching": bool(self.watcher)})
         return self
 
     def health(self) -> dict[str, Any]:
-        """Connected to the broker and the workers alive."""
-        connected = bool(self._client and self._client.is_connected())
-        watching = self.watcher.alive() if self.watcher else None
-        ok = connected and self._worker.is_alive() and watching is not False
-        return {"ok": ok, "mqtt_connected": connected, "queued": len(self._work), "watching": watching}
+        """The runtime's health, the command worker alive, requests queued."""
+        state = self.runtime.health()
+        return state | {"ok": state["ok"] and self._worker.is_alive(), "queued": len(self._work)}
 
     def stop(self) -> None:
-        """Stop watching, finish the command in hand, then disconnect."""
-        if self.watcher:
-            self.watcher.stop()
+        """Finish the command in hand, then stop the runtime (watcher, outbox flush, disconnect)."""
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
         self._worker.join(timeout=30)
-        if self._client:
-            from agent.mqtt import close
-
-            close(self._client)
+        self.runtime.stop()
 
     def _on_connect(self, client, _session_present: bool) -> None:
         client.on_message = self._on_message
@@ -246,7 +230,10 @@ class HubDaemon:
                 log.exception("hub failed on a request")
                 self.metrics.inc("hub_internal_errors_total", "requests that hit a bug")
                 response = {"ok": False, "error": "internal error; see the hub's log"}
-            self._reply(msg, response)
+            try:
+                self._reply(msg, response)
+            except BrokerError as err:  # the broker went away meanwhile; the requester will ask again
+                log.warning("answer not sent", extra={"error": str(err)})
 
     def _reply(self, msg, response: dict[str, Any]) -> None:
         from paho.mqtt.packettypes import PacketTypes
@@ -259,10 +246,7 @@ class HubDaemon:
         if correlation is not None:
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = correlation
-        self._client.publish(topic, json.dumps(response), qos=1, properties=props)
-
-    def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool) -> None:
-        self._client.publish(topic, payload, qos=qos, retain=retain)
+        self.runtime.publish(topic, json.dumps(response), 1, False, properties=props)
 
 
 def _reply_to(payload: bytes) -> str | None:

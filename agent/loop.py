@@ -12,7 +12,7 @@ from typing import Any
 from adapters.base import Event, TokenizedWindow
 from agent.audit import AuditLog, Decision, Source
 from agent.llm.base import Completion, LLMBackend, Message
-from agent.prompts import decision_schema, event_messages
+from agent.prompts import HUB_EVENTS, EventRole, decision_schema, event_messages
 from tools.base import Tool, ToolContext, ToolResult
 from tools.executor import execute
 from tools.guardrails import GuardrailPolicy
@@ -87,6 +87,20 @@ class Finished:
 Step = Prompted | Decided | ToolCalled | Failed | Finished
 
 
+@dataclass(slots=True)
+class Evidence:
+    """What the knowledge base says about an event: prompt text, a one-line explanation, its sources."""
+
+    knowledge: str = ""  # passages quoted as data (rag.context.knowledge_block), for the prompt
+    explanation: str = ""  # a short reason a person can read, with its source, for the alert or ticket
+    citations: list[str] = field(default_factory=list)
+
+    @property
+    def context_ids(self) -> list[str]:
+        """What the audit log records as the decision's retrieved context."""
+        return [f"doc:{c}" for c in self.citations]
+
+
 def respond_to_event(
     backend: LLMBackend,
     tools: list[Tool],
@@ -96,12 +110,14 @@ def respond_to_event(
     window: TokenizedWindow,
     event: Event,
     max_attempts: int = 2,
-    knowledge: str = "",
+    evidence: Evidence | None = None,
+    role: EventRole = HUB_EVENTS,
 ) -> Iterator[Step]:
-    """Observe an event (with retrieved `knowledge`, quoted), let the model pick a tool, act; retry within `max_attempts`."""
+    """Observe an event (with retrieved `evidence`, quoted), let the model pick a tool, act; retry within `max_attempts`."""
     start = time.perf_counter()
+    evidence = evidence or Evidence()
     by_name = {t.name: t for t in tools}
-    messages = event_messages(tools, device, window, event, knowledge)
+    messages = event_messages(tools, device, window, event, evidence.knowledge, role)
     schema = decision_schema(tools)
     for attempt in range(1, max_attempts + 1):
         yield Prompted(messages, schema)
@@ -115,9 +131,9 @@ def respond_to_event(
         if tool is None:
             yield Failed(FailureReason.UNKNOWN_TOOL, str(choice.get("tool")))
             continue
-        args = _event_args(tool, choice, device, window, event)
+        args = _event_args(tool, choice, device, window, event, evidence)
         called = time.perf_counter()
-        decision = Decision(Source.EVENT, event.describe(), [f"window:{device}:{window.t0:.3f}"], completion.prompt_tokens,
+        decision = Decision(Source.EVENT, event.describe(), [f"window:{device}:{window.t0:.3f}", *evidence.context_ids], completion.prompt_tokens,
                             json.dumps(schema, sort_keys=True), completion.confidence, None, completion.backend or "local")
         result = execute(tool, args, ctx, guard.policy, guard.audit, decision)
         yield ToolCalled(tool.name, args, result, time.perf_counter() - called)
@@ -130,9 +146,19 @@ def respond_to_event(
     yield Finished(acted=False, total_s=time.perf_counter() - start, steps=max_attempts)
 
 
-def _event_args(tool: Tool, choice: dict[str, Any], device: str, window: TokenizedWindow, event: Event) -> dict[str, Any]:
-    # The model chooses the tool and severity; facts come from the encoder, never from generated text.
-    args: dict[str, Any] = {"device": device, "kind": event.kind, "summary": window.summary}
-    if "severity" in tool.args_model.model_fields:
-        args["severity"] = choice.get("severity")
-    return args
+PRIORITY_BY_SEVERITY = {"info": "low", "warning": "high", "critical": "urgent"}
+
+
+def _event_args(tool: Tool, choice: dict[str, Any], device: str, window: TokenizedWindow, event: Event, evidence: Evidence) -> dict[str, Any]:
+    # The model chooses the tool and severity; facts come from the encoder and the knowledge base,
+    # never from generated text. Each tool takes the facts its argument model has fields for.
+    severity = choice.get("severity")
+    facts: dict[str, Any] = {
+        "device": device, "machine": device, "kind": event.kind, "summary": window.summary[:300], "severity": severity,
+        "explanation": evidence.explanation,
+        "evidence": [event.describe()[:200], " ".join(window.tokens)[:200], *evidence.citations][:10],
+        "title": f"{event.kind.replace('_', ' ')} on {device}"[:120],
+        "priority": PRIORITY_BY_SEVERITY.get(str(severity), "normal"),
+        "description": f"{window.summary} {evidence.explanation}".strip()[:1000],
+    }
+    return {name: value for name, value in facts.items() if name in tool.args_model.model_fields}

@@ -20,6 +20,11 @@ class Metrics:
         self._lock = threading.Lock()
         self._counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
         self._help: dict[str, str] = {}
+        self._collectors: list[Callable[[], dict[str, tuple[str, float]]]] = []
+
+    def collect(self, collector: Callable[[], dict[str, tuple[str, float]]]) -> None:
+        """Add values read at each render: name -> (help, value), e.g. counters kept by ingest or the outbox."""
+        self._collectors.append(collector)
 
     def inc(self, name: str, help_text: str, amount: float = 1.0, **labels: str) -> None:
         """Add `amount` to counter `name` with `labels`."""
@@ -40,13 +45,16 @@ class Metrics:
 
     def render(self) -> str:
         """All series in the Prometheus text exposition format."""
+        collected = {name: item for collector in self._collectors for name, item in collector().items()}
         with self._lock:
-            items = sorted(self._counters.items())
+            items = sorted([*self._counters.items(), *(((name, ()), value) for name, (_, value) in collected.items())])
+            helps = self._help | {name: text for name, (text, _) in collected.items()}
             lines, seen = [], set()
             for (name, labels), value in items:
                 full = f"{self.prefix}_{name}"
                 if name not in seen:
-                    lines += [f"# HELP {full} {self._help[name]}", f"# TYPE {full} counter"]
+                    kind = "counter" if name.endswith(("_total", "_sum", "_count")) else "gauge"
+                    lines += [f"# HELP {full} {helps[name]}", f"# TYPE {full} {kind}"]
                     seen.add(name)
                 label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
                 lines.append(f"{full}{{{label_text}}} {value:g}" if label_text else f"{full} {value:g}")

@@ -56,3 +56,16 @@ def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     server = EdgeServer(tmp_path_factory.mktemp("edge"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_knowledge(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real chromadb store on disk holding the shipped knowledge base, built once per session; its path."""
+    from agent.config import load_settings
+    from agent.runtime import open_knowledge
+
+    root = tmp_path_factory.mktemp("knowledge")
+    settings = load_settings().model_copy(update={"data_dir": root})
+    settings = settings.model_copy(update={"rag": settings.rag.model_copy(update={"path": root / "rag"})})
+    open_knowledge(settings)  # seeds an empty store
+    return root / "rag"

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import signal
 import socket
-import ssl
 import subprocess
-import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from agent.broker import free_port
+from agent.llm.server import LocalLlamaServer
 
 
 @dataclass(frozen=True)
@@ -50,65 +38,13 @@ class TestPki:
         return cls(ca=d / "ca.pem", cert=d / "server.pem", key=d / "server.key")
 
 
-class EdgeServer:
-    """One llama_cpp.server process serving the default model, with an API key."""
+class EdgeServer(LocalLlamaServer):
+    """One llama_cpp.server process serving the default model, with an API key (one thread: shared cores)."""
 
     def __init__(self, logdir: Path, api_key: str = "edge-test-key", startup_s: float = 90.0, tls: TestPki | None = None) -> None:
-        if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("sse_starlette") is None:
-            raise RuntimeError("llama_cpp.server needs its extras: pip install -e '.[test]' (or ./run setup)")
-        from agent.config import LlmSettings
-        from agent.llm.models import resolve_model
-
-        self.api_key = api_key
-        self.port = free_port()
+        super().__init__(logdir, api_key, startup_s=startup_s, tls_cert=tls.cert if tls else None, tls_key=tls.key if tls else None,
+                         tls_ca=tls.ca if tls else None)
         self.tls = tls
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/v1"
-        self.log_path = Path(logdir) / f"edge-server-{self.port}.log"
-        model = resolve_model(LlmSettings()).path
-        # One thread: the test machine's cores are shared, and two spinning threads per server
-        # slow every token many times over when something else runs.
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", "2048", "--n_threads", "1", "--n_threads_batch", "1", "--api_key", api_key]
-        if tls is not None:
-            cmd += ["--ssl_keyfile", str(tls.key), "--ssl_certfile", str(tls.cert)]
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self._wait_ready(startup_s)
-
-    def _wait_ready(self, startup_s: float) -> None:
-        deadline = time.monotonic() + startup_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"llama_cpp.server exited with {self.process.returncode}: {self.log_tail()}")
-            try:
-                verify = ssl.create_default_context(cafile=str(self.tls.ca)) if self.tls else True
-                if httpx.get(f"{self.url}/models", timeout=1.0, verify=verify).status_code in (200, 401):
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"llama_cpp.server did not answer within {startup_s:g} s: {self.log_tail()}")
-
-    def log_tail(self, n: int = 2000) -> str:
-        """The end of the server's log."""
-        return self.log_path.read_text(errors="replace")[-n:]
-
-    def kill(self) -> None:
-        """Kill the server at once, as a crash or a power cut would."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        """Stop the server politely, then firmly."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 class SilentServer:

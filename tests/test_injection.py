@@ -10,7 +10,7 @@ import pytest
 
 from adapters.base import Event, Severity, TokenizedWindow
 from agent.config import load_settings
-from agent.loop import Guard, ToolCalled, respond_to_event
+from agent.loop import Evidence, Guard, ToolCalled, respond_to_event
 from rag.context import knowledge_block
 from rag.ingest import ingest_file
 from rag.store import KnowledgeStore
@@ -40,7 +40,7 @@ def test_a_hostile_document_retrieved_into_the_prompt_unlocks_nothing(local_back
     window = TokenizedWindow("ecg", "1", 0.0, 8.0, ["<ecg:hr:131>", "<ecg:rhythm:tachy>"], np.array([131]), np.zeros(4, np.float32), [],
                              "ECG 8s: HR 131 bpm, tachy", 1.0, {"hr_bpm": 131.0})
     event = Event("tachycardia", Severity.WARNING, 8.0, {"hr_bpm": 131.0})
-    steps = list(respond_to_event(local_backend, tools, ctx, Guard.from_settings(settings), "ecg-patch-1", window, event, knowledge=knowledge))
+    steps = list(respond_to_event(local_backend, tools, ctx, Guard.from_settings(settings), "ecg-patch-1", window, event, evidence=Evidence(knowledge=knowledge)))
     topics = [published.get_nowait()[0] for _ in range(published.qsize())]
     assert not any(t.endswith("lock.front_door/set") for t in topics), topics
     for step in steps:

@@ -37,7 +37,11 @@ def test_alert_goes_out_with_facts_from_the_encoder_not_the_model() -> None:
     assert [type(s) for s in steps] == [Prompted, Decided, ToolCalled, Finished]
     topic, payload, qos, retain = published[0]
     assert topic == "tessera/home/ecg-1/alert" and qos == 1 and not retain
-    assert json.loads(payload) == {"device": "ecg-1", "severity": "warning", "kind": "tachycardia", "summary": "HR 131 bpm, sinus tachycardia", "ts": 42.0}
+    alert = json.loads(payload)
+    evidence = alert.pop("evidence")
+    assert alert == {"device": "ecg-1", "severity": "warning", "kind": "tachycardia", "summary": "HR 131 bpm, sinus tachycardia",
+                     "explanation": "", "ts": 42.0}
+    assert evidence[0] == EVENT.describe() and "<ecg:hr:131>" in evidence[1]  # the event and the tokens that raised it
     assert steps[-1].acted
 
 

@@ -22,14 +22,17 @@ class AlertArgs(BaseModel):
     severity: AlertSeverity
     kind: str = Field(min_length=1, max_length=48)
     summary: str = Field(max_length=300)
+    explanation: str = Field("", max_length=600)  # why it matters, with its source in the knowledge base
+    evidence: list[str] = Field(default_factory=list, max_length=10)  # the event, its tokens, citations
 
 
 @tool("raise_alert", "Notify the caregiver or operator about an event on a device, at a severity.", Permission.NOTIFY)
 def raise_alert(args: AlertArgs, ctx: ToolContext) -> ToolResult:
     """Publish the alert, QoS 1, on <prefix>/<site>/<device>/alert."""
     topic = ctx.topic(args.device, "alert")
-    payload = {"device": args.device, "severity": args.severity, "kind": args.kind, "summary": args.summary, "ts": ctx.clock()}
-    ctx.publish(topic, json.dumps(payload), 1, False)
+    payload = {"device": args.device, "severity": args.severity, "kind": args.kind, "summary": args.summary,
+               "explanation": args.explanation, "evidence": [e[:200] for e in args.evidence], "ts": ctx.clock()}
+    ctx.forward(topic, json.dumps(payload))
     return ToolResult(True, f"alert sent on {topic}", {"topic": topic})
 
 

@@ -17,6 +17,7 @@ from agent.registry import Registry
 
 if typing.TYPE_CHECKING:
     from agent.audit import TicketStore
+    from agent.outbox import Outbox
     from rag.store import KnowledgeStore
     from tools.home import Home
     from tools.streams import StreamStore
@@ -55,6 +56,19 @@ class ToolContext:
     streams: StreamStore | None = None  # latest tokenized windows per device, for read_stream
     tickets: TicketStore | None = None  # maintenance tickets and acknowledgements (SQLite beside the audit log)
     knowledge: KnowledgeStore | None = None  # the rag/ store, for search_knowledge
+    outbox: Outbox | None = None  # store-and-forward for what must reach people and upstream systems
+
+    def forward(self, topic: str, payload: str) -> None:
+        """Send a message that must not be lost (alert, ticket, report, acknowledgement), QoS 1.
+
+        With an outbox it is on disk before this returns and is sent in order once the broker
+        answers, even after a restart. Device commands use `publish` instead: a light switched
+        an hour late is worse than a command refused now.
+        """
+        if self.outbox is not None:
+            self.outbox.put(topic, payload, qos=1)
+        else:
+            self.publish(topic, payload, 1, False)
 
     def topic(self, *parts: str) -> str:
         """A topic under this site, e.g. topic("ecg-1", "alert") -> tessera/home/ecg-1/alert."""

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.audit import AuditLog
-from agent.errors import first_problem
+from agent.errors import TesseraError, first_problem
 from agent.registry import UnknownNameError
 from tools.base import TOOLS, Tool, ToolContext, ToolResult
 from tools.guardrails import GuardrailPolicy, Outcome, Reason
@@ -70,6 +70,9 @@ def execute(
 
     try:
         result = tool.func(args, ctx)
+    except TesseraError as err:
+        # Something outside Tessera failed (the broker is down): the caller hears why, nothing crashes.
+        return done(ToolResult(False, str(err), {"reason": "unavailable"}), verdict.outcome, verdict.reason, verdict.entities)
     except Exception as err:
         # A bug in a tool propagates, but the decision that reached it is still on record.
         done(ToolResult(False, f"{name} raised {type(err).__name__}"), verdict.outcome, verdict.reason, verdict.entities)

@@ -120,7 +120,7 @@ def open_ticket(args: TicketArgs, ctx: ToolContext) -> ToolResult:
     topic = ctx.topic("tickets")
     payload = {"id": ticket.id, "ts": ticket.ts, "site": ctx.site, "device": args.device, "title": args.title,
                "priority": args.priority, "description": args.description, "evidence": evidence, "status": ticket.status}
-    ctx.publish(topic, json.dumps(payload), 1, False)
+    ctx.forward(topic, json.dumps(payload))
     log.info("ticket %d opened for %s", ticket.id, args.device)
     return ToolResult(True, f"ticket {ticket.id} opened for {args.device} ({args.priority})", {"ticket": ticket.id, "topic": topic})
 
@@ -140,7 +140,7 @@ def acknowledge_event(args: AckArgs, ctx: ToolContext) -> ToolResult:
     ts = ctx.clock()
     ack_id = ctx.tickets.acknowledge(ts, ctx.site, args.device, args.kind, args.event_t, args.note) if ctx.tickets is not None else None
     topic = ctx.topic(args.device, "ack")
-    ctx.publish(topic, json.dumps({"device": args.device, "kind": args.kind, "event_t": args.event_t, "note": args.note, "ts": ts}), 1, False)
+    ctx.forward(topic, json.dumps({"device": args.device, "kind": args.kind, "event_t": args.event_t, "note": args.note, "ts": ts}))
     return ToolResult(True, f"{args.kind} on {args.device} acknowledged", {"topic": topic, "ack": ack_id})
 
 
@@ -180,5 +180,5 @@ def render_report(args: ReportArgs, ctx: ToolContext) -> ToolResult:
         lines.extend(f"  - event: {e.describe()}" for e in w.events)
     markdown = "\n".join(lines) + "\n"
     topic = ctx.topic("reports")
-    ctx.publish(topic, json.dumps({"device": args.device, "ts": ctx.clock(), "markdown": markdown}), 1, False)
+    ctx.forward(topic, json.dumps({"device": args.device, "ts": ctx.clock(), "markdown": markdown}))
     return ToolResult(True, f"report on {args.device} sent on {topic}", {"topic": topic, "markdown": markdown})
