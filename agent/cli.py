@@ -28,6 +28,7 @@ EVAL_COMMANDS: dict[str, str] = {
 COMMAND_MODULES: tuple[str, ...] = (
     "agent.plan_cli",
     "agent.service_cli",
+    "agent.repl_cli",
     "tools.cli",
     "agent.edge_cli",
     "rag.cli",
