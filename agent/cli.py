@@ -81,8 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR (default WARNING)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = commands.add_parser("demo", help="simulated ECG patch -> tokens -> local LLM tool call -> MQTT alert")
-    demo.add_argument("--duration", type=float, default=None, help="seconds to run (default: until Ctrl-C)")
+    demo = commands.add_parser("demo", help="hub and gateway on a simulated home and plant: a command, an alert, tickets, edge and fallback")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: when the story is told, at most demo.max_s)")
     demo.add_argument("--heart-rate", type=float, default=None, help="resting heart rate of the simulated patient (bpm)")
     demo.set_defaults(func=cmd_demo)
 

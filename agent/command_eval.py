@@ -19,7 +19,7 @@ from agent.errors import ConfigError
 from agent.planner import Plan
 
 DEFAULT_SET = Path("examples/commands/home_commands.jsonl")
-DEFAULT_HOME = Path("examples/home.yaml")
+DEFAULT_HOME = Path(__file__).resolve().parents[1] / "examples" / "home.yaml"  # beside the source checkout that ./run installs
 
 
 @dataclass(slots=True)

@@ -82,16 +82,25 @@ class EdgeSettings(BaseModel):
 
 
 class DemoSettings(BaseModel):
-    """The thin end-to-end slice run by `tessera demo`."""
+    """The story `tessera demo` tells: a home and a plant, times in seconds from the moment all is running."""
 
+    command: str = Field("turn on the garden lamp at 40 percent", min_length=1, max_length=500)  # spoken-style, sent to the hub
+    command_at_s: float = Field(8.0, ge=0)
     heart_rate_bpm: float = Field(72.0, gt=20, lt=250)
     tachycardia_episode_at_s: float = Field(12.0, ge=0)  # when the simulated patient's rate climbs
     tachycardia_bpm: float = Field(135.0, gt=20, lt=250)
-    alert_above_bpm: float = Field(100.0, gt=20, lt=250)
-    window_s: float = Field(8.0, ge=2, le=60)
+    bearing_defect_at_s: float = Field(25.0, ge=0)  # pump-01's outer race starts to spall
+    # The demo stops its edge server (the edge box goes down) at this time, once an escalation has been
+    # answered; pump-03's bearing then starts to fail, and its decision falls back to the local model.
+    edge_stop_at_s: float = Field(40.0, ge=0)
+    max_s: float = Field(110.0, gt=0)  # the story normally ends well before; this bounds a slow machine
+    window_s: float = Field(8.0, ge=2, le=60)  # hub (ECG) windows
     hop_s: float = Field(2.0, gt=0, le=60)
     sample_rate_hz: float = Field(250.0, ge=50, le=2000)
     embedded_broker: bool = True  # start a private broker when none answers at mqtt.url
+    # The edge: a local llama.cpp server the demo starts (or edge.url when set). The plant escalates
+    # every event decision below this token probability; 1.0 shows every route in a short demo.
+    event_threshold: float = Field(1.0, ge=0, le=1)
 
 
 class IngestSettings(BaseModel):

@@ -27,6 +27,7 @@ from agent.loop import Guard
 from agent.planner import Plan
 from agent.runtime import ServiceRuntime
 from agent.service import Metrics
+from agent.watch import WatchObserver
 from tools import TOOLS, ToolContext, ToolResult
 from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
@@ -169,11 +170,11 @@ class HubDaemon:
     """The hub: the shared service runtime plus the command service on its MQTT topic and Home Assistant discovery."""
 
     def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard | None = None,
-                 event_backend: LLMBackend | None = None, knowledge: Any = None) -> None:
+                 event_backend: LLMBackend | None = None, knowledge: Any = None, observer: WatchObserver | None = None) -> None:
         self.settings = settings
         # Wearable streams (ECG patches) are watched when a model is given for event decisions.
         self.runtime = ServiceRuntime(settings, "hub", home=home, event_backend=event_backend, knowledge=knowledge, guard=guard,
-                                      on_connect=self._on_connect)
+                                      on_connect=self._on_connect, observer=observer)
         self.metrics, self.watcher = self.runtime.metrics, self.runtime.watcher
         self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
         self._work: list[tuple[bytes, Any]] = []

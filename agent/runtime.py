@@ -22,7 +22,7 @@ from agent.loop import Guard
 from agent.outbox import Outbox
 from agent.prompts import EVENT_ROLES
 from agent.service import Metrics
-from agent.watch import EventWatcher
+from agent.watch import EventWatcher, WatchObserver
 from tools import ToolContext
 from tools.home import Home
 from tools.streams import StreamStore
@@ -36,7 +36,8 @@ class ServiceRuntime:
     """The shared core of a long-running Tessera service; `start()`, `health()`, `stop()`."""
 
     def __init__(self, settings: TesseraSettings, name: str, *, home: Home | None = None, event_backend: LLMBackend | None = None,
-                 knowledge: Any = None, guard: Guard | None = None, on_connect: OnConnect | None = None) -> None:
+                 knowledge: Any = None, guard: Guard | None = None, on_connect: OnConnect | None = None,
+                 observer: WatchObserver | None = None) -> None:
         self.settings, self.name = settings, name
         self.metrics = Metrics()
         self.guard = guard or Guard.from_settings(settings)
@@ -46,7 +47,7 @@ class ServiceRuntime:
         self.ctx = ToolContext(publish=self.publish, site=settings.mqtt.site, topic_prefix=settings.mqtt.topic_prefix, home=home,
                                streams=StreamStore(), tickets=TicketStore(self.guard.audit.db), knowledge=knowledge, outbox=self.outbox)
         role = EVENT_ROLES[settings.profile]
-        self.watcher = EventWatcher(settings, event_backend, self.ctx, self.guard, self.metrics, role=role) if event_backend else None
+        self.watcher = EventWatcher(settings, event_backend, self.ctx, self.guard, self.metrics, role=role, observer=observer) if event_backend else None
         self._on_connect = on_connect
         self._client = None
         self.metrics.collect(self._gauges)

@@ -15,7 +15,7 @@ import queue
 import re
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from adapters.base import Encoder, Event, Severity, TokenizedWindow
 from agent.config import TesseraSettings
 from agent.ingest import Ingestor, StreamKey
 from agent.llm.base import LLMBackend
-from agent.loop import Decided, Evidence, Guard, ToolCalled, respond_to_event
+from agent.loop import Decided, Evidence, Guard, Step, ToolCalled, respond_to_event
 from agent.prompts import HUB_EVENTS, EventRole, decision_schema, warmup_messages
 from agent.registry import UnknownNameError
 from agent.service import Metrics
@@ -39,12 +39,24 @@ MAX_QUEUED_WINDOWS = 1000
 META_OPTIONS: dict[str, tuple[str, ...]] = {"vibration": ("rpm", "bearing", "machine_class"), "traffic": ("lanes",)}  # backpressure: past this, the oldest windows are dropped and counted
 
 
+class WatchObserver(Protocol):
+    """Who wants to see the watcher work (the demo's live view): every window, every step of a decision."""
+
+    def window(self, key: StreamKey, window: TokenizedWindow) -> None:
+        """A window was encoded."""
+
+    def step(self, key: StreamKey, step: Step) -> None:
+        """A step of the agent loop on an event of this stream."""
+
+
 class EventWatcher:
     """Encodes every ingested window and lets the model decide on warning-or-worse events."""
 
     def __init__(self, settings: TesseraSettings, backend: LLMBackend, ctx: ToolContext, guard: Guard, metrics: Metrics,
-                 cooldown_s: float = 60.0, ingest: Ingestor | None = None, role: EventRole = HUB_EVENTS) -> None:
+                 cooldown_s: float = 60.0, ingest: Ingestor | None = None, role: EventRole = HUB_EVENTS,
+                 observer: WatchObserver | None = None) -> None:
         self.backend, self.ctx, self.guard, self.metrics, self.cooldown_s, self.role = backend, ctx, guard, metrics, cooldown_s, role
+        self.observer = observer
         self.tools = [TOOLS.get(name) for name in role.tools]
         self.ingest = ingest or Ingestor(settings, on_window=self._enqueue, on_meta=self._remember_meta)
         self._queue: queue.Queue = queue.Queue(MAX_QUEUED_WINDOWS)
@@ -52,7 +64,8 @@ class EventWatcher:
         self._meta: dict[tuple[str, str], dict] = {}  # (site, device) -> retained meta
         self._stale: set[tuple[str, str]] = set()  # devices whose meta changed since their encoders were built
         self._meta_lock = threading.Lock()
-        self._fed_until: dict[StreamKey, float] = {}  # incremental encoders see each sample once
+        self._fed_until: dict[StreamKey, float] = {}  # incremental encoders see each sample once...
+        self._pending: dict[StreamKey, list[tuple[np.ndarray, float]]] = {}  # ...in blocks of their window length
         self._last_decision: dict[tuple[str, str], float] = {}
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._serve, name="tessera-watch", daemon=True)
@@ -125,13 +138,16 @@ class EventWatcher:
         if encoder is None:
             return
         if getattr(encoder, "incremental", False):
-            samples, t0 = self._fresh(key, samples, t0, rate)
-            if samples.shape[-1] == 0:
+            block = self._accumulate(key, samples, t0, rate, encoder.window_s)
+            if block is None:
                 return
+            samples, t0 = block
         window = encoder.encode(samples, t0)
         self.metrics.inc("windows_encoded_total", "windows encoded, by modality", modality=window.modality)
         if self.ctx.streams is not None:
             self.ctx.streams.put(key.device, window)
+        if self.observer is not None:
+            self.observer.window(key, window)
         urgent = [e for e in window.events if e.severity >= Severity.WARNING]
         if not urgent:
             return
@@ -143,6 +159,8 @@ class EventWatcher:
         start = time.perf_counter()
         evidence = gather_evidence(self.ctx.knowledge, window, event) if self.ctx.knowledge is not None else None
         for step in respond_to_event(self.backend, self.tools, self.ctx, self.guard, key.device, window, event, evidence=evidence, role=self.role):
+            if self.observer is not None:
+                self.observer.step(key, step)
             if isinstance(step, Decided):
                 route = step.completion.backend or "local"
                 self.metrics.inc("event_decisions_total", "event decisions, by route", route=route)
@@ -151,12 +169,19 @@ class EventWatcher:
                 self.metrics.inc("event_actions_total", "tool calls on events", tool=step.tool, ok=str(step.result.ok).lower())
         self.metrics.observe("event_decision", "time from event to action", time.perf_counter() - start)
 
-    def _fresh(self, key: StreamKey, samples: np.ndarray, t0: float, rate: float) -> tuple[np.ndarray, float]:
-        # Windows overlap; an encoder that keeps baselines across windows must see each sample once.
+    def _accumulate(self, key: StreamKey, samples: np.ndarray, t0: float, rate: float, window_s: float) -> tuple[np.ndarray, float] | None:
+        # Ingest's windows overlap; an encoder that keeps baselines across windows must see each
+        # sample once, in blocks of its own window length (a minute of a 1 Hz sensor, five of a loop).
         n = samples.shape[-1]
         start = int(np.clip(np.ceil((self._fed_until.get(key, -np.inf) - t0) * rate - 0.5), 0, n))
         self._fed_until[key] = t0 + n / rate
-        return samples[..., start:], t0 + start / rate
+        if start < n:
+            self._pending.setdefault(key, []).append((samples[..., start:], t0 + start / rate))
+        parts = self._pending.get(key, [])
+        if sum(p.shape[-1] for p, _ in parts) < max(1, round(window_s * rate)):
+            return None
+        del self._pending[key]
+        return np.concatenate([p for p, _ in parts], axis=-1), parts[0][1]
 
     def _encoder(self, key: StreamKey, rate: float) -> Encoder | None:
         if self._stale:

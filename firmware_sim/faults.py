@@ -45,6 +45,10 @@ class FaultSchedule:
         self.faults = sorted(faults or [], key=lambda f: f.at_s)
         self.origin = origin
 
+    def inject(self, fault: Fault) -> None:
+        """Schedule one more fault while the device runs (`at_s` still relative to `origin`)."""
+        self.faults = sorted([*self.faults, fault], key=lambda f: f.at_s)  # one reference swap: the device thread sees old or new
+
     def active(self, kind: FaultKind, t: float) -> Fault | None:
         """The fault of `kind` active at epoch time `t`, if any."""
         rel = t - self.origin
