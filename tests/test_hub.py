@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import queue
 import time
 import urllib.request
@@ -182,3 +183,40 @@ def test_the_hub_watches_a_wearable_and_alerts_on_tachycardia(broker: EmbeddedBr
     latest = daemon.service.answer(b'{"text": "is the front door locked"}')  # commands still answered meanwhile
     assert latest["tool"] == "HassGetState"
     assert daemon.metrics.value("windows_encoded_total", modality="ecg") >= 1
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("kind, signal", [
+    ("af_suspect", {"hr_bpm": 95, "af": True}),
+    ("pause", {"hr_bpm": 60, "pauses": 1, "pause_s": 3.0}),
+    ("lead_off", None),
+])
+def test_the_hub_alerts_on_pauses_af_and_lead_off_with_an_explanation(kind: str, signal: dict | None, broker: EmbeddedBroker, seeded_knowledge: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from agent.ingest import StreamKey
+    from agent.llm.scripted import ScriptedBackend
+    from agent.runtime import open_knowledge
+    from firmware_sim.signals.ecg import synthesize_ecg
+
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    monkeypatch.setenv("TESSERA_RAG__PATH", str(seeded_knowledge))
+    settings = load_settings()
+    home = Home.load(REPO / "examples" / "home.yaml")
+    decisions = ScriptedBackend([{"tool": "raise_alert", "severity": "warning"}] * 3)
+    daemon = HubDaemon(settings, home, CommandPlanner(home, backend=None), event_backend=decisions, knowledge=open_knowledge(settings)).start()
+    inbox: queue.Queue = queue.Queue()
+    watcher = client(broker, mqtt.MQTTv5, inbox, "tessera/home/+/alert")
+    rate = 250.0
+    samples = np.zeros(int(10 * rate)) if signal is None else synthesize_ecg(10.0, rate, rng=np.random.default_rng(1), **signal).signal
+    try:
+        # The window as ingest hands it on; the streaming path itself is tested above.
+        daemon.watcher.handle(StreamKey("home", "ecg-patch-5", "ecg"), samples, 1000.0, rate)
+        alert = json.loads(inbox.get(timeout=10).payload)
+    finally:
+        daemon.stop()
+        watcher.loop_stop()
+    assert alert["device"] == "ecg-patch-5" and alert["kind"] == kind
+    assert any(e.startswith(f"{kind} (") for e in alert["evidence"])  # the encoder's event, with its values
+    assert re.search(r"\[seed/docs/ecg-[a-z-]+\.md#", alert["explanation"]), alert["explanation"]
