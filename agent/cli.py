@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "agent.edge_cli",
     "rag.cli",
     "firmware_sim.cli",
+    "agent.report_cli",
 )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from adapters import ENCODERS
 from adapters.vibration.bearing import SKF_6203, SKF_6205, BearingGeometry, DefectOrders, bearing_from
-from adapters.vibration.encoder import VibrationConfig, VibrationEncoder, encode_vibration, factory
+from adapters.vibration.encoder import VibrationConfig, VibrationEncoder, VibrationSpectra, encode_vibration, factory
 
 if "vibration" not in ENCODERS:
     ENCODERS.register("vibration", factory, aliases=("vib", "accel", "accelerometer", "acceleration"))
@@ -20,6 +20,7 @@ __all__ = [
     "DefectOrders",
     "VibrationConfig",
     "VibrationEncoder",
+    "VibrationSpectra",
     "bearing_from",
     "encode_vibration",
     "factory",

@@ -23,7 +23,7 @@ from adapters.base import Event, Severity, TokenizedWindow
 from adapters.quality import assess, resample
 from adapters.vibration import severity as iso
 from adapters.vibration.bearing import SKF_6205, BearingGeometry, bearing_from
-from adapters.vibration.envelope import EnvelopeResult, envelope_analysis
+from adapters.vibration.envelope import ANCHOR_SNR, EnvelopeResult, envelope_analysis, normalised
 from adapters.vibration.spectrum import HALF_ORDERS, OrderSpectrum, order_analysis
 from adapters.vibration.vocab import (
     CREST_GRID,
@@ -106,7 +106,37 @@ class _Diagnosis:
     zone: str
     orders: OrderSpectrum
     envelope: EnvelopeResult | None
+    hann_spectrum: np.ndarray  # rfft of the Hann-windowed window, g
     shaft_faults: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A window after the quality checks: samples in g with the mean removed (None when unusable)."""
+
+    x: np.ndarray | None
+    fs: float
+    problems: list[str]
+    score: float
+    duration_s: float
+
+
+@dataclass(slots=True)
+class VibrationSpectra:
+    """The spectra one window's diagnosis rests on, with the lines it is read against: for pictures."""
+
+    freqs_hz: np.ndarray  # bins of the acceleration spectrum
+    amplitude_g: np.ndarray  # peak amplitude per bin (Hann window)
+    envelope_hz: np.ndarray  # bins of the squared-envelope spectrum (empty when not analysable)
+    envelope_ratio: np.ndarray  # squared-envelope spectrum over its running-median floor
+    envelope_source: str  # "kurtogram" or "whitened" ("" when not analysable)
+    band_hz: tuple[float, float]  # band demodulated for that envelope
+    shaft_hz: float  # shaft speed used: measured when speed_refined, else declared
+    speed_refined: bool
+    defect_hz: dict[str, float]  # kinematic BPFO, BPFI, BSF, FTF at shaft_hz
+    detected: str | None  # the defect family the encoder reports, if any
+    fitted_hz: float | None  # its fitted fundamental
+    detection_ratio: float = ANCHOR_SNR  # a family's leading line must stand this far over the floor
 
 
 class VibrationEncoder:
@@ -128,6 +158,44 @@ class VibrationEncoder:
 
     def encode(self, samples: np.ndarray, t0: float) -> TokenizedWindow:
         """Encode one window (1-D, or channels x samples: the first channel is used)."""
+        p = self._prepare(samples)
+        if p.x is None:
+            return self._unusable(p.problems, t0, p.duration_s)
+        diag = self._diagnose(p.x, p.fs)
+        return self._window(diag, p.problems or ["ok"], max(0.0, p.score), t0, p.duration_s)
+
+    def spectra(self, samples: np.ndarray) -> VibrationSpectra | None:
+        """The acceleration and envelope spectra behind `encode`, and the lines it reads them against.
+
+        None when the window is unusable (flat, short, mostly gaps). The envelope shown is the one
+        the reported defect was found in, else the kurtogram band's (the whitened one without it).
+        """
+        p = self._prepare(samples)
+        if p.x is None:
+            return None
+        d = self._diagnose(p.x, p.fs)
+        n, shaft, env = p.x.size, d.orders.shaft_hz, d.envelope
+        best = env.best() if env is not None else None
+        source = _shown_source(env)
+        ses = env.spectra[source] if env is not None else np.zeros(0)
+        return VibrationSpectra(
+            freqs_hz=np.arange(d.hann_spectrum.size) * p.fs / n,
+            amplitude_g=np.abs(d.hann_spectrum) * 4.0 / n,  # a tone of peak A gives |X| = A sum(w) / 2 = A n / 4
+            envelope_hz=np.arange(ses.size) * p.fs / n,
+            envelope_ratio=normalised(ses, p.fs / n, shaft) if ses.size else ses,
+            envelope_source=source,
+            band_hz=env.bands_hz[source] if env is not None else (0.0, 0.0),
+            shaft_hz=shaft,
+            speed_refined=d.orders.speed_refined,
+            defect_hz=self.config.bearing.frequencies(shaft),
+            detected=best.name if best else None,
+            fitted_hz=best.defect_hz if best else None,
+        )
+
+    # -- stages -------------------------------------------------------------
+
+    def _prepare(self, samples: np.ndarray) -> _Prepared:
+        """Units to g, corrupt samples clamped, quality checked, resampled when too fast, mean removed."""
         cfg = self.config
         x = np.asarray(samples, dtype=np.float64)
         if x.ndim == 2:
@@ -143,7 +211,7 @@ class VibrationEncoder:
         rail = (-cfg.full_scale_g, cfg.full_scale_g) if cfg.full_scale_g else None
         quality = assess(x, min_samples=max(64, int(cfg.min_window_s * cfg.sample_rate)), rail=rail)
         if not quality.usable:
-            return self._unusable(quality.problems, t0, duration)
+            return _Prepared(None, cfg.sample_rate, list(quality.problems), 0.0, duration)
         x = quality.samples
         problems = list(quality.problems)
         score = quality.score
@@ -160,10 +228,7 @@ class VibrationEncoder:
             x, fs = resample(x, fs, ANALYSIS_RATE), ANALYSIS_RATE
         if fs / 2 < cfg.velocity_band_hz[0] * 4:
             problems.append("lowrate")
-        diag = self._diagnose(x - x.mean(), fs)
-        return self._window(diag, problems or ["ok"], max(0.0, score), t0, duration)
-
-    # -- stages -------------------------------------------------------------
+        return _Prepared(x - x.mean(), fs, problems, score, duration)
 
     def _diagnose(self, x: np.ndarray, fs: float) -> _Diagnosis:
         cfg = self.config
@@ -189,7 +254,7 @@ class VibrationEncoder:
         )
         if not envelope.families:
             envelope = None  # rate too low (or window too short) for any defect comb: not analysable
-        diag = _Diagnosis(rms, peak, peak / rms if rms > 0 else 0.0, kurt, velocity, zone, orders, envelope)
+        diag = _Diagnosis(rms, peak, peak / rms if rms > 0 else 0.0, kurt, velocity, zone, orders, envelope, hann_spectrum)
         diag.shaft_faults = self._shaft_faults(orders)
         return diag
 
@@ -364,6 +429,16 @@ class VibrationEncoder:
             quality=0.0,
             features={"quality": 0.0},
         )
+
+
+def _shown_source(env: EnvelopeResult | None) -> str:
+    """The envelope a picture shows: where the defect was found, else the kurtogram band's, else the whitened one."""
+    if env is None:
+        return ""
+    best = env.best()
+    if best is not None:
+        return best.source
+    return "kurtogram" if "kurtogram" in env.spectra else "whitened"
 
 
 @lru_cache(maxsize=8)

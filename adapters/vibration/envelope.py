@@ -87,6 +87,7 @@ class EnvelopeResult:
     defect: str | None = None  # "bpfo", "bpfi", "bsf", "ftf" or None
     modulation: dict[str, float] = field(default_factory=dict)  # SES line height near 1x and near FTF
     bands_hz: dict[str, tuple[float, float]] = field(default_factory=dict)  # demodulated band of each source
+    spectra: dict[str, np.ndarray] = field(default_factory=dict)  # squared-envelope spectrum of each source, bins sample_rate/n
 
     def best(self) -> FamilyMatch | None:
         """The detected family, if any."""
@@ -291,7 +292,7 @@ def envelope_analysis(
     bands_hz = {"whitened": (min_lo, 0.9 * nyquist)}
     if best_band is not None:
         bands_hz["kurtogram"] = (best_band.lo_hz, best_band.hi_hz)
-    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz)
+    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz, dict(spectra))
 
 
 @lru_cache(maxsize=16)
