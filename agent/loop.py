@@ -118,7 +118,9 @@ def respond_to_event(
     evidence = evidence or Evidence()
     by_name = {t.name: t for t in tools}
     messages = event_messages(tools, device, window, event, evidence.knowledge, role)
-    schema = decision_schema(tools)
+    # The prompt shows every tool; the grammar offers the role's two for this event, when both are given.
+    offered = [by_name[name] for name in role.candidates(event, window) if name in by_name]
+    schema = decision_schema(offered if len(offered) == 2 else tools)
     for attempt in range(1, max_attempts + 1):
         yield Prompted(messages, schema)
         completion = backend.complete(messages, schema)

@@ -7,6 +7,7 @@ prefix cache. Sensor text is quoted as data: it can never become an instruction.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +26,37 @@ EVENT_SYSTEM = (
 
 @dataclass(frozen=True, slots=True)
 class EventRole:
-    """What a service watches for and how it answers events: its tools, rules and worked examples."""
+    """What a service watches for and how it answers events: its tools, rules and worked examples.
+
+    The prompt lists all the role's tools (a static prefix, cached), but the grammar offers the
+    model two: the action this kind of event calls for, or `log_observation`. Measured on
+    SmolLM2-135M over eight gateway events, choosing among four tools got 1 right, choosing
+    "act or record" got 7: the design narrows the choice, the model judges whether to act.
+    """
 
     place: str
     tools: tuple[str, ...]
     rules: str
     # Worked examples teach a small model the mapping; they sit in the static prefix.
     examples: tuple[tuple[str, dict[str, str]], ...]
+    action: Callable[[Event, TokenizedWindow], str]  # the tool that acts on an event (as opposed to recording it)
+
+    def candidates(self, event: Event, window: TokenizedWindow) -> tuple[str, str]:
+        """The two tools the model may choose between for `event`: act on it, or record it."""
+        return (self.action(event, window), "log_observation")
+
+
+def _example(device: str, event: Event, tokens: str, tool: str) -> tuple[str, dict[str, str]]:
+    # Worked examples in exactly the form of a real request, so the model sees one pattern.
+    return (f"<data>device: {device}\nevent: {event.describe()}\ntokens: {tokens}</data>",
+            {"tool": tool, "severity": event.severity.name.lower()})
+
+
+def _gateway_action(event: Event, window: TokenizedWindow) -> str:
+    # Critical events reach an operator; machine faults need maintenance; the rest is a trend to look at.
+    if event.severity >= Severity.CRITICAL:
+        return "raise_alert"
+    return "open_ticket" if window.modality == "vibration" else "render_report"
 
 
 HUB_EVENTS = EventRole(
@@ -40,26 +65,31 @@ HUB_EVENTS = EventRole(
     rules="a warning or critical event about a person's heart must reach a caregiver with raise_alert; "
           "an info event is recorded with log_observation.",
     examples=(
-        ("<data>event: tachycardia (warning): hr_bpm=128\ntokens: <ecg:hr:128> <ecg:rhythm:tachy></data>", {"tool": "raise_alert", "severity": "warning"}),
-        ("<data>event: sinus_rhythm (info): hr_bpm=74\ntokens: <ecg:hr:74> <ecg:rhythm:sinus></data>", {"tool": "log_observation", "severity": "info"}),
-        ("<data>event: asystole (critical): pause_s=4.1\ntokens: <ecg:rhythm:asystole></data>", {"tool": "raise_alert", "severity": "critical"}),
-        ("<data>event: bradycardia (info): hr_bpm=52\ntokens: <ecg:hr:52> <ecg:rhythm:brady></data>", {"tool": "log_observation", "severity": "info"}),
+        _example("ecg-patch-2", Event("tachycardia", Severity.WARNING, 0.0, {"hr_bpm": 128}), "<ecg:hr:128> <ecg:rhythm:tachy>", "raise_alert"),
+        _example("ecg-patch-2", Event("sinus_rhythm", Severity.INFO, 0.0, {"hr_bpm": 74}), "<ecg:hr:74> <ecg:rhythm:sinus>", "log_observation"),
+        _example("ecg-patch-3", Event("asystole", Severity.CRITICAL, 0.0, {"pause_s": 4.1}), "<ecg:rhythm:asystole>", "raise_alert"),
+        _example("ecg-patch-3", Event("bradycardia", Severity.INFO, 0.0, {"hr_bpm": 52}), "<ecg:hr:52> <ecg:rhythm:brady>", "log_observation"),
     ),
+    action=lambda _event, _window: "raise_alert",
 )
 
 GATEWAY_EVENTS = EventRole(
     place="an industrial gateway",
-    tools=("open_ticket", "raise_alert", "log_observation"),
+    tools=("open_ticket", "raise_alert", "render_report", "log_observation"),
     rules="a machine fault that needs maintenance (bearing defect, imbalance, misalignment, looseness, vibration zone C) "
           "gets open_ticket; a critical event (zone D, a traffic incident, a critical sensor anomaly) must reach an operator "
-          "with raise_alert; an info event is recorded with log_observation.",
+          "with raise_alert; congestion or a sensor anomaly that is a warning gets render_report for the operators; "
+          "an info event is recorded with log_observation.",
     examples=(
-        ("<data>event: bearing_outer_race (warning): defect_hz=107.4 harmonics=4\ntokens: <vib:zone:B> <vib:bearing:bpfo:h4></data>", {"tool": "open_ticket", "severity": "warning"}),
-        ("<data>event: severity_zone (critical): zone=D rms_velocity_mm_s=9.8\ntokens: <vib:zone:D> <vib:rms:9.8></data>", {"tool": "raise_alert", "severity": "critical"}),
-        ("<data>event: incident (critical): occdf=31\ntokens: <trf:los:F> <trf:incident:confirmed></data>", {"tool": "raise_alert", "severity": "critical"}),
-        ("<data>event: imbalance (warning): level_mm_s=3.1\ntokens: <vib:zone:C> <vib:1x:high></data>", {"tool": "open_ticket", "severity": "warning"}),
-        ("<data>event: incident_cleared (info)\ntokens: <trf:los:B></data>", {"tool": "log_observation", "severity": "info"}),
+        _example("loop-4", Event("incident_cleared", Severity.INFO, 0.0), "<trf:los:B>", "log_observation"),
+        _example("pump-07", Event("bearing_outer_race", Severity.WARNING, 0.0, {"defect_hz": 107.4, "harmonics": 4}), "<vib:zone:B> <vib:bearing:bpfo:h4>", "open_ticket"),
+        _example("loop-2", Event("congestion_onset", Severity.WARNING, 0.0, {"speed_kmh": 38}), "<trf:los:E> <trf:state:congested>", "render_report"),
+        _example("fan-3", Event("severity_zone", Severity.CRITICAL, 0.0, {"zone": "D", "rms_velocity_mm_s": 9.8}), "<vib:zone:D> <vib:rms:9.8>", "raise_alert"),
+        _example("motor-2", Event("imbalance", Severity.WARNING, 0.0, {"level_mm_s": 3.1}), "<vib:zone:C> <vib:1x:high>", "open_ticket"),
+        _example("flow-1", Event("spike", Severity.WARNING, 0.0, {"z": 12.5}), "<gen:level:high> <gen:anomaly:spike>", "render_report"),
+        _example("loop-9", Event("incident", Severity.CRITICAL, 0.0, {"occdf_pct": 31}), "<trf:los:F> <trf:incident:confirmed>", "raise_alert"),
     ),
+    action=_gateway_action,
 )
 
 EVENT_ROLES: dict[str, EventRole] = {"hub": HUB_EVENTS, "gateway": GATEWAY_EVENTS}
