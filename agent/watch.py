@@ -2,10 +2,11 @@
 
 The hub watches wearable ECG with it; the gateway watches vibration, traffic and process
 sensors the same way, with its own event role (tools, rules, worked examples). What the
-knowledge base says about an event goes into the prompt, quoted as data, and into the alert
-or ticket as a short explanation with its source. Encoding and deciding run on one worker thread, never on
-the MQTT network thread; a bad window or a failing decision is logged and counted, and
-the next window is processed.
+knowledge base says about an event goes into the alert or ticket as a short explanation with
+its source. Encoders are chosen by stream name, with the options the device announced in its
+retained meta. Encoding and deciding run on one worker thread, never on the MQTT network
+thread; a bad window or a failing decision is logged and counted, and the next window is
+processed.
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ from tools import TOOLS, ToolContext
 
 log = logging.getLogger(__name__)
 
-MAX_QUEUED_WINDOWS = 1000
+MAX_QUEUED_WINDOWS = 1000  # backpressure: past this, the oldest windows are dropped and counted
 # What a device's retained meta may tell its stream's encoder (docs/wire.md): the vibration
 # encoder places the bearing defect frequencies from the shaft speed and the bearing geometry,
 # the traffic encoder turns counts into flow per lane.
-META_OPTIONS: dict[str, tuple[str, ...]] = {"vibration": ("rpm", "bearing", "machine_class"), "traffic": ("lanes",)}  # backpressure: past this, the oldest windows are dropped and counted
+META_OPTIONS: dict[str, tuple[str, ...]] = {"vibration": ("rpm", "bearing", "machine_class"), "traffic": ("lanes",)}
 
 
 class WatchObserver(Protocol):
@@ -149,9 +150,10 @@ class EventWatcher:
         if self.observer is not None:
             self.observer.window(key, window)
         urgent = [e for e in window.events if e.severity >= Severity.WARNING]
-        if not urgent:
-            return
-        event = max(urgent, key=lambda e: e.severity)
+        if urgent:
+            self._decide(key, window, max(urgent, key=lambda e: e.severity))
+
+    def _decide(self, key: StreamKey, window: TokenizedWindow, event: Event) -> None:
         now = time.monotonic()
         if now - self._last_decision.get((key.device, event.kind), -1e9) < self.cooldown_s:
             return  # one decision per device and kind per cooldown: no alert storms
