@@ -212,6 +212,11 @@ def secret_values(settings: BaseModel) -> list[str]:
     return found
 
 
+def grammar_text(schema: dict[str, Any] | None) -> str | None:
+    """A JSON schema as the audit log stores it (hashed by sha256): one spelling, so every writer and `explain` agree."""
+    return json.dumps(schema, sort_keys=True) if schema else None
+
+
 def open_database(settings: Any) -> AuditDatabase:
     """The audit database of a Tessera process: `<data_dir>/audit.sqlite`, secrets of its config masked."""
     return AuditDatabase(Path(settings.data_dir) / FILENAME, secrets=secret_values(settings))

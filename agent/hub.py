@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.errors import BrokerError, first_problem
-from agent.audit import Decision, Source
+from agent.audit import Decision, Source, grammar_text
 from agent.config import TesseraSettings
 from agent.llm.base import LLMBackend
 from agent.loop import Guard
@@ -112,7 +112,7 @@ class CommandService:
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
-                            None, plan.raw_confidence, None, plan.route)
+                            grammar_text(plan.schema), plan.raw_confidence, None, plan.route)
         result = execute(TOOLS.get(plan.tool), plan.args, self.ctx, self.guard.policy, self.guard.audit, decision)
         return base | self._result(plan.tool, plan.args, result)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import Event, TokenizedWindow
-from agent.audit import AuditLog, Decision, Source
+from agent.audit import AuditLog, Decision, Source, grammar_text
 from agent.llm.base import Completion, LLMBackend, Message
 from agent.prompts import HUB_EVENTS, EventRole, decision_schema, event_messages
 from tools.base import Tool, ToolContext, ToolResult
@@ -136,7 +136,7 @@ def respond_to_event(
         args = _event_args(tool, choice, device, window, event, evidence)
         called = time.perf_counter()
         decision = Decision(Source.EVENT, event.describe(), [f"window:{device}:{window.t0:.3f}", *evidence.context_ids], completion.prompt_tokens,
-                            json.dumps(schema, sort_keys=True), completion.confidence, None, completion.backend or "local")
+                            grammar_text(schema), completion.confidence, None, completion.backend or "local")
         result = execute(tool, args, ctx, guard.policy, guard.audit, decision)
         yield ToolCalled(tool.name, args, result, time.perf_counter() - called)
         if result.ok:

@@ -29,7 +29,7 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import History, InMemoryHistory
 from pydantic import ValidationError
 
-from agent.audit import AuditRecord, Decision, Source, TicketStore
+from agent.audit import AuditRecord, Decision, Source, TicketStore, grammar_text
 from agent.config import TesseraSettings
 from agent.errors import BrokerError, TesseraError, first_problem
 from agent.loop import Guard
@@ -429,13 +429,8 @@ def run_plan(repl: Repl, plan: Any, calibrated: float | None) -> None:
         return
     completion = plan.completion
     decision = Decision(Source.REPL, plan.utterance, [], completion.prompt_tokens if completion else None,
-                        grammar_text(plan.schema) if plan.schema else None, plan.raw_confidence, calibrated, plan.route)
+                        grammar_text(plan.schema), plan.raw_confidence, calibrated, plan.route)
     run_tool(repl, TOOLS.get(plan.tool), plan.args, decision)
-
-
-def grammar_text(schema: dict[str, Any] | None) -> str:
-    """The schema as the audit log stores it (hashed by sha256), so `plan` and `explain` show the same hash."""
-    return json.dumps(schema, sort_keys=True)
 
 
 def to_gbnf(schema: dict[str, Any]) -> str:
