@@ -150,7 +150,7 @@ class Demo:
         from agent.runtime import open_knowledge
 
         started = time.monotonic()
-        store = open_knowledge(self.settings)
+        store = open_knowledge(self.settings, progress=True)
         self.view.note(f"knowledge store {store.location} open in {time.monotonic() - started:.1f} s")
         return store
 

@@ -118,13 +118,13 @@ class ServiceRuntime:
 
 
 
-def open_knowledge(settings: TesseraSettings) -> Any:
-    """The knowledge store of this Tessera, filled with the shipped knowledge base when it is empty."""
+def open_knowledge(settings: TesseraSettings, progress: bool = False) -> Any:
+    """The knowledge store of this Tessera, filled with the shipped knowledge base when it is empty (`progress` on stderr)."""
     from rag.ingest import ingest_seed
     from rag.store import KnowledgeStore
 
     store = KnowledgeStore(settings.rag, settings.data_dir)
     if not any(store.stats()["collections"].values()):
         log.info("knowledge store empty: ingesting the shipped knowledge base", extra={"location": store.location})
-        ingest_seed(store, progress=False)
+        ingest_seed(store, progress=progress)
     return store

@@ -70,7 +70,8 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         events = build_event_backend(settings, LlamaCppBackend(settings.llm))
         return ServiceRuntime(settings, "gateway", event_backend=events, knowledge=knowledge)
 
-    return _serve(settings, args, build, f"gateway watching {', '.join(settings.ingest.sites)} under {settings.mqtt.topic_prefix}/")
+    sites = "all sites" if "+" in settings.ingest.sites else ", ".join(settings.ingest.sites)
+    return _serve(settings, args, build, f"gateway watching {sites} under {settings.mqtt.topic_prefix}/")
 
 
 def _serve(settings: Any, args: argparse.Namespace, build: Callable[[Any], Any], banner: str) -> int:
@@ -79,7 +80,7 @@ def _serve(settings: Any, args: argparse.Namespace, build: Callable[[Any], Any],
 
     stop = threading.Event()
     stop_on_signals(stop)  # before anything starts, so a SIGTERM at any moment stops cleanly
-    knowledge = None if args.no_knowledge else open_knowledge(settings)
+    knowledge = None if args.no_knowledge else open_knowledge(settings, progress=True)  # the first start fills it (~10 s)
     service = build(knowledge).start()
     health = HealthServer(service.metrics, service.health, port=args.health_port).start()
     print(f"{banner}; health and metrics on http://127.0.0.1:{health.port}/", flush=True)
