@@ -160,7 +160,8 @@ def _event_args(tool: Tool, choice: dict[str, Any], device: str, window: Tokeniz
         "explanation": evidence.explanation,
         "evidence": [event.describe()[:200], " ".join(window.tokens)[:200], *evidence.citations][:10],
         "title": f"{event.kind.replace('_', ' ')} on {device}"[:120],
-        "priority": PRIORITY_BY_SEVERITY.get(str(severity), "normal"),
+        # A ticket's priority is the encoder's judgement: the small model tends to call warnings critical.
+        "priority": PRIORITY_BY_SEVERITY[event.severity.name.lower()],
         "description": f"{window.summary} {evidence.explanation}".strip()[:1000],
     }
     return {name: value for name, value in facts.items() if name in tool.args_model.model_fields}

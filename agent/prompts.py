@@ -30,8 +30,8 @@ class EventRole:
 
     The prompt lists all the role's tools (a static prefix, cached), but the grammar offers the
     model two: the action this kind of event calls for, or `log_observation`. Measured on
-    SmolLM2-135M over eight gateway events, choosing among four tools got 1 right, choosing
-    "act or record" got 7: the design narrows the choice, the model judges whether to act.
+    SmolLM2-135M, choosing among four tools got 1 of 7 gateway events right, choosing "act or
+    record" 8 of 8: the design narrows the choice, the model judges whether to act.
     """
 
     place: str
@@ -46,10 +46,10 @@ class EventRole:
         return (self.action(event, window), "log_observation")
 
 
-def _example(device: str, event: Event, tokens: str, tool: str) -> tuple[str, dict[str, str]]:
-    # Worked examples in exactly the form of a real request, so the model sees one pattern.
-    return (f"<data>device: {device}\nevent: {event.describe()}\ntokens: {tokens}</data>",
-            {"tool": tool, "severity": event.severity.name.lower()})
+def _example(event: Event, tokens: str, tool: str) -> tuple[str, dict[str, str]]:
+    # Event and tokens only: with a device line as well, SmolLM2-135M copied the examples less
+    # faithfully (hub 7 of 8 urgent ECG events instead of 8, gateway 5 of 8 instead of 8).
+    return (f"<data>event: {event.describe()}\ntokens: {tokens}</data>", {"tool": tool, "severity": event.severity.name.lower()})
 
 
 def _gateway_action(event: Event, window: TokenizedWindow) -> str:
@@ -65,10 +65,10 @@ HUB_EVENTS = EventRole(
     rules="a warning or critical event about a person's heart must reach a caregiver with raise_alert; "
           "an info event is recorded with log_observation.",
     examples=(
-        _example("ecg-patch-2", Event("tachycardia", Severity.WARNING, 0.0, {"hr_bpm": 128}), "<ecg:hr:128> <ecg:rhythm:tachy>", "raise_alert"),
-        _example("ecg-patch-2", Event("sinus_rhythm", Severity.INFO, 0.0, {"hr_bpm": 74}), "<ecg:hr:74> <ecg:rhythm:sinus>", "log_observation"),
-        _example("ecg-patch-3", Event("asystole", Severity.CRITICAL, 0.0, {"pause_s": 4.1}), "<ecg:rhythm:asystole>", "raise_alert"),
-        _example("ecg-patch-3", Event("bradycardia", Severity.INFO, 0.0, {"hr_bpm": 52}), "<ecg:hr:52> <ecg:rhythm:brady>", "log_observation"),
+        _example(Event("tachycardia", Severity.WARNING, 0.0, {"hr_bpm": 128}), "<ecg:hr:128> <ecg:rhythm:tachy>", "raise_alert"),
+        _example(Event("sinus_rhythm", Severity.INFO, 0.0, {"hr_bpm": 74}), "<ecg:hr:74> <ecg:rhythm:sinus>", "log_observation"),
+        _example(Event("asystole", Severity.CRITICAL, 0.0, {"pause_s": 4.1}), "<ecg:rhythm:asystole>", "raise_alert"),
+        _example(Event("bradycardia", Severity.INFO, 0.0, {"hr_bpm": 52}), "<ecg:hr:52> <ecg:rhythm:brady>", "log_observation"),
     ),
     action=lambda _event, _window: "raise_alert",
 )
@@ -81,13 +81,13 @@ GATEWAY_EVENTS = EventRole(
           "with raise_alert; congestion or a sensor anomaly that is a warning gets render_report for the operators; "
           "an info event is recorded with log_observation.",
     examples=(
-        _example("loop-4", Event("incident_cleared", Severity.INFO, 0.0), "<trf:los:B>", "log_observation"),
-        _example("pump-07", Event("bearing_outer_race", Severity.WARNING, 0.0, {"defect_hz": 107.4, "harmonics": 4}), "<vib:zone:B> <vib:bearing:bpfo:h4>", "open_ticket"),
-        _example("loop-2", Event("congestion_onset", Severity.WARNING, 0.0, {"speed_kmh": 38}), "<trf:los:E> <trf:state:congested>", "render_report"),
-        _example("fan-3", Event("severity_zone", Severity.CRITICAL, 0.0, {"zone": "D", "rms_velocity_mm_s": 9.8}), "<vib:zone:D> <vib:rms:9.8>", "raise_alert"),
-        _example("motor-2", Event("imbalance", Severity.WARNING, 0.0, {"level_mm_s": 3.1}), "<vib:zone:C> <vib:1x:high>", "open_ticket"),
-        _example("flow-1", Event("spike", Severity.WARNING, 0.0, {"z": 12.5}), "<gen:level:high> <gen:anomaly:spike>", "render_report"),
-        _example("loop-9", Event("incident", Severity.CRITICAL, 0.0, {"occdf_pct": 31}), "<trf:los:F> <trf:incident:confirmed>", "raise_alert"),
+        _example(Event("incident_cleared", Severity.INFO, 0.0), "<trf:los:B>", "log_observation"),
+        _example(Event("bearing_outer_race", Severity.WARNING, 0.0, {"defect_hz": 107.4, "harmonics": 4}), "<vib:zone:B> <vib:bearing:bpfo:h4>", "open_ticket"),
+        _example(Event("congestion_onset", Severity.WARNING, 0.0, {"speed_kmh": 38}), "<trf:los:E> <trf:state:congested>", "render_report"),
+        _example(Event("severity_zone", Severity.CRITICAL, 0.0, {"zone": "D", "rms_velocity_mm_s": 9.8}), "<vib:zone:D> <vib:rms:9.8>", "raise_alert"),
+        _example(Event("imbalance", Severity.WARNING, 0.0, {"level_mm_s": 3.1}), "<vib:zone:C> <vib:1x:high>", "open_ticket"),
+        _example(Event("spike", Severity.WARNING, 0.0, {"z": 12.5}), "<gen:level:high> <gen:anomaly:spike>", "render_report"),
+        _example(Event("incident", Severity.CRITICAL, 0.0, {"occdf_pct": 31}), "<trf:los:F> <trf:incident:confirmed>", "raise_alert"),
     ),
     action=_gateway_action,
 )

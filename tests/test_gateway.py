@@ -65,6 +65,7 @@ def test_a_bearing_defect_opens_a_ticket_with_evidence_and_its_reference(broker:
         runtime.stop()
         watch.loop_stop()
     assert ticket["device"] == "pump-01" and ticket["title"] == "bearing outer race on pump-01"
+    assert ticket["priority"] == "high"  # from the encoder's severity (a warning), whatever the model called it
     # The evidence is the encoder's: the event with its defect frequency, the tokens, the stream summary.
     evidence = " ".join(ticket["evidence"])
     assert "bearing_outer_race (warning): defect_hz=" in evidence and "<vib:bearing:bpfo:" in evidence and "BPFO" in evidence
