@@ -102,10 +102,14 @@ class Demo:
         self.view.note(f"local model {backend.model.path.name} loaded in {backend.load_s:.2f} s")
         edge_url, edge_key, edge_server = self._edge()
         knowledge = self._knowledge()
+        self.stack.callback(self.view.note, "services stopped; outboxes flushed")  # runs after the stops below
         hub = self._hub(data_dir, backend, knowledge)
+        self.stack.callback(hub.stop)
         gateway = self._gateway(data_dir, backend, knowledge, edge_url, edge_key)
+        self.stack.callback(gateway.stop)
         self._listen()
-        devices = self._devices()
+        for device in self._devices():
+            self.stack.callback(device.stop)  # devices stop first, then the services, then the edge and the broker
         self.view.note(f"ready: home ({ECG_DEVICE}, garden lamp, shed lock) and plant (3 pumps at 12.8 kHz, pressure and current sensors)")
         start = time.monotonic()
         # Acts happen at their time and once what they rely on has happened: the edge goes down only
@@ -122,12 +126,6 @@ class Demo:
             self._drain(1.0)  # what was published just now is still on its way back
         except KeyboardInterrupt:
             self.view.note("interrupted; shutting down")
-        finally:
-            for device in devices:
-                device.stop()
-            hub.stop()
-            gateway.stop()
-        self.view.note("services stopped; outboxes flushed")
         return self.stats
 
     # --- building -------------------------------------------------------------------------
