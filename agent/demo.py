@@ -293,9 +293,13 @@ class LiveView:
         self.stats: DemoStats | None = None
         self._last_line: dict[StreamKey, float] = {}
         self._kinds_seen: dict[StreamKey, set[str]] = {}
+        self._lock = threading.Lock()
 
     def _line(self, text: str) -> None:
-        print(f"{time.monotonic() - self.start:7.1f}s  {text}", file=self.out, flush=True)
+        # The watchers' threads and the main loop all print: one write per line, under a lock.
+        with self._lock:
+            self.out.write(f"{time.monotonic() - self.start:7.1f}s  {text}\n")
+            self.out.flush()
 
     def note(self, text: str) -> None:
         """A status line."""
