@@ -181,3 +181,20 @@ def test_render_report_publishes_the_encoders_own_summaries(ctx, db, published) 
     assert "RMS 2.1 mm/s, zone A" in report and "RMS 7.4 mm/s, zone C, BPFO peak" in report
     assert "event: bearing_outer_race (warning)" in report
     assert not execute("render_report", {"device": "pump-9"}, ctx, gateway(), AuditLog(db)).ok
+
+
+def test_a_tool_whose_broker_is_gone_fails_with_the_reason() -> None:
+    from agent.config import load_settings
+    from agent.errors import BrokerError
+    from agent.loop import Guard
+    from tools import TOOLS, ToolContext
+    from tools.executor import execute
+
+    def broker_down(*_args: object) -> None:
+        raise BrokerError("not connected to the broker at mqtt://127.0.0.1:1; the message was not sent")
+
+    guard = Guard.from_settings(load_settings(profile="gateway"))
+    ctx = ToolContext(publish=broker_down, site="plant")
+    result = execute(TOOLS.get("acknowledge_event"), {"device": "pump-1", "kind": "bearing_outer_race"}, ctx, guard.policy, guard.audit)
+    assert not result.ok and "not connected to the broker" in result.message  # an answer, not an exception
+    assert guard.audit.last(1)[0].ok is False  # and the decision is on record
