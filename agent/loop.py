@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
