@@ -124,7 +124,8 @@ def open_knowledge(settings: TesseraSettings, progress: bool = False) -> Any:
     from rag.store import KnowledgeStore
 
     store = KnowledgeStore(settings.rag, settings.data_dir)
-    if not any(store.stats()["collections"].values()):
+    # Counts only: stats() would also read every document's metadata, heavy at start-up on a big store.
+    if not any(col.count() for col in store.all_collections()):
         log.info("knowledge store empty: ingesting the shipped knowledge base", extra={"location": store.location})
         ingest_seed(store, progress=progress)
     return store
