@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.base import Encoder, Event, Severity, TokenizedWindow
-from agent.registry import Registry, UnknownNameError
+from base.registry import Registry, UnknownNameError
 
 EncoderFactory = Callable[..., Encoder]
 ENCODERS: Registry[EncoderFactory] = Registry("encoder")

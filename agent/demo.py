@@ -27,12 +27,12 @@ from typing import Any, TextIO
 from pydantic import SecretStr
 
 from adapters.base import TokenizedWindow
-from agent.broker import EmbeddedBroker
-from agent.config import TesseraSettings
-from agent.errors import BrokerError
-from agent.ingest import StreamKey
-from agent.loop import Decided, Failed, Step, ToolCalled
-from agent.mqtt import broker_answers, connect
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import TesseraSettings
+from base.errors import BrokerError
+from agent.ingest.ingestor import StreamKey
+from agent.decide.loop import Decided, Failed, Step, ToolCalled
+from base.mqtt import broker_answers, connect
 
 HOME_SITE, PLANT_SITE = "home", "plant"
 ECG_DEVICE = "ecg-patch-1"
@@ -145,7 +145,7 @@ class Demo:
         return server.url, key, server
 
     def _knowledge(self) -> Any:
-        from agent.runtime import open_knowledge
+        from agent.services.runtime import open_knowledge
 
         started = time.monotonic()
         store = open_knowledge(self.settings, progress=True)
@@ -159,9 +159,9 @@ class Demo:
         return self.settings.model_copy(update={"profile": profile, "data_dir": data_dir / site, "mqtt": mqtt, "ingest": ingest, **sections})
 
     def _hub(self, data_dir: Any, backend: Any, knowledge: Any) -> Any:
-        from agent.command_eval import DEFAULT_HOME
-        from agent.hub import HubDaemon
-        from agent.planner import CommandPlanner
+        from agent.decide.command_eval import DEFAULT_HOME
+        from agent.services.hub import HubDaemon
+        from agent.decide.planner import CommandPlanner
         from tools.home import Home
 
         settings = self._site(data_dir, "hub", HOME_SITE, self.story.window_s, self.story.hop_s)
@@ -172,8 +172,8 @@ class Demo:
         return hub
 
     def _gateway(self, data_dir: Any, backend: Any, knowledge: Any, edge_url: str, edge_key: str) -> Any:
-        from agent.cascade import build_event_backend
-        from agent.runtime import ServiceRuntime
+        from agent.decide.cascade import build_event_backend
+        from agent.services.runtime import ServiceRuntime
 
         edge = self.settings.edge.model_copy(update={"url": edge_url, "api_key": SecretStr(edge_key), "event_threshold": self.story.event_threshold,
                                                     "timeout_s": max(self.settings.edge.timeout_s, 15.0)})
@@ -187,8 +187,8 @@ class Demo:
     def _warm_edge(self, events: Any, watcher: Any) -> None:
         # The edge server evaluates the event prompt's static prefix once, while the story starts,
         # so the first escalation pays only for its own tokens.
-        from agent.errors import TesseraError
-        from agent.prompts import decision_schema, warmup_messages
+        from base.errors import TesseraError
+        from agent.decide.prompts import decision_schema, warmup_messages
 
         started = time.monotonic()
         try:

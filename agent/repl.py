@@ -29,13 +29,13 @@ from prompt_toolkit.document import Document
 from prompt_toolkit.history import History, InMemoryHistory
 from pydantic import ValidationError
 
-from agent.audit import AuditRecord, Decision, Source, TicketStore, grammar_text
-from agent.config import TesseraSettings
-from agent.errors import BrokerError, TesseraError, first_problem
-from agent.loop import Guard
-from agent.registry import UnknownNameError
+from agent.decide.audit import AuditRecord, Decision, Source, TicketStore, grammar_text
+from base.settings import TesseraSettings
+from base.errors import BrokerError, TesseraError, first_problem
+from agent.decide.loop import Guard
+from base.registry import UnknownNameError
 from tools import TOOLS, Tool, ToolContext, ToolResult
-from tools.cli import _constraints, _type
+from agent.cli.tools import _constraints, _type
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
@@ -124,7 +124,7 @@ class Repl:
     def cascade(self) -> Any:
         """The command cascade, its model loaded on first use."""
         if self._cascade is None:
-            from agent.cascade import build_cascade
+            from agent.decide.cascade import build_cascade
 
             self.say("loading the model ...")
             self._cascade = build_cascade(self.settings, self.home, mode="auto")
@@ -143,7 +143,7 @@ class Repl:
     def close(self) -> None:
         """Disconnect from the broker and close the audit log."""
         if self._client is not None:
-            from agent.mqtt import close
+            from base.mqtt import close
 
             close(self._client)
             self._client = None
@@ -151,7 +151,7 @@ class Repl:
 
     def _publish(self, topic: str, payload: str | bytes, qos: int, retain: bool) -> None:
         if self._client is None:
-            from agent.mqtt import connect
+            from base.mqtt import connect
 
             self._client = connect(self.settings.mqtt, f"tessera-repl-{self.settings.mqtt.site}-{os.getpid()}")
         info = self._client.publish(topic, payload, qos=qos, retain=retain)
@@ -286,7 +286,7 @@ def cmd_watch(repl: Repl, rest: str) -> None:
             _offer(windows, (key, window.samples.copy(), window.t0, window.rate), counts)
 
     from adapters import modalities
-    from agent.ingest import Ingestor
+    from agent.ingest.ingestor import Ingestor
 
     modalities()  # import the encoders before subscribing, so the first window prints as it arrives
     ingest = Ingestor(_watch_settings(repl.settings, opts.device), on_window=on_window).start()

@@ -5,7 +5,7 @@ spectra, defect frequencies, incidents and anomalies are never worked out here),
 matplotlib's object-oriented API on the Agg canvas (no pyplot, so any thread may render), and
 writes a PNG with a Markdown file beside it (same name, `.md`) holding the encoder's summary,
 its events and the figure's caption. The gateway attaches both to a report; `tessera report`
-(agent/report_cli.py) is the command-line face.
+(agent/cli/report.py) is the command-line face.
 
 matplotlib is imported where a figure is made, not at the top: `tessera` builds every command's
 parser at start, which imports this module, and matplotlib would slow every command by 0.4 s.
@@ -30,7 +30,7 @@ from adapters.generic import make_generic_encoder
 from adapters.traffic import make_traffic_encoder
 from adapters.vibration.encoder import DEFECT_NAMES, VibrationSpectra
 from adapters.vibration.encoder import factory as make_vibration_encoder
-from agent.errors import TesseraError
+from base.errors import TesseraError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

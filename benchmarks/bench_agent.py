@@ -13,13 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.calibration import fit_calibration
-from agent.cascade import CascadeSetup, CommandCascade
-from agent.command_eval import load_command_set, plan_all, report
-from agent.config import EdgeSettings, LlmSettings
-from agent.escalation import FixedPolicy, Route, ThresholdPolicy
+from agent.decide.calibration import fit_calibration
+from agent.decide.cascade import CascadeSetup, CommandCascade
+from agent.decide.command_eval import load_command_set, plan_all, report
+from base.settings import EdgeSettings, LlmSettings
+from agent.decide.escalation import FixedPolicy, Route, ThresholdPolicy
 from agent.llm.local import LlamaCppBackend
-from agent.planner import TOOL_TOKENS, CommandPlanner
+from agent.decide.planner import TOOL_TOKENS, CommandPlanner
 from benchmarks.common import Measurement
 from tools.home import Home
 
@@ -110,7 +110,7 @@ def _edge_rows(home: Home, local: CommandPlanner, calibration_items, heldout, lo
     return [
         *_accuracy_rows("edge", edge_report),
         *_accuracy_rows("cascade", cascade_report),
-        Measurement("agent.cascade.escalation_rate", cascade_report.escalation_rate, "ratio", f"threshold {cal.threshold:.3f} fitted for {TARGET_ESCALATION:.0%} on the calibration split"),
+        Measurement("agent.decide.cascade.escalation_rate", cascade_report.escalation_rate, "ratio", f"threshold {cal.threshold:.3f} fitted for {TARGET_ESCALATION:.0%} on the calibration split"),
         Measurement("agent.cascade_vs_edge", cascade_report.accuracy / max(edge_report.accuracy, 1e-9), "ratio", "cascade accuracy / edge-only accuracy, same held-out set"),
-        Measurement("agent.calibration.ece", cal.reliability.ece, "ratio", f"isotonic on {cal.n} calibration utterances; Brier {cal.reliability.brier:.3f}"),
+        Measurement("agent.decide.calibration.ece", cal.reliability.ece, "ratio", f"isotonic on {cal.n} calibration utterances; Brier {cal.reliability.brier:.3f}"),
     ]

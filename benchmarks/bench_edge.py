@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import SecretStr
 
-from agent.config import EdgeSettings, LlmSettings
-from agent.escalation import EscalationRequest
+from base.settings import EdgeSettings, LlmSettings
+from agent.decide.escalation import EscalationRequest
 from agent.llm.base import Message
 from agent.llm.edge import EdgeBackend, EdgeUnavailable
 from agent.llm.local import LlamaCppBackend

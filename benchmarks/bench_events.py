@@ -13,9 +13,9 @@ import statistics
 import numpy as np
 
 from adapters.base import Event, Severity, TokenizedWindow
-from agent.config import LlmSettings
+from base.settings import LlmSettings
 from agent.llm.local import LlamaCppBackend
-from agent.prompts import GATEWAY_EVENTS, HUB_EVENTS, EventRole, decision_schema, event_messages, warmup_messages
+from agent.decide.prompts import GATEWAY_EVENTS, HUB_EVENTS, EventRole, decision_schema, event_messages, warmup_messages
 from benchmarks.common import Measurement
 from tools import TOOLS
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from adapters import make_encoder
-from adapters.generic.evaluate import evaluate
+from evaluation.anomalies import evaluate
 from benchmarks.common import Measurement, median_seconds
 from firmware_sim.signals.scalar import simulate
 

@@ -43,7 +43,7 @@ def run(quick: bool) -> list[Measurement]:
 
 
 def _run_window(quick: bool, inflight: int, suffix: str) -> list[Measurement]:
-    from agent.broker import EmbeddedBroker
+    from agent.ingest.broker import EmbeddedBroker
 
     devices, per_device = (16, 400) if quick else (16, 1500)
     rounds = 1 if quick else 3
@@ -84,7 +84,7 @@ def _run_window(quick: bool, inflight: int, suffix: str) -> list[Measurement]:
 
 
 def _settings(url: str, role: str):
-    from agent.config import IngestSettings, MqttSettings, TesseraSettings
+    from base.settings import IngestSettings, MqttSettings, TesseraSettings
 
     group = {"solo": "solo", "pair0": "pair", "pair1": "pair"}.get(role)
     half = {"half0": range(0, 8), "half1": range(8, 16)}.get(role)
@@ -95,7 +95,7 @@ def _settings(url: str, role: str):
 
 def _register(url: str) -> None:
     """Create every consumer's persistent session before anything is published."""
-    from agent.ingest import Ingestor
+    from agent.ingest.ingestor import Ingestor
 
     for role in ("bare", "ingest", "solo", "pair0", "pair1", "half0", "half1"):
         Ingestor(_settings(url, role)).start().stop()
@@ -103,9 +103,9 @@ def _register(url: str) -> None:
 
 def _preload(url: str, devices: int, per_device: int, seq0: int) -> None:
     """Publish every frame at QoS 1 and wait for all acknowledgements."""
-    from agent.config import MqttSettings
-    from agent.mqtt import close, connect
-    from agent.wire import encode_binary
+    from base.settings import MqttSettings
+    from base.mqtt import close, connect
+    from base.wire import encode_binary
     from firmware_sim.signals.vibration import MachineState, simulate
 
     block = simulate(10.0, VIB_RATE, MachineState(), 1).signal_g
@@ -158,8 +158,8 @@ def _drain_child(url: str, role: str, start_at: float, out: Path) -> None:
     """One consumer: connect at `start_at`, take everything queued, write counts and sequence numbers."""
     import paho.mqtt.client as mqtt
 
-    from agent.ingest import Ingestor
-    from agent.mqtt import close, connect
+    from agent.ingest.ingestor import Ingestor
+    from base.mqtt import close, connect
 
     settings = _settings(url, role)
     seqs: dict[str, list[int]] = defaultdict(list)

@@ -8,9 +8,9 @@ import time
 import numpy as np
 
 from adapters.base import Event, Severity, TokenizedWindow
-from agent.config import LlmSettings
+from base.settings import LlmSettings
 from agent.llm.local import LlamaCppBackend
-from agent.prompts import decision_schema, event_messages
+from agent.decide.prompts import decision_schema, event_messages
 from benchmarks.common import Measurement
 from tools import TOOLS
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from benchmarks.common import Measurement
 from rag.chunking import chunk_markdown
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.episodes import add_episodes, similar_episodes
 from rag.evaluate import QUESTIONS, evaluate, load_questions
 from rag.ingest import SEED_DIR, ingest_seed

@@ -24,10 +24,10 @@ SCENARIO = Path(__file__).resolve().parents[1] / "examples" / "scenarios" / "tho
 
 def run(quick: bool) -> list[Measurement]:
     """Run the scenario for 15 s (quick) or 60 s and report what it cost."""
-    from agent.broker import EmbeddedBroker
-    from agent.config import MqttSettings
-    from agent.mqtt import close, connect
-    from agent.wire import parse_data_topic
+    from agent.ingest.broker import EmbeddedBroker
+    from base.settings import MqttSettings
+    from base.mqtt import close, connect
+    from base.wire import parse_data_topic
 
     duration = 15.0 if quick else 60.0
     seqs: dict[tuple[str, str], set[int]] = defaultdict(set)
@@ -71,7 +71,7 @@ def _rss_mb() -> float:
 
 
 def _child(url: str, duration: float, out: Path) -> None:
-    from agent.config import MqttSettings
+    from base.settings import MqttSettings
     from firmware_sim.runtime import SimRuntime
     from firmware_sim.scenario import load_scenario
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters import make_encoder
-from adapters.traffic.evaluate import evaluate
+from evaluation.traffic import evaluate
 from benchmarks.common import Measurement, median_seconds
 from firmware_sim.signals.traffic import Incident, simulate
 

@@ -12,7 +12,7 @@ import scipy.fft as sfft
 
 from adapters.vibration.encoder import _hann, factory
 from adapters.vibration.envelope import envelope_analysis, kurtogram
-from adapters.vibration.evaluate import evaluate_dir, make_synthetic, summarise
+from evaluation.vibration import evaluate_dir, make_synthetic, summarise
 from adapters.vibration.spectrum import order_analysis
 from benchmarks.common import Measurement, median_seconds
 from firmware_sim.signals.vibration import MachineState, simulate

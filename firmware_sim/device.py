@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from agent.config import MqttSettings
-from agent.mqtt import connect
-from agent.wire import data_topic, encode_binary
+from base.settings import MqttSettings
+from base.mqtt import connect
+from base.wire import data_topic, encode_binary
 
 log = logging.getLogger(__name__)
 

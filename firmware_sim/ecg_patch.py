@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from agent.config import MqttSettings
+from base.settings import MqttSettings
 from firmware_sim.device import StreamingDevice
 from firmware_sim.signals.ecg import synthesize_ecg
 

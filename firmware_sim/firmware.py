@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.wire import WIRE_VERSION, data_topic, device_topic, encode_binary, encode_json
+from base.wire import WIRE_VERSION, data_topic, device_topic, encode_binary, encode_json
 from firmware_sim.faults import FaultKind, FaultSchedule
 
 log = logging.getLogger(__name__)

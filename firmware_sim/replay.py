@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.errors import TesseraError
+from base.errors import TesseraError
 from firmware_sim.firmware import Firmware, SampledStream
 
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import MqttSettings
-from agent.mqtt import BrokerAddress
+from base.settings import MqttSettings
+from base.mqtt import BrokerAddress
 from firmware_sim.firmware import Firmware, Publication
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.errors import TesseraError, first_problem, read_yaml
+from base.errors import TesseraError, first_problem, read_yaml
 from firmware_sim import home, sensors
 from firmware_sim.faults import Fault, FaultKind, FaultSchedule
 from firmware_sim.firmware import DeviceClock, Firmware

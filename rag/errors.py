@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.errors import TesseraError
+from base.errors import TesseraError
 
 
 class RagError(TesseraError):

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rag.readers import FailReason, ReadDocument, ReadFailed
+from rag.readers import FailReason, FileResult, ReadDocument, ReadFailed, Status
 from rag.store import EXAMPLES, Filter, KnowledgeStore
 
 _MAX_LINE_ERRORS_SHOWN = 3
@@ -89,7 +89,6 @@ def add_examples(store: KnowledgeStore, examples: list[Example], source: str = "
 
 def ingest_examples_file(store: KnowledgeStore, doc: ReadDocument, source: str, site: str = "", device: str = "") -> Any:
     """Ingest a JSONL file of examples; one bad line fails the file (so a file is in whole or not at all)."""
-    from rag.ingest import FileResult, Status
 
     examples, errors = [], []
     for number, line in enumerate(doc.text.splitlines(), start=1):

@@ -8,7 +8,6 @@ absent, and `KnowledgeStore.check()` can prove it.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import logging
 import sys
@@ -18,39 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from rag.chunking import Chunk, chunk_markdown, chunk_pages, chunk_text
-from rag.readers import TEXT_SUFFIXES, FailReason, ReadDocument, ReadFailed, read_document
+from rag.examples import ingest_examples_file
+from rag.readers import TEXT_SUFFIXES, FailReason, FileResult, ReadDocument, ReadFailed, Status, read_document
 from rag.store import DOCUMENTS, KnowledgeStore
 
 log = logging.getLogger(__name__)
 
 SEED_DIR = Path(__file__).parent / "seed"
-
-
-class Status(enum.Enum):
-    """What happened to one file."""
-
-    ADDED = "added"
-    REPLACED = "replaced"
-    UNCHANGED = "unchanged"
-    FAILED = "failed"
-
-
-@dataclass(slots=True)
-class FileResult:
-    """The outcome for one file; `reason` is set when it failed."""
-
-    path: str
-    status: Status
-    chunks: int = 0
-    reason: FailReason | None = None
-    message: str = ""
-
-    def line(self) -> str:
-        """One line for the terminal."""
-        if self.status is Status.FAILED:
-            return f"{self.path}: skipped, {self.reason.value if self.reason else 'error'}: {self.message}"
-        note = f" ({self.message})" if self.message else ""
-        return f"{self.path}: {self.status.value}, {self.chunks} chunks{note}"
 
 
 @dataclass(slots=True)
@@ -126,7 +99,6 @@ def ingest_file(store: KnowledgeStore, path: Path, site: str = "", device: str =
     try:
         doc = read_document(path, max_bytes)
         if doc.format == "examples":
-            from rag.examples import ingest_examples_file
 
             return ingest_examples_file(store, doc, source, site=site, device=device)
         return _ingest_document(store, doc, source, site, device, modality)

@@ -120,3 +120,30 @@ def _pdf_pages(raw: bytes) -> list[str]:
         return [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
         raise ReadFailed(FailReason.BAD_PDF, f"pypdf cannot read it ({str(err)[:120]})") from err
+
+
+class Status(enum.Enum):
+    """What happened to one file."""
+
+    ADDED = "added"
+    REPLACED = "replaced"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class FileResult:
+    """The outcome for one file; `reason` is set when it failed."""
+
+    path: str
+    status: Status
+    chunks: int = 0
+    reason: FailReason | None = None
+    message: str = ""
+
+    def line(self) -> str:
+        """One line for the terminal."""
+        if self.status is Status.FAILED:
+            return f"{self.path}: skipped, {self.reason.value if self.reason else 'error'}: {self.message}"
+        note = f" ({self.message})" if self.message else ""
+        return f"{self.path}: {self.status.value}, {self.chunks} chunks{note}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.errors import StoreCorruptError, StoreUnavailableError
 from rag.filtered import PoolSearch
 

@@ -33,7 +33,7 @@ def shared_data() -> Path:
 @pytest.fixture()
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     """A real MQTT broker (mosquitto, else amqtt) on a free loopback port, private to the test."""
-    from agent.broker import EmbeddedBroker
+    from agent.ingest.broker import EmbeddedBroker
 
     with EmbeddedBroker(workdir=tmp_path_factory.mktemp("broker")) as running:
         yield running
@@ -42,7 +42,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 @pytest.fixture(scope="session")
 def local_backend():
     """The real default model through llama.cpp, loaded once per test session."""
-    from agent.config import LlmSettings
+    from base.settings import LlmSettings
     from agent.llm.local import LlamaCppBackend
 
     return LlamaCppBackend(LlmSettings(n_threads=2))
@@ -61,8 +61,8 @@ def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
 @pytest.fixture(scope="session")
 def seeded_knowledge(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real chromadb store on disk holding the shipped knowledge base, built once per session; its path."""
-    from agent.config import load_settings
-    from agent.runtime import open_knowledge
+    from base.settings import load_settings
+    from agent.services.runtime import open_knowledge
 
     root = tmp_path_factory.mktemp("knowledge")
     settings = load_settings().model_copy(update={"data_dir": root})

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.broker import free_port
+from agent.ingest.broker import free_port
 from agent.llm.server import LocalLlamaServer
 
 

@@ -7,9 +7,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from agent.config import IngestSettings, MqttSettings, TesseraSettings
-from agent.ingest import StreamKey
-from agent.wire import Frame
+from base.settings import IngestSettings, MqttSettings, TesseraSettings
+from agent.ingest.ingestor import StreamKey
+from base.wire import Frame
 
 
 def settings_for(url: str, **ingest: object) -> TesseraSettings:

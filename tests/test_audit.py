@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.audit import MIGRATIONS, AuditDatabase, AuditLog, Decision, Route, Source, open_database
-from agent.config import load_settings
-from agent.errors import ConfigError
+from agent.decide.audit import MIGRATIONS, AuditDatabase, AuditLog, Decision, Route, Source, open_database
+from base.settings import load_settings
+from base.errors import ConfigError
 from tools import ToolContext
 from tools.executor import execute
 from tools.guardrails import GuardrailPolicy

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.calibration import (
+from agent.decide.calibration import (
     CalibrationError,
     calibration_path,
     expected_calibration_error,

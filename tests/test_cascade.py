@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.broker import free_port
-from agent.cascade import CascadeSetup, CommandCascade
-from agent.config import EdgeSettings
-from agent.escalation import ThresholdPolicy
+from base.net import free_port
+from agent.decide.cascade import CascadeSetup, CommandCascade
+from base.settings import EdgeSettings
+from agent.decide.escalation import ThresholdPolicy
 from agent.llm.edge import EdgeBackend
-from agent.planner import CommandPlanner
-from agent.review import ReviewQueue
+from agent.decide.planner import CommandPlanner
+from agent.decide.review import ReviewQueue
 from tools.home import Home
 
 HOME = Home.load(Path(__file__).resolve().parents[1] / "examples" / "home.yaml")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
-from agent.config import load_settings
-from agent.errors import ConfigError
+from base.settings import load_settings
+from base.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

@@ -9,10 +9,10 @@ import re
 
 import pytest
 
-from agent.broker import EmbeddedBroker
-from agent.config import load_settings
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import load_settings
 from agent.demo import run_demo
-from agent.mqtt import connect
+from base.mqtt import connect
 
 
 @pytest.mark.model

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters.ecg.evaluate import SYNTHETIC_CONDITIONS, SYNTHETIC_RATES
+from evaluation.ecg import SYNTHETIC_CONDITIONS, SYNTHETIC_RATES
 from adapters.ecg.records import write_record
 from agent.cli import main
 from firmware_sim.signals.ecg import synthesize_ecg

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adapters.ecg.evaluate import SYNTHETIC_RATES, Score, match_beats, score_beats, score_record, write_synthetic_set
+from evaluation.ecg import SYNTHETIC_RATES, Score, match_beats, score_beats, score_record, write_synthetic_set
 from adapters.ecg.records import read_record, write_record
 from firmware_sim.signals.ecg import synthesize_ecg
 

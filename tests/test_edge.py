@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from agent.config import EdgeSettings
-from agent.errors import ConfigError
-from agent.escalation import EscalationRequest
+from base.settings import EdgeSettings
+from base.errors import ConfigError
+from agent.decide.escalation import EscalationRequest
 from agent.llm.base import Message
 from agent.llm.edge import EdgeBackend, EdgeFailure, EdgeUnavailable, majority_vote
 from tests.edge_server import EdgeServer, SilentServer, free_port
@@ -249,7 +249,7 @@ def test_edge_check_command(edge_server: EdgeServer, monkeypatch: pytest.MonkeyP
 
 def test_review_commands(isolated_state, capsys: pytest.CaptureFixture[str]) -> None:
     from agent.cli import main
-    from agent.review import ReviewQueue
+    from agent.decide.review import ReviewQueue
 
     item = ReviewQueue.for_data_dir(isolated_state).enqueue("command", "timeout", {"question": "lights off"}, {"tool": "HassTurnOff"})
     assert main(["review", "list", "--json"]) == 0

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pydantic import SecretStr
 
-from agent.calibration import fit_calibration
-from agent.config import EdgeSettings
-from agent.escalation import (
+from agent.decide.calibration import fit_calibration
+from base.settings import EdgeSettings
+from agent.decide.escalation import (
     EscalationRequest,
     FixedPolicy,
     Route,
@@ -22,7 +22,7 @@ from agent.escalation import (
 from agent.llm.base import Completion
 from agent.llm.edge import EdgeBackend, EdgeFailure
 from agent.llm.scripted import ScriptedBackend
-from agent.review import ReviewQueue
+from agent.decide.review import ReviewQueue
 from tests.edge_server import EdgeServer
 
 SCHEMA = {

@@ -11,11 +11,11 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.audit import AuditDatabase, TicketStore
-from agent.broker import EmbeddedBroker
-from agent.config import TesseraSettings, load_settings
-from agent.outbox import Outbox
-from agent.runtime import ServiceRuntime, open_knowledge
+from agent.decide.audit import AuditDatabase, TicketStore
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import TesseraSettings, load_settings
+from agent.ingest.outbox import Outbox
+from agent.services.runtime import ServiceRuntime, open_knowledge
 from firmware_sim.faults import Fault, FaultKind, FaultSchedule
 from firmware_sim.runtime import SimRuntime
 from firmware_sim.sensors import VibrationNode
@@ -105,8 +105,8 @@ def test_alerts_wait_in_the_outbox_while_the_broker_is_down_and_survive_a_restar
 @pytest.mark.broker
 def test_an_unsure_decision_goes_to_the_edge_and_falls_back_when_the_edge_dies(broker: EmbeddedBroker, local_backend, tmp_path: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent.cascade import build_event_backend
-    from agent.review import ReviewQueue
+    from agent.decide.cascade import build_event_backend
+    from agent.decide.review import ReviewQueue
     from tests.edge_server import EdgeServer
 
     server = EdgeServer(tmp_path / "edge")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adapters.generic.evaluate import detect_events, evaluate, load_csv, match_key
+from evaluation.anomalies import detect_events, evaluate, load_csv, match_key
 from agent.cli import main
-from agent.errors import TesseraError
+from base.errors import TesseraError
 
 NO_ANOMALY = ["art_daily_no_noise", "art_daily_perfect_square_wave", "art_daily_small_noise", "art_flatline", "art_noisy"]
 

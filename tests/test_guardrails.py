@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from agent.audit import AuditDatabase, AuditLog
-from agent.config import GuardrailSettings, RateLimitSettings
-from agent.errors import ConfigError
-from agent.registry import Registry
+from agent.decide.audit import AuditDatabase, AuditLog
+from base.settings import GuardrailSettings, RateLimitSettings
+from base.errors import ConfigError
+from base.registry import Registry
 from tools import TOOLS, Permission, ToolContext, ToolResult, tool
 from tools.executor import execute
 from tools.guardrails import GuardrailPolicy, Outcome, Reason

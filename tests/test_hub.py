@@ -15,11 +15,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.broker import EmbeddedBroker
-from agent.config import load_settings
-from agent.hub import HubDaemon
-from agent.planner import CommandPlanner
-from agent.service import HealthServer
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import load_settings
+from agent.services.hub import HubDaemon
+from agent.decide.planner import CommandPlanner
+from agent.services.health import HealthServer
 from tools.home import Home
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def test_tessera_hub_stops_cleanly_on_sigterm(broker: EmbeddedBroker, tmp_path: 
 
 
 def test_devices_learnt_from_discovery_obey_spoken_commands(broker: EmbeddedBroker, hub: HubDaemon) -> None:
-    from agent.config import MqttSettings
+    from base.settings import MqttSettings
     from firmware_sim.home import Light, Lock
     from firmware_sim.runtime import SimRuntime
 
@@ -195,9 +195,9 @@ def test_the_hub_alerts_on_pauses_af_and_lead_off_with_an_explanation(kind: str,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
 
-    from agent.ingest import StreamKey
+    from agent.ingest.ingestor import StreamKey
     from agent.llm.scripted import ScriptedBackend
-    from agent.runtime import open_knowledge
+    from agent.services.runtime import open_knowledge
     from firmware_sim.signals.ecg import synthesize_ecg
 
     monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)

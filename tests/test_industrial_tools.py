@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from adapters.base import Event, Severity, TokenizedWindow
-from agent.audit import AuditDatabase, AuditLog, Decision, Source, TicketStore
-from agent.config import GuardrailSettings
-from rag.config import RagSettings
+from agent.decide.audit import AuditDatabase, AuditLog, Decision, Source, TicketStore
+from base.settings import GuardrailSettings
+from base.settings import RagSettings
 from rag.ingest import ingest_paths
 from rag.store import KnowledgeStore
 from tools import ToolContext
@@ -152,8 +152,8 @@ def test_a_ticket_reaches_a_subscriber_through_a_real_broker_at_qos_1(broker, db
     import queue
     import time
 
-    from agent.config import MqttSettings
-    from agent.mqtt import connect
+    from base.settings import MqttSettings
+    from base.mqtt import connect
 
     settings = MqttSettings(url=broker.url)
     received: queue.Queue = queue.Queue()
@@ -184,9 +184,9 @@ def test_render_report_publishes_the_encoders_own_summaries(ctx, db, published) 
 
 
 def test_a_tool_whose_broker_is_gone_fails_with_the_reason() -> None:
-    from agent.config import load_settings
-    from agent.errors import BrokerError
-    from agent.loop import Guard
+    from base.settings import load_settings
+    from base.errors import BrokerError
+    from agent.decide.loop import Guard
     from tools import TOOLS, ToolContext
     from tools.executor import execute
 

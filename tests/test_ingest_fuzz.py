@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.broker import EmbeddedBroker
-from agent.ingest import Ingestor
-from agent.mqtt import close, connect
-from agent.wire import HEADER, WireError, decode_frame, encode_binary, encode_json
+from agent.ingest.broker import EmbeddedBroker
+from agent.ingest.ingestor import Ingestor
+from base.mqtt import close, connect
+from base.wire import HEADER, WireError, decode_frame, encode_binary, encode_json
 from tests.ingest_support import settings_for, wait_until
 
 pytestmark = pytest.mark.broker

@@ -9,10 +9,10 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from agent.broker import EmbeddedBroker, free_port
-from agent.config import MqttSettings
-from agent.mqtt import close, connect
-from agent.outbox import Outbox
+from agent.ingest.broker import EmbeddedBroker, free_port
+from base.settings import MqttSettings
+from base.mqtt import close, connect
+from agent.ingest.outbox import Outbox
 from tests.ingest_support import wait_until
 
 pytestmark = pytest.mark.broker

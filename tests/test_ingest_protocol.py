@@ -8,12 +8,12 @@ import threading
 import numpy as np
 import pytest
 
-from agent.broker import EmbeddedBroker
-from agent.config import MqttSettings
-from agent.errors import BrokerError
-from agent.ingest import Ingestor
-from agent.mqtt import close, connect
-from agent.wire import encode_json
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import MqttSettings
+from base.errors import BrokerError
+from agent.ingest.ingestor import Ingestor
+from base.mqtt import close, connect
+from base.wire import encode_json
 from tests.ingest_support import SeqCollector, settings_for, wait_until
 
 pytestmark = pytest.mark.broker

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from agent.broker import EmbeddedBroker
-from agent.ingest import Ingestor
+from agent.ingest.broker import EmbeddedBroker
+from agent.ingest.ingestor import Ingestor
 from firmware_sim.firmware import Firmware
 from firmware_sim.runtime import SimRuntime
 from firmware_sim.sensors import EcgPatchDevice, ScalarSensor, VibrationNode

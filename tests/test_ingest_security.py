@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.broker import EmbeddedBroker, make_test_ca
-from agent.config import MqttSettings
-from agent.errors import BrokerError
-from agent.ingest import Ingestor
-from agent.mqtt import close, connect
-from agent.wire import encode_binary
+from agent.ingest.broker import EmbeddedBroker, make_test_ca
+from base.settings import MqttSettings
+from base.errors import BrokerError
+from agent.ingest.ingestor import Ingestor
+from base.mqtt import close, connect
+from base.wire import encode_binary
 from tests.ingest_support import settings_for, wait_until
 
 pytestmark = pytest.mark.broker

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from adapters.base import Event, Severity, TokenizedWindow
-from agent.config import load_settings
-from agent.loop import Evidence, Guard, ToolCalled, respond_to_event
+from base.settings import load_settings
+from agent.decide.loop import Evidence, Guard, ToolCalled, respond_to_event
 from rag.context import knowledge_block
 from rag.ingest import ingest_file
 from rag.store import KnowledgeStore

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import LlmSettings
-from agent.errors import ModelError
+from base.settings import LlmSettings
+from base.errors import ModelError
 from agent.llm.base import Message
 from agent.llm.local import LlamaCppBackend
 from agent.llm.models import DEFAULT_MODEL, resolve_model

@@ -7,9 +7,9 @@ import json
 import numpy as np
 
 from adapters.base import Event, Severity, TokenizedWindow
-from agent.config import load_settings
+from base.settings import load_settings
 from agent.llm.scripted import ScriptedBackend
-from agent.loop import Decided, Failed, FailureReason, Finished, Guard, Prompted, ToolCalled, respond_to_event
+from agent.decide.loop import Decided, Failed, FailureReason, Finished, Guard, Prompted, ToolCalled, respond_to_event
 from tools import TOOLS, ToolContext
 
 TOOLSET = [TOOLS.get("raise_alert"), TOOLS.get("log_observation")]
@@ -90,7 +90,7 @@ def test_sensor_text_cannot_escape_the_data_block() -> None:
 def test_the_tools_reference_is_generated_from_the_registry() -> None:
     from pathlib import Path
 
-    from tools.cli import markdown
+    from agent.cli.tools import markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "tools.md"
     expected = markdown([TOOLS.get(n) for n in TOOLS.names()])

@@ -6,10 +6,10 @@ import queue
 
 import pytest
 
-from agent.broker import EmbeddedBroker, free_port
-from agent.config import MqttSettings
-from agent.errors import BrokerError
-from agent.mqtt import broker_answers, connect
+from agent.ingest.broker import EmbeddedBroker, free_port
+from base.settings import MqttSettings
+from base.errors import BrokerError
+from base.mqtt import broker_answers, connect
 
 
 def test_publish_subscribe_round_trip(broker: EmbeddedBroker) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.command_eval import load_command_set, plan_all, report
-from agent.planner import CLARIFY, CommandPlanner
+from agent.decide.command_eval import load_command_set, plan_all, report
+from agent.decide.planner import CLARIFY, CommandPlanner
 from tools.home import Home
 
 REPO = Path(__file__).resolve().parents[1]

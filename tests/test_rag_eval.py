@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.episodes import add_episodes, similar_episodes
 from rag.evaluate import QUESTIONS, evaluate, is_relevant, load_questions
 from rag.ingest import SEED_DIR, Status, ingest_seed

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rag.chunking import chunk_markdown
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.errors import StoreCorruptError
 from rag.ingest import Status, ingest_paths
 from rag.readers import FailReason

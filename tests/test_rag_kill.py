@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.ingest import Status, ingest_paths
 from rag.store import DOCUMENTS, KnowledgeStore
 
@@ -21,7 +21,7 @@ N_DOCS = 14
 CHILD = """
 import sys
 from pathlib import Path
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.ingest import ingest_file
 from rag.store import KnowledgeStore
 root = Path(sys.argv[1])

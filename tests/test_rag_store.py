@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.config import RagSettings
+from base.settings import RagSettings
 from rag.context import knowledge_block
 from rag.episodes import add_episodes, label_episode, similar_episodes
 from rag.examples import Example, add_examples, few_shot_block, similar_examples

@@ -15,10 +15,10 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from agent.audit import AuditDatabase, AuditLog
-from agent.broker import EmbeddedBroker
-from agent.config import MqttSettings
-from agent.mqtt import close, connect
+from agent.decide.audit import AuditDatabase, AuditLog
+from agent.ingest.broker import EmbeddedBroker
+from base.settings import MqttSettings
+from base.mqtt import close, connect
 from firmware_sim.ecg_patch import EcgPatch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from adapters.vibration.encoder import make_config
 from agent import report
 from agent.cli import main
 from agent.report import ReportError, render_ecg_strip, render_scalar_chart, render_traffic_chart, render_vibration_spectra
-from agent.report_cli import SIM_T0
+from agent.cli.report import SIM_T0
 from firmware_sim.signals.ecg import synthesize_ecg
 from firmware_sim.signals.scalar import Anomaly
 from firmware_sim.signals.scalar import simulate as simulate_scalar

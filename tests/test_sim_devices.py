@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.wire import decode_frame
+from base.wire import decode_frame
 from firmware_sim.faults import Fault, FaultKind, FaultSchedule
 from firmware_sim.firmware import DeviceClock
 from firmware_sim.home import Cover, Light, Thermostat

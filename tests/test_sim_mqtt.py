@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.broker import EmbeddedBroker, free_port
+from agent.ingest.broker import EmbeddedBroker, free_port
 from agent.cli import main
-from agent.mqtt import close, connect
+from base.mqtt import close, connect
 from firmware_sim.home import Light, Lock, Thermostat
 from firmware_sim.runtime import SimRuntime
 from firmware_sim.scenario import load_scenario

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from adapters.traffic import CaliforniaConfig, CaliforniaDetector, IncidentState
-from adapters.traffic.evaluate import evaluate
+from evaluation.traffic import evaluate
 from agent.cli import main
 
 

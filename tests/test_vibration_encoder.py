@@ -202,7 +202,7 @@ def test_unknown_option_and_bad_rate_raise() -> None:
 
 def test_declared_bearing_geometry_is_used() -> None:
     # A 6203 at 1797 rpm has BPFO 91.4 Hz; the 6205 default would look at 107 Hz and miss it.
-    from adapters.vibration.bearing import SKF_6203
+    from base.bearing import SKF_6203
 
     rng = np.random.default_rng(30)
     state = replace(random_state("outer_race", rng, FS), bearing=SKF_6203, rpm=1797.0)

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from adapters.vibration.bearing import SKF_6205
+from base.bearing import SKF_6205
 from adapters.vibration.envelope import FamilyMatch, _decide, envelope_analysis, kurtogram
 from firmware_sim.signals.vibration import MachineState, simulate
 

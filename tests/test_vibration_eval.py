@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from adapters.vibration.evaluate import SYNTHETIC_CLASSES, canonical_label, evaluate_dir, make_synthetic, summarise
+from evaluation.vibration import SYNTHETIC_CLASSES, canonical_label, evaluate_dir, make_synthetic, summarise
 from agent.cli import main
 from firmware_sim.signals.vibration import random_state, simulate
 
@@ -90,6 +90,6 @@ def test_label_aliases(raw: str, label: str) -> None:
     ],
 )
 def test_file_verdict_needs_a_persistent_fault(labels: list[str], verdict: str) -> None:
-    from adapters.vibration.evaluate import file_verdict
+    from evaluation.vibration import file_verdict
 
     assert file_verdict(labels) == verdict

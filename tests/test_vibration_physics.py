@@ -9,7 +9,7 @@ import pytest
 
 from adapters.base import Severity
 from adapters.vibration import severity as iso
-from adapters.vibration.bearing import SKF_6203, SKF_6205, BearingGeometry, bearing_from
+from base.bearing import SKF_6203, SKF_6205, BearingGeometry, bearing_from
 
 
 @pytest.mark.parametrize(

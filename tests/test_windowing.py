@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from agent.wire import Frame
-from agent.windowing import StreamWindower
+from base.wire import Frame
+from agent.ingest.windowing import StreamWindower
 
 
 def frames(n: int, rate: float = 100.0, size: int = 50) -> list[Frame]:

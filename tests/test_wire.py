@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.wire import HEADER, WireError, WireErrorReason, decode_frame, encode_binary, encode_json, parse_data_topic
+from base.wire import HEADER, WireError, WireErrorReason, decode_frame, encode_binary, encode_json, parse_data_topic
 
 
 @pytest.mark.parametrize("dtype", ["<i2", "<f4", "<f8"])

@@ -12,12 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import first_problem
-from agent.registry import Registry
+from base.errors import first_problem
+from base.registry import Registry
 
 if typing.TYPE_CHECKING:
-    from agent.audit import TicketStore
-    from agent.outbox import Outbox
     from rag.store import KnowledgeStore
     from tools.home import Home
     from tools.streams import StreamStore
@@ -42,6 +40,34 @@ class ToolResult:
 
 
 Publish = Callable[[str, str | bytes, int, bool], None]  # topic, payload, qos, retain
+
+
+# What tools need from the runtime, as protocols: the runtime (agent/) provides them, and
+# tools never import it. The SQLite implementations are agent.decide.audit and agent.ingest.outbox.
+class TicketRecord(typing.Protocol):
+    id: int
+    ts: float
+    status: str
+
+
+class TicketStore(typing.Protocol):
+    """Maintenance tickets and acknowledgements, kept beside the audit log."""
+
+    def open(self, ts: float, site: str, device: str, title: str, priority: str, description: str, evidence: list[str]) -> TicketRecord: ...
+
+    def acknowledge(self, ts: float, site: str, device: str, kind: str, event_t: float | None, note: str) -> int: ...
+
+
+class Outbox(typing.Protocol):
+    """Durable store-and-forward for messages that must not be lost."""
+
+    def put(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> int: ...
+
+
+class AuditLog(typing.Protocol):
+    """Where every tool call is recorded; returns the record's id."""
+
+    def record(self, decision: Any | None = None, **outcome: Any) -> int: ...
 
 
 @dataclass(slots=True)

@@ -13,10 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agent.audit import AuditLog
-from agent.errors import TesseraError, first_problem
-from agent.registry import UnknownNameError
-from tools.base import TOOLS, Tool, ToolContext, ToolResult
+from base.errors import TesseraError, first_problem
+from base.registry import UnknownNameError
+from tools.base import TOOLS, AuditLog, Tool, ToolContext, ToolResult
 from tools.guardrails import GuardrailPolicy, Outcome, Reason
 
 log = logging.getLogger(__name__)

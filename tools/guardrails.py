@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.config import GuardrailSettings, RateLimitSettings
-from agent.errors import ConfigError
+from base.settings import GuardrailSettings, RateLimitSettings
+from base.errors import ConfigError
 from tools.base import TOOLS, Permission, Tool, ToolContext
 from tools.home import Entity, Home, MatchFailure
 from tools.intents import TargetSlots

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from agent.errors import ConfigError, first_problem, read_yaml
+from base.errors import ConfigError, first_problem, read_yaml
 
 ENTITY_ID = r"^[a-z_]+\.[a-z0-9_]+$"
 

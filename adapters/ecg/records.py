@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.errors import TesseraError
+from base.errors import TesseraError
 
 log = logging.getLogger(__name__)
 

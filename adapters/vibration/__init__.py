@@ -7,7 +7,7 @@ the token vocabulary is `vib-1` (see vocab.py and docs/adapters/vibration.md).
 from __future__ import annotations
 
 from adapters import ENCODERS
-from adapters.vibration.bearing import SKF_6203, SKF_6205, BearingGeometry, DefectOrders, bearing_from
+from base.bearing import SKF_6203, SKF_6205, BearingGeometry, DefectOrders, bearing_from
 from adapters.vibration.encoder import VibrationConfig, VibrationEncoder, VibrationSpectra, encode_vibration, factory
 
 if "vibration" not in ENCODERS:

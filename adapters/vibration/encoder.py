@@ -22,7 +22,7 @@ import scipy.fft as sfft
 from adapters.base import Event, Severity, TokenizedWindow
 from adapters.quality import assess, resample
 from adapters.vibration import severity as iso
-from adapters.vibration.bearing import SKF_6205, BearingGeometry, bearing_from
+from base.bearing import SKF_6205, BearingGeometry, bearing_from
 from adapters.vibration.envelope import ANCHOR_SNR, EnvelopeResult, envelope_analysis, normalised
 from adapters.vibration.spectrum import HALF_ORDERS, OrderSpectrum, order_analysis
 from adapters.vibration.vocab import (

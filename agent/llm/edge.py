@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from agent.config import EdgeSettings
-from agent.errors import ConfigError, TesseraError
+from base.settings import EdgeSettings
+from base.errors import ConfigError, TesseraError
 from agent.llm.base import Completion, Message
 from agent.llm.local import parse_json_object
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from agent.config import LlmSettings
-from agent.errors import ModelError
+from base.settings import LlmSettings
+from base.errors import ModelError
 from agent.llm.base import Completion, Message
 from agent.llm.models import ModelFile, resolve_model
 

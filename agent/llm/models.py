@@ -7,8 +7,8 @@ import importlib.metadata
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.config import LlmSettings
-from agent.errors import ModelError
+from base.settings import LlmSettings
+from base.errors import ModelError
 
 
 @dataclass(slots=True, frozen=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from agent.broker import free_port
-from agent.errors import ModelError
+from base.net import free_port
+from base.errors import ModelError
 
 
 class LocalLlamaServer:
@@ -29,7 +29,7 @@ class LocalLlamaServer:
                  tls_cert: Path | None = None, tls_key: Path | None = None, tls_ca: Path | None = None) -> None:
         if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("sse_starlette") is None:
             raise ModelError("llama_cpp.server needs fastapi, uvicorn and sse-starlette: pip install -e . (or ./run setup)")
-        from agent.config import LlmSettings
+        from base.settings import LlmSettings
         from agent.llm.models import resolve_model
 
         self.api_key, self.tls_ca = api_key, tls_ca

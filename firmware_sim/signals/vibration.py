@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from scipy.signal import lfilter
 
-from adapters.vibration.bearing import SKF_6205, BearingGeometry
+from base.bearing import SKF_6205, BearingGeometry
 
 log = logging.getLogger(__name__)
 

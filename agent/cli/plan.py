@@ -1,0 +1,86 @@
+"""`tessera plan` and `tessera calibrate`: the command planner from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, load_command_set, plan_all, report, stderr_progress
+from agent.decide.planner import Plan
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Register `plan` and `calibrate`."""
+    plan = commands.add_parser("plan", help="turn a command into a Home Assistant intent call (tool, arguments, confidence, route)")
+    plan.add_argument("utterance", nargs="?", help="the command; omit with --jsonl to read one per line from stdin")
+    plan.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
+    plan.add_argument("--mode", choices=["auto", "local", "edge", "cascade"], default="auto",
+                      help="auto: cascade when edge.url and a calibration exist, else local")
+    plan.add_argument("--no-fast-path", action="store_true", help="skip the deterministic matcher")
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument("--jsonl", action="store_true", help="read utterances from stdin, one per line; print one JSON line each")
+    plan.set_defaults(func=cmd_plan)
+
+    cal = commands.add_parser("calibrate", help="fit the confidence calibration on the labelled set and store the escalation threshold")
+    cal.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
+    cal.add_argument("--set", dest="command_set", type=Path, default=DEFAULT_SET, help="labelled JSONL command set (its calibration split is used)")
+    cal.add_argument("--target-rate", type=float, default=0.2, help="share of requests to escalate (default 0.2)")
+    cal.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
+    cal.add_argument("--json", action="store_true", help="machine-readable output")
+    cal.set_defaults(func=cmd_calibrate)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan one utterance, or a stream of them with --jsonl (the model stays loaded)."""
+    from agent.decide.cascade import build_cascade
+    from base.settings import load_settings
+    from base.errors import ConfigError
+    from tools.home import Home
+
+    if not args.jsonl and not args.utterance:
+        raise ConfigError("give an utterance, e.g. tessera plan \"turn off the kitchen lights\", or --jsonl to read stdin")
+    settings = load_settings(args.config, profile=args.profile)
+    cascade = build_cascade(settings, Home.load(args.home), fast_path=not args.no_fast_path, mode=args.mode)
+    if args.jsonl:
+        for line in sys.stdin:
+            if line.strip():
+                print(json.dumps(cascade.plan(line.strip()).as_json()), flush=True)
+        return 0
+    plan = cascade.plan(args.utterance)
+    print(json.dumps(plan.as_json(), indent=2) if args.json else describe(plan))
+    return 0
+
+
+def describe(plan: Plan) -> str:
+    """One readable line for a plan."""
+    line = f"{plan.tool} {json.dumps(plan.args)}  route {plan.route}  confidence {plan.raw_confidence:.2f}  {plan.latency_s * 1000:.0f} ms"
+    return f"{line}\n{plan.answer}" if plan.answer else line
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Plan the calibration split locally, fit P(correct) from the raw confidence, store it with its threshold."""
+    from agent.decide.calibration import calibration_path, fit_calibration
+    from agent.decide.cascade import build_cascade
+    from base.settings import load_settings
+    from tools.home import Home
+
+    settings = load_settings(args.config, profile=args.profile)
+    cascade = build_cascade(settings, Home.load(args.home), mode="local")
+    items = load_command_set(args.command_set, "calibration")
+    outcomes = plan_all(items, cascade.plan, stderr_progress("calibrate"))
+    local = cascade.setup.local
+    cal = fit_calibration([o.plan.raw_confidence for o in outcomes], [o.correct for o in outcomes], args.method, args.target_rate,
+                          model_sha256=local.backend.model.sha256, score_kind="planner_raw_confidence")  # type: ignore[union-attr]
+    path = cal.save(calibration_path(settings.data_dir))
+    summary = {"path": str(path), "n": cal.n, "accuracy": round(cal.reliability.accuracy, 4), "threshold": round(cal.threshold, 4),
+               "target_escalation_rate": args.target_rate, "achieved_escalation_rate": round(cal.achieved_escalation_rate, 4),
+               "ece": round(cal.reliability.ece, 4), "brier": round(cal.reliability.brier, 4), "local": report("local", outcomes).as_dict()}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"calibrated on {cal.n} utterances (local accuracy {cal.reliability.accuracy:.1%}); escalate below "
+              f"P(correct) {cal.threshold:.3f}: {cal.achieved_escalation_rate:.1%} of requests (target {args.target_rate:.0%}); "
+              f"ECE {cal.reliability.ece:.3f}, Brier {cal.reliability.brier:.3f}; stored in {path}")
+    return 0

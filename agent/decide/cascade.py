@@ -1,0 +1,114 @@
+"""The command cascade: plan on the hub, escalate to the edge model when the calibrated confidence is low.
+
+The edge planner runs the same pipeline with what an edge box has more of: more
+worked examples in the prompt and, when configured, self-consistency over several
+samples. When the edge cannot answer in time, the local plan stands, flagged as a
+fallback, and the request waits in the review queue; it never hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from agent.decide.calibration import Calibration, calibration_path, load_calibration
+from base.settings import TesseraSettings
+from base.errors import TesseraError
+from agent.decide.escalation import EscalatingBackend, EscalationRequest, FixedPolicy, Route, ThresholdPolicy, run_with_escalation
+from agent.llm.base import LLMBackend
+from agent.decide.planner import CommandPlanner, Plan
+from agent.decide.review import ReviewQueue
+from tools.home import Home
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class CascadeSetup:
+    """Which planners and policy `tessera plan` runs with."""
+
+    local: CommandPlanner
+    edge: CommandPlanner | None
+    policy: ThresholdPolicy | FixedPolicy
+    review: ReviewQueue | None
+    calibration: Calibration | None
+
+
+class CommandCascade:
+    """Plans with the local planner and escalates low-confidence plans to the edge planner."""
+
+    def __init__(self, setup: CascadeSetup) -> None:
+        self.setup = setup
+
+    def plan(self, utterance: str) -> Plan:
+        """Plan `utterance`; the returned plan's route says local, fast, edge or fallback."""
+        local = self.setup.local.plan(utterance)
+        edge = self.setup.edge
+        request = EscalationRequest("command", utterance, examples=[e.utterance for e in (edge or self.setup.local).examples.similar(utterance, 8)],
+                                    local_answer={"tool": local.tool, "args": local.args})
+        outcome = run_with_escalation(local, local.raw_confidence, (lambda: edge.plan(utterance)) if edge else None, self.setup.review,
+                                      policy=self.setup.policy, request=request)
+        plan = outcome.answer
+        if outcome.route is Route.EDGE:
+            plan.route = "edge"
+            plan.latency_s += local.latency_s
+        elif outcome.route is Route.FALLBACK:
+            plan.route = "fallback"
+        calibrated = outcome.decision.confidence
+        log.info("planned", extra={"route": plan.route, "tool": plan.tool, "calibrated_confidence": calibrated})
+        return plan
+
+
+def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade") -> CommandCascade:
+    """The cascade from config: the local model, the edge model if configured, the stored calibration.
+
+    mode: "cascade" (escalate by calibrated confidence), "local" (never escalate), "edge" (always),
+    "auto" (cascade when the edge and a calibration are configured, else local).
+    """
+    if mode == "auto":
+        mode = "cascade" if settings.edge.url and calibration_path(settings.data_dir).exists() else "local"
+    from agent.llm.local import LlamaCppBackend
+
+    local_backend = LlamaCppBackend(settings.llm)
+    local = CommandPlanner(home, local_backend, fast_path=fast_path)
+    edge = None
+    if settings.edge.url and mode != "local":
+        from agent.llm.edge import EdgeBackend
+
+        # The local fast path has had its chance: what reaches the edge goes to the edge's model.
+        edge = CommandPlanner(home, EdgeBackend(settings.edge), fast_path=False, n_examples=settings.edge.max_examples)
+    elif mode == "edge":
+        raise TesseraError("--mode edge needs edge.url (or TESSERA_EDGE__URL) pointing at an OpenAI-compatible endpoint")
+    calibration = _calibration(settings, local_backend.model.sha256)
+    policy: ThresholdPolicy | FixedPolicy
+    if mode == "local" or edge is None and calibration is None:
+        policy = FixedPolicy(Route.LOCAL)
+    elif mode == "edge":
+        policy = FixedPolicy(Route.EDGE)
+    elif calibration is None:
+        raise TesseraError("no calibration stored for this model; run `tessera calibrate --home FILE` first, or use --mode local")
+    else:
+        policy = ThresholdPolicy.from_calibration(calibration)
+    review = ReviewQueue.for_data_dir(settings.data_dir) if mode != "local" else None
+    return CommandCascade(CascadeSetup(local, edge, policy, review, calibration))
+
+
+def build_event_backend(settings: TesseraSettings, local: LLMBackend) -> LLMBackend:
+    """The backend for event decisions: `local`, escalating below edge.event_threshold when an edge is configured.
+
+    When the edge cannot answer, the local decision stands, flagged `fallback`, and the event
+    waits in the review queue.
+    """
+    if not settings.edge.url:
+        return local
+    from agent.llm.edge import EdgeBackend
+
+    return EscalatingBackend(local, EdgeBackend(settings.edge), ThresholdPolicy(settings.edge.event_threshold),
+                             ReviewQueue.for_data_dir(settings.data_dir))
+
+
+def _calibration(settings: TesseraSettings, model_sha256: str) -> Calibration | None:
+    path = calibration_path(settings.data_dir)
+    if not path.exists():
+        return None
+    return load_calibration(path, model_sha256)

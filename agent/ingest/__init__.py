@@ -1,0 +1,1 @@
+"""Ingest: the embedded broker, validated and windowed sensor frames, and the outbound outbox."""

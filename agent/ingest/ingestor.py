@@ -1,0 +1,244 @@
+"""MQTT ingest: sensor frames from the broker, validated and windowed per stream, nothing lost.
+
+Guarantees (docs/wire.md has the full statement):
+- QoS 1 subscriptions on a persistent session (clean start off, session expiry), so frames
+  published while Tessera is down or reconnecting wait at the broker and arrive afterwards;
+  paho reconnects with backoff and `_on_connect` resubscribes when the session is gone.
+- Frames are processed inline in paho's network thread and acknowledged (PUBACK) only after
+  they are windowed. That is the backpressure policy: a slow consumer slows acknowledgement,
+  the broker holds the backlog (bounded by its max_queued_messages), Tessera never drops a
+  frame it accepted, and its own memory stays bounded: one window plus one frame per stream,
+  at most ingest.max_streams streams, payloads above ingest.max_frame_bytes refused unread.
+- Bad input never stops ingest: each refused message goes to the dead-letter topic with its
+  reason, is counted, and the next message is processed.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import paho.mqtt.client as mqtt
+
+from base.settings import TesseraSettings
+from base.mqtt import close, connect
+from base.wire import Frame, WireError, WireErrorReason, dead_letter_topic, decode_frame, parse_data_topic
+from agent.ingest.windowing import StreamWindower, Window
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class StreamKey:
+    """One stream of one device."""
+
+    site: str
+    device: str
+    stream: str
+
+
+@dataclass(slots=True)
+class IngestCounters:
+    """Totals since start; per-stream detail lives in each windower's counters."""
+
+    received: int = 0
+    accepted: int = 0
+    samples: int = 0
+    windows: int = 0
+    bytes: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    gaps: int = 0
+    missing_frames: int = 0
+    dead_lettered: int = 0
+    internal_errors: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A refused message, as published on the dead-letter topic."""
+
+    reason: WireErrorReason
+    detail: str
+    topic: str
+    size: int
+    payload_head: bytes
+
+    def to_json(self) -> bytes:
+        """The dead-letter payload: reason, detail, original topic and the first bytes, base64."""
+        return json.dumps({"v": 1, "reason": self.reason.value, "detail": self.detail[:300], "topic": self.topic,
+                           "size": self.size, "payload_b64": base64.b64encode(self.payload_head).decode(),
+                           "at": time.time()}).encode()
+
+
+FrameHook = Callable[[StreamKey, Frame], None]
+MetaHook = Callable[[str, str, dict], None]  # site, device, the device's retained meta (docs/wire.md)
+WindowHook = Callable[[StreamKey, Window], None]
+
+
+class Ingestor:
+    """Subscribes to sensor frames and windows them; `handle()` is the whole pipeline for one message.
+
+    on_window(key, window) runs in the network thread for each completed window; window.samples
+    is a read-only view valid during the call (copy it to keep it). on_frame(key, frame) runs for
+    each accepted frame, before its windows. on_meta(site, device, meta) runs for each device's
+    retained meta message (shaft speed, bearing geometry, streams), which encoders need.
+    """
+
+    def __init__(self, settings: TesseraSettings, *, on_window: WindowHook | None = None, on_frame: FrameHook | None = None,
+                 on_meta: MetaHook | None = None, worker: int | None = None) -> None:
+        self.settings = settings
+        self.cfg = settings.ingest
+        self.on_window, self.on_frame, self.on_meta = on_window, on_frame, on_meta
+        base_id = self.cfg.client_id or f"tessera-ingest-{settings.mqtt.site}"
+        self.client_id = base_id if worker is None else f"{base_id}-{worker}"
+        self.counters = IngestCounters()
+        self.windowers: dict[StreamKey, StreamWindower] = {}
+        self.dead_letters_topic = dead_letter_topic(settings.mqtt.topic_prefix)
+        self._allowed: dict[str, bool] = {}
+        self._streams: dict[str, tuple[StreamKey, StreamWindower]] = {}  # by topic: one dict hit per frame
+        self._client: mqtt.Client | None = None
+
+    def subscriptions(self) -> list[str]:
+        """The topic filters, with the shared-subscription prefix when ingest.shared_group is set.
+
+        When ingest.devices lists plain ids (no wildcards) each device gets its own filter, so
+        workers given disjoint lists split the devices with every stream whole on one worker.
+        A shared subscription on mosquitto splits per message instead: each worker then sees
+        part of every stream (see docs/wire.md).
+        """
+        share = f"$share/{self.cfg.shared_group}/" if self.cfg.shared_group else ""
+        prefix = self.settings.mqtt.topic_prefix
+        # Meta is retained and small: every worker takes all of it, never shared.
+        meta = [f"{prefix}/{site}/+/meta" for site in self.cfg.sites] if self.on_meta else []
+        if not any(ch in d for d in self.cfg.devices for ch in "*?["):
+            return [f"{share}{prefix}/{site}/{device}/data/#" for site in self.cfg.sites for device in self.cfg.devices] + meta
+        return [f"{share}{prefix}/{site}/+/data/#" for site in self.cfg.sites] + meta
+
+    def start(self, timeout_s: float = 10.0) -> Ingestor:
+        """Connect with a persistent session and start consuming; BrokerError when the broker is unusable."""
+        self._client = connect(self.settings.mqtt, self.client_id, clean_start=False, timeout_s=timeout_s,
+                               session_expiry_s=self.cfg.session_expiry_s, on_connect=self._on_connect)
+        return self
+
+    def stop(self) -> None:
+        """Disconnect; the broker keeps the session and queues frames until we come back."""
+        if self._client:
+            close(self._client)
+            self._client = None
+
+    def __enter__(self) -> Ingestor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_connect(self, client: mqtt.Client, session_present: bool) -> None:
+        client.on_message = self._on_message
+        # Subscribing again on a present session is harmless and covers a broker that lost it.
+        client.subscribe([(topic, 1) for topic in self.subscriptions()])
+        log.info("ingest subscribed", extra={"client_id": self.client_id, "session_present": session_present,
+                                             "filters": self.subscriptions()})
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:
+                topic = msg._topic.decode("utf-8", "replace")  # brokers check topics; this is belt and braces
+            if self.on_meta is not None and topic.endswith("/meta"):
+                self._meta(topic, msg.payload)
+            else:
+                self.handle(topic, msg.payload)
+        except Exception:  # a bug on one frame must not stop ingest; count it and go on
+            self.counters.internal_errors += 1
+            log.exception("ingest failed on a message", extra={"topic": repr(getattr(msg, "_topic", b""))[:200]})
+
+    def handle(self, topic: str, payload: bytes) -> Frame | None:
+        """Validate, window and hand on one message; refused messages go to the dead-letter topic."""
+        c = self.counters
+        c.received += 1
+        c.bytes += len(payload)
+        try:
+            known = self._streams.get(topic)
+            key = known[0] if known else self._key(topic)
+            if len(payload) > self.cfg.max_frame_bytes:
+                raise WireError(WireErrorReason.OVERSIZED, f"{len(payload)} bytes > ingest.max_frame_bytes {self.cfg.max_frame_bytes}")
+            frame = decode_frame(payload)
+            windower = known[1] if known else self._windower(key, topic)
+        except WireError as err:
+            self._dead_letter(err, topic, payload)
+            return None
+        wc = windower.counters
+        before = (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames)
+        windows = windower.push(frame)
+        if (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames) != before:
+            c.duplicates += wc.duplicates - before[0]
+            c.out_of_order += wc.out_of_order - before[1]
+            c.gaps += wc.gaps - before[2]
+            c.missing_frames += wc.missing_frames - before[3]
+            if wc.duplicates != before[0] or wc.out_of_order != before[1]:
+                return None
+            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": wc.missing_frames - before[3]})
+        c.accepted += 1
+        c.samples += frame.n_samples
+        if self.on_frame:
+            self.on_frame(key, frame)
+        c.windows += len(windows)
+        if self.on_window:
+            for window in windows:
+                self.on_window(key, window)
+        return frame
+
+    def _meta(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        if not payload:
+            return  # a cleared retained message: the device is gone
+        try:
+            meta = json.loads(payload)
+            if len(parts) != 4 or not isinstance(meta, dict):
+                raise ValueError("meta must be a JSON object on <prefix>/<site>/<device>/meta")
+        except (ValueError, UnicodeDecodeError) as err:
+            self._dead_letter(WireError(WireErrorReason.BAD_JSON, f"device meta: {err}"), topic, payload)
+            return
+        self.on_meta(parts[1], parts[2], meta)
+
+    def _key(self, topic: str) -> StreamKey:
+        parts = parse_data_topic(topic, self.settings.mqtt.topic_prefix)
+        allowed = self._allowed.get(parts.device)
+        if allowed is None:
+            allowed = any(fnmatch.fnmatchcase(parts.device, pattern) for pattern in self.cfg.devices)
+            if len(self._allowed) < 100_000:  # cache bounded; past it we just match each time
+                self._allowed[parts.device] = allowed
+        if not allowed:
+            raise WireError(WireErrorReason.UNKNOWN_DEVICE, f"device {parts.device!r} not in ingest.devices")
+        return StreamKey(parts.site, parts.device, parts.stream)
+
+    def _windower(self, key: StreamKey, topic: str) -> StreamWindower:
+        windower = self.windowers.get(key)
+        if windower is None:
+            if len(self.windowers) >= self.cfg.max_streams:
+                raise WireError(WireErrorReason.TOO_MANY_STREAMS, f"ingest.max_streams {self.cfg.max_streams} reached")
+            # Views, not copies: a 12.8 kHz window is 800 kB and on_window runs before the next frame.
+            windower = self.windowers[key] = StreamWindower(self.cfg.window_s, min(self.cfg.hop_s, self.cfg.window_s), copy=False)
+        self._streams[topic] = (key, windower)
+        return windower
+
+    def _dead_letter(self, err: WireError, topic: str, payload: bytes) -> None:
+        c = self.counters
+        c.dead_lettered += 1
+        c.rejected[err.reason.value] = c.rejected.get(err.reason.value, 0) + 1
+        letter = DeadLetter(err.reason, err.detail, topic, len(payload), payload[: self.cfg.dead_letter_payload_bytes])
+        log.debug("dead-lettered", extra={"topic": topic[:200], "reason": err.reason.value})
+        if self._client is not None:
+            self._client.publish(self.dead_letters_topic, letter.to_json(), qos=1)
+
+    def snapshot(self) -> dict:
+        """Counters as JSON-ready data, with the number of live streams."""
+        return {**asdict(self.counters), "streams": len(self.windowers)}

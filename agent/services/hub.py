@@ -1,0 +1,257 @@
+"""`tessera hub`: text commands over MQTT in, Home Assistant intent calls through the guardrails out, answers back.
+
+Request/response follows MQTT 5: a request on `<prefix>/<site>/hub/command` may carry a
+Response Topic and Correlation Data, and the answer goes there with the same
+correlation data. MQTT 3.1.1 clients put `reply_to` and `id` in the JSON instead; without
+either, answers go to `<prefix>/<site>/hub/response`. A request is JSON
+(`{"text": "turn off the kitchen lights", "id": "42"}`, or `{"confirm": 17}` to confirm a
+dangerous action) or plain UTF-8 text. A bad request gets an error answer; the hub goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field, ValidationError
+
+from base.errors import BrokerError, first_problem
+from agent.decide.audit import Decision, Source, grammar_text
+from base.settings import TesseraSettings
+from agent.llm.base import LLMBackend
+from agent.decide.loop import Guard
+from agent.decide.planner import Plan
+from agent.services.runtime import ServiceRuntime
+from agent.services.health import Metrics
+from agent.services.watch import WatchObserver
+from tools import TOOLS, ToolContext, ToolResult
+from tools.discovery import DISCOVERY_TOPICS, learn
+from tools.executor import execute
+from tools.home import Home
+from tools.intents import HOME_INTENTS
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4096
+PENDING_CONFIRMATION_S = 120.0  # a confirmation older than this is refused: the situation may have changed
+
+
+class Planner(Protocol):
+    """Anything that plans an utterance (the command cascade, or one planner)."""
+
+    def plan(self, utterance: str) -> Plan:
+        """Plan one utterance."""
+        ...
+
+
+class CommandRequest(BaseModel):
+    """One request to the hub."""
+
+    text: str | None = Field(None, min_length=1, max_length=500)
+    confirm: int | None = Field(None, ge=1)
+    id: str | None = Field(None, max_length=64)
+    reply_to: str | None = Field(None, max_length=200)
+
+
+@dataclass(slots=True)
+class Pending:
+    """A dangerous call waiting for a person's yes."""
+
+    tool: str
+    args: dict[str, Any]
+    created: float
+
+
+class RequestError(ValueError):
+    """A request the hub cannot read; answered with the reason."""
+
+
+def command_topic(settings: TesseraSettings) -> str:
+    """Where the hub takes commands."""
+    return f"{settings.mqtt.topic_prefix}/{settings.mqtt.site}/hub/command"
+
+
+def response_topic(settings: TesseraSettings) -> str:
+    """Where answers go when the request names no reply topic."""
+    return f"{settings.mqtt.topic_prefix}/{settings.mqtt.site}/hub/response"
+
+
+class CommandService:
+    """Plans, guards, executes and answers commands; `answer()` is the whole path for one request."""
+
+    def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard, ctx: ToolContext, metrics: Metrics,
+                 clock=time.monotonic) -> None:
+        self.settings, self.home, self.planner, self.guard, self.ctx, self.metrics = settings, home, planner, guard, ctx, metrics
+        self.clock = clock
+        self._pending: dict[int, Pending] = {}
+        self._lock = threading.Lock()  # one command at a time: the model and the registry are shared
+
+    def answer(self, payload: bytes) -> dict[str, Any]:
+        """The answer to one raw request; never raises for bad input."""
+        start = time.perf_counter()
+        try:
+            request = parse_request(payload)
+        except RequestError as err:
+            self.metrics.inc("hub_bad_requests_total", "requests the hub could not read")
+            return {"ok": False, "error": str(err)}
+        with self._lock:
+            response = self._confirm(request.confirm) if request.confirm else self._command(request.text or "")
+        response["id"] = request.id
+        response["latency_s"] = round(time.perf_counter() - start, 4)
+        self.metrics.observe("hub_command", "time from request to answer", time.perf_counter() - start)
+        return response
+
+    def _command(self, text: str) -> dict[str, Any]:
+        plan = self.planner.plan(text)
+        self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
+        base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route, "confidence": round(plan.raw_confidence, 4)}
+        if plan.tool not in HOME_INTENTS:
+            return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
+        decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
+                            grammar_text(plan.schema), plan.raw_confidence, None, plan.route)
+        result = execute(TOOLS.get(plan.tool), plan.args, self.ctx, self.guard.policy, self.guard.audit, decision)
+        return base | self._result(plan.tool, plan.args, result)
+
+    def _confirm(self, decision_id: int) -> dict[str, Any]:
+        pending = self._pending.pop(decision_id, None)
+        if pending is None or self.clock() - pending.created > PENDING_CONFIRMATION_S:
+            return {"ok": False, "answer": f"There is nothing waiting for confirmation under {decision_id}; please ask again."}
+        self.metrics.inc("hub_confirmations_total", "dangerous actions confirmed by a person")
+        decision = Decision(Source.UTTERANCE, f"confirm {decision_id}", [], None, None, None, None, "confirmed")
+        result = execute(TOOLS.get(pending.tool), pending.args, self.ctx, self.guard.policy, self.guard.audit, decision, confirmed=True)
+        return {"tool": pending.tool, "args": pending.args} | self._result(pending.tool, pending.args, result)
+
+    def _result(self, tool: str, args: dict[str, Any], result: ToolResult) -> dict[str, Any]:
+        out = {"ok": result.ok, "answer": result.message, "decision_id": result.data.get("decision_id")}
+        if result.data.get("needs_confirmation"):
+            now = self.clock()
+            # Unconfirmed requests expire; dropping them here keeps the table bounded.
+            self._pending = {k: v for k, v in self._pending.items() if now - v.created <= PENDING_CONFIRMATION_S}
+            self._pending[int(result.data["decision_id"])] = Pending(tool, result.data.get("args", args), now)
+            out |= {"needs_confirmation": True, "answer": f"{result.message} Reply with {{\"confirm\": {result.data['decision_id']}}} to go ahead."}
+        if result.data.get("denied"):
+            out["denied"] = result.data.get("reason")
+        self.metrics.inc("hub_actions_total", "tool calls, by outcome", tool=tool,
+                         outcome="ok" if result.ok else ("confirm" if result.data.get("needs_confirmation") else "refused"))
+        return out
+
+
+def parse_request(payload: bytes) -> CommandRequest:
+    """A request from JSON or plain text; RequestError says what is wrong in one line."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise RequestError(f"request of {len(payload)} bytes is over the {MAX_REQUEST_BYTES}-byte limit")
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise RequestError("request is not UTF-8 text") from None
+    if not text:
+        raise RequestError('empty request; send text or {"text": "..."}')
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+            request = CommandRequest.model_validate(data)
+        except json.JSONDecodeError as err:
+            raise RequestError(f"request is not valid JSON: {err.msg} at character {err.pos}") from None
+        except ValidationError as err:
+            where, problem = first_problem(err)
+            raise RequestError(f"request field {where or 'body'}: {problem}") from None
+    else:
+        request = CommandRequest(text=text[:500])
+    if not request.text and not request.confirm:
+        raise RequestError('request needs "text" (a command) or "confirm" (a decision id)')
+    return request
+
+
+class HubDaemon:
+    """The hub: the shared service runtime plus the command service on its MQTT topic and Home Assistant discovery."""
+
+    def __init__(self, settings: TesseraSettings, home: Home, planner: Planner, guard: Guard | None = None,
+                 event_backend: LLMBackend | None = None, knowledge: Any = None, observer: WatchObserver | None = None) -> None:
+        self.settings = settings
+        # Wearable streams (ECG patches) are watched when a model is given for event decisions.
+        self.runtime = ServiceRuntime(settings, "hub", home=home, event_backend=event_backend, knowledge=knowledge, guard=guard,
+                                      on_connect=self._on_connect, observer=observer)
+        self.metrics, self.watcher = self.runtime.metrics, self.runtime.watcher
+        self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
+        self._work: list[tuple[bytes, Any]] = []
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._serve, name="tessera-hub", daemon=True)
+
+    def start(self) -> HubDaemon:
+        """Connect, subscribe to the command topic, start answering and watching streams."""
+        self._worker.start()
+        self.runtime.start()
+        log.info("hub started", extra={"command_topic": command_topic(self.settings), "watching": bool(self.watcher)})
+        return self
+
+    def health(self) -> dict[str, Any]:
+        """The runtime's health, the command worker alive, requests queued."""
+        state = self.runtime.health()
+        return state | {"ok": state["ok"] and self._worker.is_alive(), "queued": len(self._work)}
+
+    def stop(self) -> None:
+        """Finish the command in hand, then stop the runtime (watcher, outbox flush, disconnect)."""
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        self._worker.join(timeout=30)
+        self.runtime.stop()
+
+    def _on_connect(self, client, _session_present: bool) -> None:
+        client.on_message = self._on_message
+        client.subscribe([(command_topic(self.settings), 1), *((t, 1) for t in DISCOVERY_TOPICS)])
+
+    def _on_message(self, _client, _userdata, msg) -> None:
+        if msg.topic.startswith("homeassistant/"):
+            if learn(self.service.home, msg.topic, msg.payload):
+                self.metrics.inc("hub_devices_learnt_total", "devices learnt from Home Assistant MQTT discovery")
+            return
+        # Planning may take a second; the network thread only queues.
+        self.metrics.inc("hub_requests_total", "command requests received")
+        with self._wake:
+            self._work.append((msg.payload, msg))
+            self._wake.notify()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            with self._wake:
+                while not self._work and not self._stop.is_set():
+                    self._wake.wait(0.5)
+                if self._stop.is_set():
+                    return
+                payload, msg = self._work.pop(0)
+            try:
+                response = self.service.answer(payload)
+            except Exception:  # a bug on one request must not stop the hub; answer and log it
+                log.exception("hub failed on a request")
+                self.metrics.inc("hub_internal_errors_total", "requests that hit a bug")
+                response = {"ok": False, "error": "internal error; see the hub's log"}
+            try:
+                self._reply(msg, response)
+            except BrokerError as err:  # the broker went away meanwhile; the requester will ask again
+                log.warning("answer not sent", extra={"error": str(err)})
+
+    def _reply(self, msg, response: dict[str, Any]) -> None:
+        from paho.mqtt.packettypes import PacketTypes
+        from paho.mqtt.properties import Properties
+
+        props_in = getattr(msg, "properties", None)
+        topic = getattr(props_in, "ResponseTopic", None) or _reply_to(msg.payload) or response_topic(self.settings)
+        props = None
+        correlation = getattr(props_in, "CorrelationData", None)
+        if correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = correlation
+        self.runtime.publish(topic, json.dumps(response), 1, False, properties=props)
+
+
+def _reply_to(payload: bytes) -> str | None:
+    try:
+        return CommandRequest.model_validate_json(payload).reply_to
+    except (ValidationError, ValueError):
+        return None
