@@ -19,7 +19,7 @@ from base.errors import ConfigError
 from agent.decide.planner import Plan
 
 DEFAULT_SET = Path("examples/commands/home_commands.jsonl")
-DEFAULT_HOME = Path(__file__).resolve().parents[1] / "examples" / "home.yaml"  # beside the source checkout that ./run installs
+DEFAULT_HOME = Path(__file__).resolve().parents[2] / "examples" / "home.yaml"  # beside the source checkout that ./run installs
 
 
 @dataclass(slots=True)
