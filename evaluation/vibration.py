@@ -184,14 +184,40 @@ def read_manifest(directory: Path) -> list[dict[str, Any]]:
             entries = [dict(row) for row in csv.DictReader(fh)]
     else:
         raise DatasetError(f"no labels.csv or labels.json in {directory}")
+    entries = [_normalise_entry(e) for e in entries]
     for entry in entries:
         if not entry.get("file") or not entry.get("label"):
             raise DatasetError(f"manifest entry without file or label: {entry}")
     return entries
 
 
-def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[str, float]]:
-    """Samples of one recording and what the file itself says (e.g. rpm in a CWRU .mat)."""
+# Column names other manifests use for the same fields (the CWRU set's labels.csv among them).
+COLUMN_ALIASES = {
+    "label": ("fault", "class", "condition"),
+    "sample_rate": ("sample_rate_hz", "fs", "fs_hz", "rate_hz"),
+    "rpm": ("rpm_in_file", "measured_rpm", "rpm_measured"),
+    "variable": ("de_var",),
+}
+
+
+def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """Fill the canonical keys from their aliases (first non-empty alias wins; a canonical key present stays)."""
+    out = dict(entry)
+    for key, aliases in COLUMN_ALIASES.items():
+        if out.get(key) not in (None, ""):
+            continue
+        for alias in aliases:
+            if entry.get(alias) not in (None, ""):
+                out[key] = entry[alias]
+                break
+    return out
+
+
+def load_recording(path: Path, channel: str = "DE", variable: str | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """Samples of one recording and what the file itself says (e.g. rpm in a CWRU .mat).
+
+    variable: the .mat array to read (the manifest's `variable` / `de_var`), else the `*_<channel>_time` one.
+    """
     if not path.is_file():
         raise DatasetError(f"recording not found: {path}")
     suffix = path.suffix.lower()
@@ -208,7 +234,9 @@ def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[st
         except (NotImplementedError, ValueError) as err:  # MATLAB v7.3 (HDF5) or a damaged file
             raise DatasetError(f"cannot read {path.name}: {err}") from err
         arrays = {k: np.asarray(v) for k, v in mat.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
-        keys = [k for k in arrays if k.upper().endswith(f"_{channel.upper()}_TIME")]
+        if variable and variable not in arrays:
+            raise DatasetError(f"{path.name} has no array {variable!r}")
+        keys = [variable] if variable else [k for k in arrays if k.upper().endswith(f"_{channel.upper()}_TIME")]
         # Some CWRU files carry a second record's arrays too: prefer the one numbered like the file.
         keys.sort(key=lambda k: _record_number(k) != _record_number(path.stem))
         if not keys:
@@ -233,7 +261,7 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
         raise DatasetError(f"--window must be at least 0.25 s (the encoder's shortest window), got {window_s}")
     results = []
     for entry in read_manifest(directory):
-        x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"))
+        x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"), entry.get("variable") or None)
         try:
             rate = float(entry.get("sample_rate") or meta["sample_rate"])
         except KeyError:
@@ -247,7 +275,7 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
                 options[k] = float(options[k])
         if machine_class and "machine_class" not in options:
             options["machine_class"] = machine_class
-        rpm = float(entry.get("rpm") or meta.get("rpm") or 1797.0)
+        rpm = float(entry.get("rpm") or meta.get("rpm") or entry.get("nominal_rpm") or 1797.0)
         try:
             encoder = factory(rate, rpm=rpm, window_s=window_s, **options)
         except (TypeError, ValueError) as err:
