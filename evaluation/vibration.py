@@ -47,6 +47,7 @@ ALIASES = {
     "b": "ball", "bsf": "ball", "rolling_element": "ball", "roller": "ball",
     "ftf": "cage",
 }
+UNCLEAR = "unclear"  # a window whose bearing impacts no family explains confidently: neither healthy nor a fault
 DEFECT_LABELS = {"bpfo": "outer_race", "bpfi": "inner_race", "bsf": "ball", "ftf": "cage"}
 ENCODER_OPTIONS = ("bearing", "n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg", "machine_class", "units")
 
@@ -92,6 +93,8 @@ def window_label(tokens: list[str]) -> str:
     for tok in tokens:
         if tok.startswith("<vib:bearing:") and tok.count(":") == 3:
             return DEFECT_LABELS[tok.split(":")[2]]
+    if "<vib:bearing:unclear>" in tokens:
+        return UNCLEAR
     for fault in ("looseness", "misalignment", "imbalance"):
         if f"<vib:fault:{fault}>" in tokens:
             return fault
