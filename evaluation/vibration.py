@@ -66,6 +66,14 @@ class FileResult:
     sample_rate: float
     zones: str  # zone letter of each window, e.g. "BBC"
     windows: int
+    window_labels: tuple[str, ...] = ()  # each window's class (window_label), in order
+    position: str = ""  # outer-race defect position from the manifest (e.g. 6:00), if any
+    load: str = ""  # load from the manifest (load_hp / load), if any
+
+    @property
+    def group(self) -> str:
+        """The label, with the outer-race position when the manifest gives one: outer_race@6:00."""
+        return f"{self.label}@{self.position}" if self.position else self.label
 
 
 def canonical_label(label: str) -> str:
@@ -111,8 +119,11 @@ def file_verdict(labels: list[str], persistence: float = 0.25) -> str:
     if not labels:
         return "healthy"
     need = max(1, int(np.ceil(persistence * len(labels))))
-    faults = [(count, label) for label, count in Counter(labels).most_common() if label != "healthy" and count >= need]
-    return faults[0][1] if faults else "healthy"
+    counts = Counter(labels).most_common()
+    faults = [label for label, count in counts if label not in ("healthy", UNCLEAR) and count >= need]
+    if faults:
+        return faults[0]
+    return UNCLEAR if Counter(labels)[UNCLEAR] >= need else "healthy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -126,7 +137,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=1.0, help="analysis window, s (default 1)")
     parser.add_argument("--machine-class", default=None, help="ISO machine class when the manifest gives none (default II)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--verbose", action="store_true", help="list every file's verdict")
+    parser.add_argument("--verbose", action="store_true", help="list every file's verdict (always on for a labelled set)")
+    parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE", help="score only manifest rows with this value, e.g. load_hp=0 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -138,14 +150,21 @@ def run(args: argparse.Namespace) -> int:
         data = data or args.make_synthetic
     if data is None:
         raise DatasetError("give a labelled set directory, or --make-synthetic DIR")
-    results = evaluate_dir(Path(data), window_s=args.window, machine_class=args.machine_class)
+    where = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DatasetError(f"--where wants COLUMN=VALUE, got {item!r}")
+        where[key.strip()] = value.strip()
+    results = evaluate_dir(Path(data), window_s=args.window, machine_class=args.machine_class, where=where)
     report = summarise(results)
+    verbose = args.verbose or args.make_synthetic is None
     if args.json:
-        if args.verbose:
+        if verbose:
             report["files_detail"] = [_as_dict(r) for r in results]
         print(json.dumps(report, indent=2))
     else:
-        print(format_report(report, results if args.verbose else []))
+        print(format_report(report, results if verbose else []))
     return 0
 
 
@@ -256,14 +275,19 @@ def load_recording(path: Path, channel: str = "DE", variable: str | None = None)
     return np.asarray(x, dtype=np.float64).ravel(), meta
 
 
-def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | None = None) -> list[FileResult]:
-    """Encode every recording of a labelled set window by window and vote a label per file."""
+def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | None = None, where: dict[str, str] | None = None) -> list[FileResult]:
+    """Encode every recording of a labelled set window by window and vote a label per file.
+
+    where: score only the manifest rows whose columns have these values (e.g. {"load_hp": "0"}).
+    """
     from adapters.vibration.encoder import factory
 
     if not window_s >= 0.25:
         raise DatasetError(f"--window must be at least 0.25 s (the encoder's shortest window), got {window_s}")
     results = []
     for entry in read_manifest(directory):
+        if where and any(str(entry.get(k, "")).strip() != v for k, v in where.items()):
+            continue
         x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"), entry.get("variable") or None)
         try:
             rate = float(entry.get("sample_rate") or meta["sample_rate"])
@@ -292,7 +316,11 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
             zones.append(zone)
         votes = Counter(labels).most_common()
         predicted = file_verdict(labels)
-        results.append(FileResult(entry["file"], canonical_label(entry["label"]), predicted, rate, "".join(zones), len(labels)))
+        position = str(entry.get("outer_race_position") or entry.get("position") or "").strip()
+        load = str(entry.get("load_hp") or entry.get("load") or "").strip()
+        results.append(
+            FileResult(entry["file"], canonical_label(entry["label"]), predicted, rate, "".join(zones), len(labels), tuple(labels), position, load)
+        )
         log.debug("%s: %s -> %s (%s)", entry["file"], entry["label"], predicted, dict(votes))
     return results
 
@@ -314,6 +342,7 @@ def summarise(results: list[FileResult]) -> dict[str, Any]:
         by_rate[f"{rate:g}"] = {"n": len(sub), "accuracy": sum(r.label == r.predicted for r in sub) / len(sub)}
     healthy = [r for r in results if r.label == "healthy"]
     return {
+        "windows": summarise_windows(results),
         "files": len(results),
         "accuracy": sum(r.label == r.predicted for r in results) / len(results) if results else 0.0,
         "by_rate": by_rate,
@@ -323,6 +352,38 @@ def summarise(results: list[FileResult]) -> dict[str, Any]:
         "healthy_zone_d": sum("D" in r.zones for r in healthy),
         "zones_by_label": {t: dict(Counter("".join(r.zones for r in results if r.label == t))) for t in labels},
     }
+
+
+def summarise_windows(results: list[FileResult]) -> dict[str, Any]:
+    """Window-level scores: confusion (rows: true class, with the outer-race position when given), accuracy per row.
+
+    A window is right when its class is the file's label; `unclear` counts as not right but is no
+    wrong fault; `wrong_fault` counts windows named a fault other than the file's (healthy included).
+    """
+    rows = sorted({r.group for r in results}, key=lambda g: (_class_order(g.split("@")[0]), g))
+    predicted = sorted({w for r in results for w in r.window_labels}, key=_class_order)
+    confusion = {g: {p: 0 for p in predicted} for g in rows}
+    for r in results:
+        for w in r.window_labels:
+            confusion[r.group][w] += 1
+    per_row = {}
+    for g in rows:
+        label = g.split("@")[0]
+        n = sum(confusion[g].values())
+        if not n:
+            continue
+        unclear = confusion[g].get(UNCLEAR, 0)
+        wrong = n - confusion[g].get(label, 0) - unclear - (0 if label == "healthy" else confusion[g].get("healthy", 0))
+        per_row[g] = {
+            "n": n,
+            "accuracy": confusion[g].get(label, 0) / n,
+            "unclear": unclear / n,
+            "called_healthy": confusion[g].get("healthy", 0) / n if label != "healthy" else 0.0,
+            "wrong_fault": wrong / n,
+        }
+    total = sum(len(r.window_labels) for r in results)
+    right = sum(sum(w == r.label for w in r.window_labels) for r in results)
+    return {"n": total, "accuracy": right / total if total else 0.0, "confusion": confusion, "per_class": per_row}
 
 
 def format_report(report: dict[str, Any], details: list[FileResult]) -> str:
@@ -340,8 +401,24 @@ def format_report(report: dict[str, Any], details: list[FileResult]) -> str:
         row = report["confusion"][t]
         recall = report["per_class"].get(t, {}).get("recall")
         lines.append(t.ljust(width) + " ".join(str(row[p]).rjust(9) for p in labels) + (f"   {recall:.0%}" if recall is not None else ""))
+    win = report.get("windows")
+    if win and win["n"]:
+        cols = list(next(iter(win["confusion"].values())))
+        width = max(len(g) for g in win["confusion"]) + 2
+        lines.append("")
+        lines.append(f"windows: {win['n']}   accuracy: {win['accuracy']:.1%}")
+        lines.append("true \\ predicted".ljust(width) + " ".join(c[:10].rjust(10) for c in cols) + "   right  unclear  wrong")
+        for g, row in win["confusion"].items():
+            pc = win["per_class"][g]
+            lines.append(
+                g.ljust(width) + " ".join(str(row[c]).rjust(10) for c in cols)
+                + f"   {pc['accuracy']:5.0%}  {pc['unclear']:6.0%}  {pc['wrong_fault']:5.0%}"
+            )
+    if details:
+        lines.append("")
     for r in details:
-        lines.append(f"{r.file}: {r.label} -> {r.predicted}  zones {r.zones}")
+        votes = ", ".join(f"{k} {v}" for k, v in Counter(r.window_labels).most_common())
+        lines.append(f"{r.file}: {r.group} -> {r.predicted}  windows: {votes}  zones {r.zones}")
     return "\n".join(lines)
 
 
@@ -350,7 +427,9 @@ def _class_order(label: str) -> tuple[int, str]:
 
 
 def _as_dict(r: FileResult) -> dict[str, Any]:
-    return {k: getattr(r, k) for k in r.__slots__}
+    d = {k: getattr(r, k) for k in r.__slots__}
+    d["window_labels"] = list(r.window_labels)
+    return d
 
 
 def _record_number(name: str) -> int | None:
