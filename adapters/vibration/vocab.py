@@ -1,4 +1,4 @@
-"""The vibration token vocabulary (version `vib-1`) and its quantisation grids.
+"""The vibration token vocabulary (version `vib-2`) and its quantisation grids.
 
 Every token the encoder can emit is listed here, in a fixed order: a token's
 code is its index in `VOCAB` (0 is padding). Changing the list means a new
