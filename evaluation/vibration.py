@@ -17,6 +17,12 @@ file is read with scipy.io.loadmat and its `*_<channel>_time` array used (the
 CWRU layout), else its longest numeric array. Each file is cut into windows of
 `--window` seconds; the file's verdict is the commonest fault found in at least a
 quarter of its windows, else healthy (see `file_verdict`).
+
+Other manifests' column names are read too (`COLUMN_ALIASES`): the CWRU set's
+`fault`, `sample_rate_hz`, `rpm_in_file` (else `nominal_rpm`) and `de_var` (the
+.mat array); `outer_race_position` and `load_hp` are reported and can select rows
+(`--where load_hp=0`). Besides the file table the report gives a window-level
+confusion table with each class's share of windows right, unclear and wrong.
 """
 
 from __future__ import annotations
