@@ -11,9 +11,15 @@ matched to the key that its path ends with (whole path components); failing
 that, to the one key with the same file name. A CSV with no key is an error.
 
 Scores: a window is detected if at least one event falls inside it; its delay is
-the time from the window's start to the first such event. Every event outside
-all windows is a false alarm; false alarms per day divide their count by the
-days of data.
+the time from the window's start to the first such event, and its share the
+delay over the window's length (0 = at its start, 1 = at its end). Every event
+outside all windows is a false alarm; false alarms per day divide their count by
+the days of data. The NAB score (three profiles, normalised so that detecting
+nothing is 0 and every window at its start is 100) is computed as in
+`evaluation/nab.py`.
+
+The same files are also run through a rolling 3-sigma rule
+(`evaluation.nab.rolling_three_sigma`) so that one report compares the two.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 from adapters.base import Event
 from adapters.generic.encoder import make_generic_encoder
 from base.errors import TesseraError
+from evaluation import nab
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,8 @@ class FileScore:
     days: float
     delays_s: list[float] = field(default_factory=list)
     events: int = 0
+    shares: list[float] = field(default_factory=list)  # first detection's place in each detected window
+    nab_raw: dict[str, list[float]] = field(default_factory=dict)  # profile -> [raw, null, perfect]
 
 
 def parse_time(text: str) -> float:
@@ -143,34 +152,73 @@ def detect_events(series: Series, window_s: float = DEFAULT_WINDOW_S, **options:
     return events
 
 
-def score(series: Series, windows: list[tuple[float, float]], events: list[Event], file: str, key: str) -> FileScore:
-    """Windows detected, their delays and the false alarms of one series."""
-    detected, delays = 0, []
+def baseline_times(series: Series) -> list[float]:
+    """Alarm times of the rolling 3-sigma rule on a series."""
+    return [series.t0 + r * series.period_s for r in nab.rolling_three_sigma(series.values, series.period_s)]
+
+
+def score(series: Series, windows: list[tuple[float, float]], events: list[Event] | list[float], file: str,
+          key: str) -> FileScore:
+    """Windows detected, their delays and shares, the false alarms and the NAB scores of one series."""
+    times = [e if isinstance(e, (int, float)) else e.t for e in events]
+    detected, delays, shares = 0, [], []
     for start, end in windows:
-        inside = [e.t for e in events if start <= e.t <= end]
+        inside = [t for t in times if start <= t <= end]
         if inside:
             detected += 1
             delays.append(min(inside) - start)
-    false_alarms = sum(1 for e in events if not any(s <= e.t <= en for s, en in windows))
+            shares.append((min(inside) - start) / (end - start) if end > start else 0.0)
+    false_alarms = sum(1 for t in times if not any(s <= t <= en for s, en in windows))
+    n = series.values.size
+    rows = nab.rows_of(series.t0, series.period_s, n, times)
+    win_rows = [tuple(nab.rows_of(series.t0, series.period_s, n, [a, b])) for a, b in windows]
+    raw = {}
+    for profile in nab.PROFILES:
+        r = nab.score_file(n, win_rows, rows, profile)  # type: ignore[arg-type]
+        raw[profile.name] = [r.score, r.null, r.perfect]
     return FileScore(file=file, key=key, windows=len(windows), detected=detected, false_alarms=false_alarms,
-                     days=series.days, delays_s=delays, events=len(events))
+                     days=series.days, delays_s=delays, events=len(times), shares=shares, nab_raw=raw)
 
 
-def evaluate(csv_paths: list[Path], labels: dict[str, list[list[str]]], window_s: float = DEFAULT_WINDOW_S) -> dict:
-    """Score every CSV against its labelled windows; totals and per-file results."""
+def evaluate(csv_paths: list[Path], labels: dict[str, list[list[str]]], window_s: float = DEFAULT_WINDOW_S,
+             detector: str = "generic", baseline: bool = False, **options: object) -> dict:
+    """Score every CSV against its labelled windows; totals and per-file results.
+
+    `detector` is `generic` (the generic encoder, with `options` as its settings) or
+    `3sigma` (the rolling 3-sigma rule). With `baseline`, the result also holds the
+    3-sigma rule's result on the same files under `baseline`.
+    """
+    if detector not in ("generic", "3sigma"):
+        raise TesseraError(f"unknown detector {detector!r}: generic or 3sigma")
     keys = list(labels)
     files = []
     for path in csv_paths:
         key = match_key(path, keys)
         series = load_csv(path)
         windows = [(parse_time(a), parse_time(b)) for a, b in labels[key]]
-        events = detect_events(series, window_s=window_s)
+        if detector == "generic":
+            events: list = detect_events(series, window_s=window_s, **options)
+        else:
+            events = baseline_times(series)
         files.append(score(series, windows, events, str(path), key))
         log.info("%s: %d events", key, len(events))
+    result = _totals(files, detector)
+    if baseline and detector != "3sigma":
+        result["baseline"] = evaluate(csv_paths, labels, window_s=window_s, detector="3sigma")
+    return result
+
+
+def _totals(files: list[FileScore], detector: str) -> dict:
     total_w = sum(f.windows for f in files)
     delays = [d for f in files for d in f.delays_s]
+    shares = [d for f in files for d in f.shares]
     days = sum(f.days for f in files)
+    nab_scores = {}
+    for profile in nab.PROFILES:
+        raw, null, perfect = (sum(f.nab_raw[profile.name][i] for f in files) for i in range(3))
+        nab_scores[profile.name] = nab.normalise(raw, null, perfect) if total_w else math.nan
     return {
+        "detector": detector,
         "windows": total_w,
         "detected": sum(f.detected for f in files),
         "detection_rate": sum(f.detected for f in files) / total_w if total_w else math.nan,
@@ -178,6 +226,9 @@ def evaluate(csv_paths: list[Path], labels: dict[str, list[list[str]]], window_s
         "days": days,
         "false_alarms_per_day": sum(f.false_alarms for f in files) / days if days else math.nan,
         "median_delay_h": statistics.median(delays) / 3600.0 if delays else math.nan,
+        "median_share": statistics.median(shares) if shares else math.nan,
+        "mean_share": statistics.fmean(shares) if shares else math.nan,
+        "nab": nab_scores,
         "files": [asdict(f) for f in files],
     }
 
@@ -190,6 +241,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="NAB-style windows: {\"dir/file.csv\": [[start, end], ...]}")
     parser.add_argument("--window-s", type=float, default=DEFAULT_WINDOW_S,
                         help=f"encoder window in seconds (default {DEFAULT_WINDOW_S:g})")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the rolling 3-sigma comparison")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -203,15 +255,23 @@ def run(args: argparse.Namespace) -> int:
         raise TesseraError(f"{args.labels}: expected an object mapping file paths to windows")
     if not (args.window_s > 0):
         raise TesseraError(f"--window-s must be positive, got {args.window_s}")
-    result = evaluate(list(args.csv), labels, window_s=args.window_s)
+    result = evaluate(list(args.csv), labels, window_s=args.window_s, baseline=not args.no_baseline)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for f in result["files"]:
-        delay = f"{statistics.median(f['delays_s']) / 3600:.1f} h" if f["delays_s"] else "-"
-        print(f"{f['key']:<55} windows {f['detected']}/{f['windows']}  false alarms {f['false_alarms']:>3} "
-              f"({f['false_alarms'] / f['days']:.2f}/day)  median delay {delay}")
-    print(f"windows detected {result['detected']}/{result['windows']}, "
-          f"false alarms {result['false_alarms_per_day']:.3f}/day over {result['days']:.1f} days, "
-          f"median detection delay {result['median_delay_h']:.1f} h")
+    for res in [result] + ([result["baseline"]] if "baseline" in result else []):
+        name = "generic encoder" if res["detector"] == "generic" else "rolling 3-sigma (1 day, 1 alarm/h)"
+        print(f"== {name}")
+        for f in res["files"]:
+            delay = f"{statistics.median(f['delays_s']) / 3600:.1f} h" if f["delays_s"] else "-"
+            shares = ",".join(f"{s:.2f}" for s in f["shares"]) or "-"
+            std = nab.normalise(*f["nab_raw"]["standard"]) if f["windows"] else math.nan
+            print(f"{f['key']:<55} windows {f['detected']}/{f['windows']}  false alarms {f['false_alarms']:>3} "
+                  f"({f['false_alarms'] / f['days']:.2f}/day)  median delay {delay}  first at {shares}  "
+                  f"NAB standard {std:.1f}")
+        scores = "  ".join(f"{k} {v:.1f}" for k, v in res["nab"].items())
+        print(f"windows detected {res['detected']}/{res['windows']}, "
+              f"false alarms {res['false_alarms_per_day']:.3f}/day over {res['days']:.1f} days, "
+              f"median detection delay {res['median_delay_h']:.1f} h, "
+              f"median first detection at {res['median_share']:.2f} of the window; NAB {scores}")
     return 0

@@ -28,15 +28,42 @@ def test_series_without_anomalies_raise_no_event(nab: Path, name: str) -> None:
     assert detect_events(series) == []
 
 
-def test_real_known_causes_detected_with_few_false_alarms(nab: Path) -> None:
+@pytest.fixture(scope="module")
+def real(nab: Path) -> dict:
     labels = json.loads((nab / "combined_windows.json").read_text())
-    result = evaluate(sorted((nab / "realKnownCause").glob("*.csv")), labels)
-    # Stated figures: at least 8 of the 11 labelled windows (9 measured), at most 0.05 false alarms per day.
-    assert result["windows"] == 11
-    assert result["detected"] >= 8, result
-    assert result["false_alarms_per_day"] <= 0.05, result
-    taxi = next(f for f in result["files"] if f["key"].endswith("nyc_taxi.csv"))
+    return evaluate(sorted((nab / "realKnownCause").glob("*.csv")), labels, baseline=True)
+
+
+def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
+    # Measured: 10 of the 11 labelled windows, 0.035 false alarms per day, NAB standard 78.6.
+    assert real["windows"] == 11
+    assert real["detected"] >= 10, real
+    assert real["false_alarms_per_day"] <= 0.05, real
+    assert real["nab"]["standard"] >= 75.0, real["nab"]
+    assert real["nab"]["reward_low_FP_rate"] >= 65.0 and real["nab"]["reward_low_FN_rate"] >= 80.0, real["nab"]
+    taxi = next(f for f in real["files"] if f["key"].endswith("nyc_taxi.csv"))
     assert taxi["detected"] >= 4, taxi
+    ambient = next(f for f in real["files"] if f["key"].endswith("ambient_temperature_system_failure.csv"))
+    assert ambient["detected"] == 2, ambient  # the system failure is a week without data: a dropout
+
+
+def test_held_out_real_series(real: dict) -> None:
+    # ec2_request_latency was kept aside while the detector was tuned; measured 2 of 3 windows, no false alarm.
+    ec2 = next(f for f in real["files"] if f["key"].endswith("ec2_request_latency_system_failure.csv"))
+    assert ec2["detected"] >= 2 and ec2["false_alarms"] == 0, ec2
+
+
+def test_more_windows_than_three_sigma_at_under_a_quarter_of_its_false_alarms(real: dict) -> None:
+    # Measured: rolling 3-sigma 7/11 windows at 1.65 false alarms/day, NAB standard about -430.
+    base = real["baseline"]
+    assert base["detector"] == "3sigma" and base["windows"] == 11
+    assert real["detected"] > base["detected"], (real["detected"], base["detected"])
+    assert real["false_alarms_per_day"] < base["false_alarms_per_day"] / 4, (real["false_alarms_per_day"],
+                                                                             base["false_alarms_per_day"])
+    assert real["nab"]["standard"] > base["nab"]["standard"]
+    # First detection as a share of the window: NAB windows are centred on the labelled event, so about
+    # half-way is on time; measured median 0.43.
+    assert real["median_share"] <= 0.5, real["median_share"]
 
 
 def test_artificial_anomalies_detected(nab: Path) -> None:

@@ -22,12 +22,16 @@ that never quietens:
 - `spike`: one sample with |z| >= `z_spike` and `novelty` times beyond the largest
   residual of recent days (half-life `peak_memory_s`): heavy tails and spikes that
   recur at one height are that stream's normal;
-- `level_shift`: a weighted mean of z over about `shift_persist_s` reaches `z_shift`;
+- `level_shift`: a weighted mean of z over about `shift_persist_s` reaches `z_shift`,
+  or Page's two-sided CUSUM of z (drift allowance `cusum_k`) reaches `cusum_h`:
+  a smaller deviation that persists is a change point too;
 - `stuck`: an exactly repeated value for longer than the learned rate of
   repeats makes plausible (a sensor that never repeats is stuck after a few
   samples; a coarse or idle one only after many);
 - `noise_burst`: sample-to-sample variation `noise_ratio` times its learned level
   for `noise_persist_s`;
+- `dropout`: the first sample after `dropout_s` or more without any (a sensor,
+  link or process that failed and came back), raised on that sample;
 - `out_of_range`: values beyond the envelope of everything seen (highest and
   lowest, relaxing towards the level with half-life `range_memory_s`) by
   `range_margin` level scales, for about `shift_persist_s`: a slow excursion
@@ -70,6 +74,8 @@ class DetectorConfig:
     novelty: float = 1.5
     z_shift: float = 5.0  # sustained deviation this far is a level shift
     shift_persist_s: float = 3600.0  # about how long a deviation must last to be a level shift
+    cusum_k: float = 2.5  # Page's CUSUM on z: drift allowance per sample (z units)...
+    cusum_h: float = 60.0  # ...and the decision interval: a sustained excess summing to this is a level shift
     z_critical: float = 20.0  # magnitude that makes an event critical
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
@@ -82,17 +88,18 @@ class DetectorConfig:
     range_margin: float = 2.0  # level scales beyond the envelope that count as a new extreme
     noise_ratio: float = 4.0  # short-term variation over learned variation that is a noise burst
     noise_persist_s: float = 1800.0  # how long the excess variation must last
+    dropout_s: float = 12 * 3600.0  # no finite sample for this long is a dropout (0: never)
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
                     "profile_bin_s", "profile_memory_days", "scale_memory_s", "model_slack", "novelty", "stuck_z",
-                    "clip_z", "z_spike", "z_shift", "z_critical", "quiet_s", "rearm_s", "noise_ratio")
+                    "clip_z", "z_spike", "z_shift", "cusum_k", "cusum_h", "z_critical", "quiet_s", "rearm_s", "noise_ratio")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("warmup_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
+        for name in ("warmup_s", "dropout_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
@@ -209,6 +216,7 @@ class AnomalyDetector:
         self._day = _Profile(self._n_bins, self._n_scale, self._alpha_profile, a_s, _DAY)
         self._week = _Profile(7 * self._n_bins, self._n_scale, self._alpha_profile, a_s, _WEEK)
         self._t_first: float | None = None
+        self._t_last: float | None = None  # time of the last finite sample
         self._last_x: float | None = None
         self._n_diffs = 0
         self._resolution = math.inf  # smallest non-zero step seen: the sensor's quantization
@@ -223,6 +231,8 @@ class AnomalyDetector:
         self._zbar = 0.0  # weighted mean of recent clipped z-scores
         self._accept_until = -math.inf  # baselines learn unclipped until then, after a level shift
         self._rbar = 0.0  # weighted mean of recent residuals, the size of a shift
+        self._cusum_hi = 0.0  # Page's two-sided CUSUM of clipped z beyond the drift allowance
+        self._cusum_lo = 0.0
         self._hi = -math.inf  # envelope of values seen, relaxing towards the level
         self._lo = math.inf
         self._beyond = 0.0  # recent share of samples beyond the envelope
@@ -293,6 +303,12 @@ class AnomalyDetector:
                 continue
             if self._t_first is None:
                 self._t_first = ti
+            gap = ti - self._t_last if self._t_last is not None else 0.0
+            self._t_last = ti
+            if c.dropout_s > 0 and gap >= max(c.dropout_s, 2 * c.sample_period_s) and ti - self._t_first >= c.warmup_s:
+                # The stream went silent and came back: a failed sensor, link or process, said on the first sample.
+                events.append(Event(kind="dropout", severity=Severity.WARNING, t=ti,
+                                    evidence={"value": xi, "gap_s": gap}))
             tod, wk, hour = self._slots(ti)
             z, expected, scale = self._score(ti, xi, tod, wk, hour)
             if math.isfinite(scale):
@@ -365,6 +381,13 @@ class AnomalyDetector:
         # one noisy sample neither makes nor breaks a shift, a lone spike cannot fake one.
         self._zbar += self._alpha_shift * (max(-c.z_spike, min(c.z_spike, z)) - self._zbar)
         self._rbar += self._alpha_shift * ((x - expected) - self._rbar)
+        zc = max(-c.z_spike, min(c.z_spike, z))
+        self._cusum_hi = max(0.0, self._cusum_hi + zc - c.cusum_k)
+        self._cusum_lo = max(0.0, self._cusum_lo - zc - c.cusum_k)
+        if t < self._accept_until:
+            # A reported shift is news no more while the baselines learn it: no evidence piles up meanwhile.
+            self._cusum_hi = self._cusum_lo = 0.0
+        cusum = max(self._cusum_hi, self._cusum_lo) >= c.cusum_h
         burst = facts.get("burst", 0.0)
         self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
         run = int(facts.get("run", 0))
@@ -377,7 +400,7 @@ class AnomalyDetector:
         kind = None
         if az >= c.z_spike and facts.get("novel", True):
             kind = "spike"
-        elif abs(self._zbar) >= c.z_shift:
+        elif abs(self._zbar) >= c.z_shift or cusum:
             kind = "level_shift"
         elif stuck:
             kind = "stuck"
@@ -408,6 +431,8 @@ class AnomalyDetector:
         elif kind == "level_shift":
             evidence["mean_z"] = round(self._zbar, 2)
             evidence["step"] = self._rbar
+            evidence["cusum"] = round(max(self._cusum_hi, self._cusum_lo), 2)
+            self._cusum_hi = self._cusum_lo = 0.0
             self._accept_until = t + c.accept_s
 
         return Event(kind=kind, severity=Severity.CRITICAL if critical else Severity.WARNING, t=t, evidence=evidence)

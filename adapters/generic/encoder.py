@@ -9,7 +9,7 @@
     <gen:warmup>                                 while the baseline is still learning
     <gen:level:very_low|low|normal|high|very_high|unknown>   window mean against the baseline
     <gen:trend:up|down|flat>                      change across the window against the noise
-    <gen:anomaly:spike|level_shift|stuck|noise_burst|out_of_range>   one per event kind raised
+    <gen:anomaly:spike|level_shift|stuck|noise_burst|dropout|out_of_range>   one per event kind raised
 
 The embedding (16 floats) is the window's shape in 8 piecewise means of the
 mean-scaled signal, then level z, peak |z|, trend, log variation, quality, missing
