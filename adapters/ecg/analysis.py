@@ -11,6 +11,7 @@ from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_record
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import detect_qrs
 from adapters.ecg.rhythm import Rhythm, analyze_rhythm
+from adapters.ecg.sqi import WindowQuality, unusable_mask, window_quality
 from adapters.quality import Quality, assess, resample
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,31 @@ class ECGAnalysis:
     beats: BeatFeatures | None = None
     rhythm: Rhythm | None = None
     artifact_fraction: float = 0.0
+    windows: list[WindowQuality] = field(default_factory=list)  # signal quality per window (internal-rate bounds)
+
+    @property
+    def verdict(self) -> str:
+        """usable / noisy / lead_off for the whole stretch: the verdict of most of its time."""
+        if "flat" in self.problems:
+            return "lead_off"
+        if not self.windows:
+            return "usable" if self.usable else "noisy"
+        spans = {v: sum(w.stop - w.start for w in self.windows if w.verdict == v) for v in ("usable", "noisy", "lead_off")}
+        return max(spans, key=lambda v: (spans[v], v != "usable"))
+
+    def unusable_mask(self, n: int | None = None) -> np.ndarray:
+        """Per input sample: inside a window judged noisy or lead-off (all of it when nothing could be analysed)."""
+        n = self.n_samples if n is None else n
+        if not self.windows:
+            return np.full(n, not self.usable)
+        scale = self.fs / INTERNAL_FS
+        mask = np.zeros(n, bool)
+        for w in self.windows:
+            if not w.usable:
+                mask[int(round(w.start * scale)): int(round(w.stop * scale))] = True
+        last = self.windows[-1]
+        mask[int(round(last.stop * scale)):] = not last.usable
+        return mask
 
     @property
     def usable(self) -> bool:
@@ -62,13 +88,23 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     if y.size < MIN_SECONDS * INTERNAL_FS:
         return ECGAnalysis(fs, n, quality, problems + ["short"], 0.0)
     det = detect_qrs(y, config)
-    beats = classify_record(det.filtered, det.r_peaks, config, det.artifact)
+    # Signal quality per window; a window judged noisy or lead-off gives no beat classes and
+    # no rhythm alarm: it is treated like an artefact by the stages after detection.
+    # Faint detections (under a tenth of the strong beats' energy) are the detector hunting in a
+    # silent stretch; they do not count against agreement, as they do not count as beats for asystole.
+    strong = det.peak_level >= 0.1 * float(np.percentile(det.peak_level, 90)) if det.r_peaks.size >= 3 else np.ones(det.r_peaks.size, bool)
+    windows = window_quality(y, det.filtered.wide, det.r_peaks[strong], config.samples(config.window_s), config.lead_off_mv)
+    gate = det.artifact | unusable_mask(windows, y.size)
+    beats = classify_record(det.filtered, det.r_peaks, config, gate)
     extra = _extra_beats(det.r_peaks, det.peak_level, beats)
     if extra.any():
         # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
         det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
-        beats = classify_record(det.filtered, det.r_peaks, config, det.artifact)
-    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, det.artifact, det.filtered.wide, config, det.qrs_like, _credible(det.peak_level, beats))
+        beats = classify_record(det.filtered, det.r_peaks, config, gate)
+    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, gate, det.filtered.wide, config, det.qrs_like, _credible(det.peak_level, beats))
+    usable_share = float(1.0 - gate[det.r_peaks].mean()) if det.r_peaks.size else 1.0
+    if rhythm.af_suspect and usable_share < 0.5:
+        rhythm.af_suspect = False  # irregular RR from noise taken for beats, or missed beats
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
     if artifact_fraction > 0.1:
@@ -76,7 +112,7 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     if _beat_sqi(beats) < 0.5 or (beats.noise.size and float(np.median(beats.noise)) >= NOISY_BEAT):
         problems.append("noisy")
     r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
-    return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction)
+    return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction, windows)
 
 
 def _extra_beats(r_peaks: np.ndarray, level: np.ndarray, beats: BeatFeatures) -> np.ndarray:
