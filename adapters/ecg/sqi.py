@@ -34,8 +34,8 @@ from adapters.ecg.config import INTERNAL_FS
 VERDICTS = ("usable", "noisy", "lead_off")
 MATCH_S = 0.150
 LT_MIN = 0.004  # curve-length level of a slope of about 4 mV/s held over the 130 ms window
-BSQI_NOISY = 0.75  # below: the two detectors disagree on a quarter of the beats or more
-BSQI_DOUBT = 0.9  # below this, noise in the spectrum or kurtosis as well makes the window noisy
+BSQI_NOISY = 0.85  # below: the two detectors disagree on about one beat in seven or more
+BSQI_DOUBT = 0.95  # below this, noise in the spectrum or kurtosis as well makes the window noisy
 KSQI_NOISY = 5.0
 PSQI_RANGE = (0.4, 0.95)
 BASSQI_NOISY = 0.5
