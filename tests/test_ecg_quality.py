@@ -81,8 +81,10 @@ def test_a_real_record_under_0_db_noise_meets_the_measured_figures(shared_data: 
     row = score_noisy_record(record, 0.0, ("bw", "ma"), duration_s=660.0, noise_dir=shared_data / "nstdb")
     d = row.as_dict()
     assert abs(d["measured_snr_db"]) < 0.05
-    assert d["usable_ppv"] >= 0.99 and d["usable_se"] >= 0.99
-    assert d["se"] >= 0.97 and d["ppv"] >= 0.95
-    assert d["se"] >= d["xqrs_se"] - 0.01 and d["ppv"] >= d["xqrs_ppv"] - 0.01
-    assert 0.2 < d["flagged_share"] < 0.6 and d["flagged_share_noisy"] > 0.5
-    assert d["alarms_from_flagged"] == 0
+    # Measured: Se 99.6 / +P 98.3 on all beats, 100 / 99.8 on usable windows, XQRS 99.3 / 88.7,
+    # 35% of the time flagged (96% of the noisy segments).
+    assert d["usable_ppv"] >= 0.995 and d["usable_se"] >= 0.995
+    assert d["se"] >= 0.99 and d["ppv"] >= 0.975
+    assert d["se"] >= d["xqrs_se"] and d["ppv"] >= d["xqrs_ppv"]
+    assert 0.3 < d["flagged_share"] < 0.45 and d["flagged_share_noisy"] > 0.9
+    assert d["alarms_from_flagged"] == 0 and d["v_ppv"] >= 0.9
