@@ -265,8 +265,13 @@ class NoiseScore:
         }
 
 
-def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...], *, config: ECGConfig | None = None, duration_s: float | None = None, xqrs: bool = True, noise_dir: Path = NOISE_DIR) -> NoiseScore:
-    """Mix NSTDB noise into `record` at `snr_db`, analyse it, and score it beside XQRS on the same signal."""
+def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...], *, config: ECGConfig | None = None, duration_s: float | None = None, xqrs: bool = True, noise_dir: Path = NOISE_DIR, second_lead: np.ndarray | None = None) -> NoiseScore:
+    """Mix NSTDB noise into `record` at `snr_db`, analyse it, and score it beside XQRS on the same signal.
+
+    With `second_lead` (the record's other lead) that lead gets the noise record's second channel
+    at the same SNR (its own QRS amplitude), as nst does per signal, and the analysis sees both
+    leads. XQRS, a one-lead detector, runs on the first lead.
+    """
     fs = record.fs
     n = record.signal.size if duration_s is None else min(record.signal.size, int(duration_s * fs))
     clean = record.signal[:n]
@@ -275,7 +280,11 @@ def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...],
     classes = [c for c, k in zip(record.ref_classes, ref_keep) if k]
     noise = load_noise(kinds, n, fs, 0, noise_dir)
     noisy, mask = mix_noise(clean, fs, ref, noise, snr_db)
-    a = analyze_ecg(noisy, fs, config)
+    if second_lead is not None:
+        noisy2, _ = mix_noise(second_lead[:n], fs, ref, load_noise(kinds, n, fs, 1, noise_dir), snr_db)
+        a = analyze_ecg(np.vstack([noisy, noisy2]), fs, config)
+    else:
+        a = analyze_ecg(noisy, fs, config)
     ours = score_beats(record.name, ref, classes, a.r_peaks, a.labels, fs)
     flagged = a.unusable_mask(n)
     ref_ok, det_ok = ~flagged[ref], ~flagged[a.r_peaks] if a.r_peaks.size else np.zeros(0, bool)
@@ -329,6 +338,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", default=None, help="comma-separated record names, read from --data-dir")
     parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/mitdb"), help="directory for --records")
     parser.add_argument("--no-xqrs", action="store_true", help="skip the XQRS comparison")
+    parser.add_argument("--one-lead", action="store_true", help="with --snr: analyse the first lead only (default: both leads where the record has two)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -368,7 +378,8 @@ def _run_noisy(args: argparse.Namespace, paths: list[Path]) -> int:
     rows = []
     for path in paths:
         record = read_record(path, channel=args.channel, extension=args.annotator)
-        row = score_noisy_record(record, args.snr, kinds, duration_s=duration, xqrs=not args.no_xqrs, noise_dir=args.noise_dir)
+        second = None if args.one_lead else _other_lead(path, record.lead)
+        row = score_noisy_record(record, args.snr, kinds, duration_s=duration, xqrs=not args.no_xqrs, noise_dir=args.noise_dir, second_lead=second)
         rows.append(row)
         if total is None:
             total = NoiseScore("total", args.snr, Score("total"), Score("total"), Score("total"))
@@ -379,6 +390,15 @@ def _run_noisy(args: argparse.Namespace, paths: list[Path]) -> int:
     else:
         print(format_noise_report(rows, total))
     return 0
+
+
+def _other_lead(path: Path, lead: str) -> np.ndarray | None:
+    """The record's first lead other than `lead` (mV), or None for a one-lead record."""
+    import wfdb
+
+    header = wfdb.rdheader(str(path))
+    others = [k for k, name in enumerate(header.sig_name) if name != lead]
+    return read_record(path, channel=others[0]).signal if others else None
 
 
 def format_noise_report(rows: list[NoiseScore], total: NoiseScore) -> str:

@@ -88,3 +88,18 @@ def test_a_real_record_under_0_db_noise_meets_the_measured_figures(shared_data: 
     assert d["se"] >= d["xqrs_se"] and d["ppv"] >= d["xqrs_ppv"]
     assert 0.3 < d["flagged_share"] < 0.45 and d["flagged_share_noisy"] > 0.9
     assert d["alarms_from_flagged"] == 0 and d["v_ppv"] >= 0.9
+
+
+def test_beats_of_a_noisy_lead_come_from_the_second_lead_when_it_is_clean(shared_data: Path) -> None:
+    import wfdb
+
+    rec = wfdb.rdrecord(str(_nstdb(shared_data) / "ma"))
+    ecg = synthesize_ecg(30, rec.fs, 72, rng=np.random.default_rng(5))
+    noise = rec.p_signal[: ecg.signal.size, 0]
+    x = ecg.signal + 6.0 * noise * (np.arange(noise.size) >= 10 * rec.fs)  # lead 1 drowned after 10 s
+    one = ECGEncoder(rec.fs).analyze(x)
+    two = ECGEncoder(rec.fs).analyze(np.vstack([x, ecg.signal]))
+    assert two.windows[0].usable and not two.windows[1].usable, [w.verdict for w in two.windows]
+    truth = ecg.r_peaks.size
+    assert abs(two.r_peaks.size - truth) <= 1 < abs(one.r_peaks.size - truth)
+    assert not (two.labels[two.r_peaks >= 10 * rec.fs] == "V").any()  # still no classes from the noisy lead

@@ -95,6 +95,12 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     strong = det.peak_level >= 0.1 * float(np.percentile(det.peak_level, 90)) if det.r_peaks.size >= 3 else np.ones(det.r_peaks.size, bool)
     windows = window_quality(y, det.filtered.wide, det.r_peaks[strong], config.samples(config.window_s), config.lead_off_mv)
     gate = det.artifact | unusable_mask(windows, y.size)
+    other = _second_lead(samples, x)
+    if other is not None and any(not w.usable for w in windows):
+        # Windows too noisy on this lead take their beat times from the second lead where that
+        # one is usable there. They stay flagged: no beat classes (the shapes are read on this
+        # lead) and no rhythm alarm come from them.
+        _rescue_from_second_lead(det, windows, other, fs, y.size, config)
     beats = classify_record(det.filtered, det.r_peaks, config, gate)
     extra = _extra_beats(det.r_peaks, det.peak_level, beats)
     if extra.any():
@@ -161,6 +167,60 @@ def _beat_sqi(beats: BeatFeatures) -> float:
         return 0.5 if beats.labels.size else 1.0
     med = float(np.median(beats.correlation[normal]))
     return float(np.clip((med - 0.5) / 0.4, 0.0, 1.0))
+
+
+def _second_lead(samples: np.ndarray, first: np.ndarray) -> np.ndarray | None:
+    """Another lead of a 2-D input (channels x samples) with mostly finite data, or None."""
+    try:
+        arr = np.squeeze(np.asarray(samples, dtype=np.float64))
+    except (TypeError, ValueError):
+        return None
+    if arr.ndim != 2:
+        return None
+    leads = arr if arr.shape[0] <= arr.shape[1] else arr.T
+    valid = [k for k, lead in enumerate(leads) if lead.size == first.size and np.isfinite(lead).sum() > lead.size // 2]
+    # _one_lead took the first valid lead (or lead 0 when none was): the next valid one is the second.
+    taken = valid[0] if valid else 0
+    rest = [k for k in valid if k != taken]
+    return leads[rest[0]] if rest else None
+
+
+def _rescue_from_second_lead(det, windows: list[WindowQuality], other: np.ndarray, fs: float, n: int, config: ECGConfig) -> np.ndarray:
+    """Replace the beats of windows unusable on the first lead by the second lead's where it is usable; returns the rescued-sample mask."""
+    rescued = np.zeros(n, bool)
+    q2 = assess(other, min_samples=max(1, int(MIN_SECONDS * fs)), flat_tolerance=config.lead_off_mv, rail=config.rail_mv)
+    if not q2.usable:
+        return rescued
+    y2 = resample(q2.samples, fs, INTERNAL_FS)
+    if y2.size < n:
+        return rescued
+    y2 = y2[:n]
+    det2 = detect_qrs(y2, config)
+    if det2.r_peaks.size < 3 or det.r_peaks.size < 3:
+        return rescued
+    strong2 = det2.peak_level >= 0.1 * float(np.percentile(det2.peak_level, 90))
+    w2 = window_quality(y2, det2.filtered.wide, det2.r_peaks[strong2], config.samples(config.window_s), config.lead_off_mv)
+    scale = float(np.median(det.peak_level)) / max(float(np.median(det2.peak_level)), 1e-12)
+    keep = np.ones(det.r_peaks.size, bool)
+    add: list[np.ndarray] = []
+    for w1, w in zip(windows, w2):
+        if w1.usable or not w.usable or (w1.start, w1.stop) != (w.start, w.stop):
+            continue
+        keep &= ~((det.r_peaks >= w.start) & (det.r_peaks < w.stop))
+        add.append(np.flatnonzero((det2.r_peaks >= w.start) & (det2.r_peaks < w.stop)))
+        rescued[w.start:w.stop] = True
+    if not add:
+        return rescued
+    idx2 = np.concatenate(add)
+    r = np.concatenate([det.r_peaks[keep], det2.r_peaks[idx2]])
+    level = np.concatenate([det.peak_level[keep], det2.peak_level[idx2] * scale])
+    sb = np.concatenate([det.searchback[keep], det2.searchback[idx2]])
+    order = np.argsort(r, kind="stable")
+    r, level, sb = r[order], level[order], sb[order]
+    ok = np.ones(r.size, bool)
+    ok[1:] = np.diff(r) >= config.samples(config.refractory_s)  # a beat seen on both sides of a window edge
+    det.r_peaks, det.peak_level, det.searchback = r[ok], level[ok], sb[ok]
+    return rescued
 
 
 def _one_lead(samples: np.ndarray) -> tuple[np.ndarray, str | None]:
