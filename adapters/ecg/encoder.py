@@ -10,7 +10,7 @@ import numpy as np
 
 from adapters.base import Event, Severity, TokenizedWindow
 from adapters.ecg.analysis import ECGAnalysis, analyze_ecg
-from adapters.ecg.config import ECGConfig
+from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.vocab import SUMMARY_MAX_CHARS, VOCAB_VERSION, beat_token, encode_tokens, hr_token, hrv_token
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,7 @@ def _rhythm_names(a: ECGAnalysis) -> list[str]:
 
 def _tokens(a: ECGAnalysis) -> list[str]:
     tokens = [f"<ecg:quality:{p}>" for p in dict.fromkeys(a.problems)] or ["<ecg:quality:ok>"]
+    tokens.append(f"<ecg:sqi:{a.verdict}>")
     r = a.rhythm
     tokens.append(hr_token(r.hr_bpm if r else None))
     tokens += [f"<ecg:rhythm:{name}>" for name in _rhythm_names(a)]
@@ -117,6 +118,12 @@ def _events(a: ECGAnalysis, t0: float, config: ECGConfig) -> list[Event]:
     bad = [p for p in a.problems if p != "flat"]
     if bad:
         events.append(Event("signal_quality", Severity.WARNING if not a.usable else Severity.INFO, t0, {"problems": ",".join(bad), "quality": round(a.score, 3)}))
+    for w in a.windows:
+        # A window too noisy to judge says so instead of raising rhythm alarms (they are gated off).
+        if w.verdict == "noisy" or (w.verdict == "lead_off" and "flat" not in a.problems):
+            kind = "signal_too_noisy" if w.verdict == "noisy" else "lead_off"
+            evidence = {"length_s": round((w.stop - w.start) / INTERNAL_FS, 2), "bsqi": round(w.bsqi, 3), "ksqi": round(w.ksqi, 2), "psqi": round(w.psqi, 3), "bassqi": round(w.bassqi, 3)}
+            events.append(Event(kind, Severity.WARNING, t0 + w.start / INTERNAL_FS, evidence))
     r = a.rhythm
     if r is None:
         return events
@@ -163,6 +170,9 @@ def _summary(a: ECGAnalysis) -> str:
 def _features(a: ECGAnalysis) -> dict[str, float]:
     counts = _counts(a)
     out: dict[str, float] = {"n_beats": float(a.labels.size), "n_N": float(counts["N"]), "n_V": float(counts["V"]), "n_S": float(counts["S"]), "quality": a.score, "artifact_fraction": a.artifact_fraction}
+    if a.windows:
+        out["bsqi"] = float(min(w.bsqi for w in a.windows))
+        out["unusable_fraction"] = float(sum(w.stop - w.start for w in a.windows if not w.usable) / max(1, sum(w.stop - w.start for w in a.windows)))
     r = a.rhythm
     if r is not None:
         for key, value in (("hr_bpm", r.hr_bpm), ("sdnn_ms", r.sdnn_ms), ("rmssd_ms", r.rmssd_ms), ("irregularity", r.irregularity), ("p_wave_ratio", r.p_wave_ratio)):

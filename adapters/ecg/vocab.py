@@ -19,6 +19,7 @@ BEAT_COUNT_MAX = 20  # <ecg:beat:V:k>, k clamped to 1..20
 HRV_STEP_MS = 10
 HRV_MAX_MS = 250  # <ecg:hrv:sdnn:B>, B rounded to 10 ms and clamped
 QRS = ("narrow", "wide")
+SQI = ("usable", "noisy", "lead_off")  # appended: the window's signal-quality verdict (adapters.ecg.sqi)
 
 
 def _build() -> tuple[str, ...]:
@@ -31,6 +32,7 @@ def _build() -> tuple[str, ...]:
     for measure in ("sdnn", "rmssd"):
         tokens += [f"<ecg:hrv:{measure}:{b}>" for b in range(0, HRV_MAX_MS + 1, HRV_STEP_MS)]
     tokens += [f"<ecg:qrs:{q}>" for q in QRS]
+    tokens += [f"<ecg:sqi:{v}>" for v in SQI]
     return tuple(tokens)
 
 

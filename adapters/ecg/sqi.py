@@ -1,0 +1,158 @@
+"""Per-window ECG signal quality from published indices, combined into usable / noisy / lead-off.
+
+Indices (Li, Mark & Clifford 2008, Physiol. Meas. 29:15; Clifford et al., PhysioNet/CinC 2011;
+Behar et al. 2013, used for the 2015 false-alarm challenge), each over one window of the
+signal at the internal rate:
+
+- bSQI: agreement of two independent QRS detectors, matched beats / (beats of either) with a
+  150 ms match window. One detector is the Pan-Tompkins-family detector of `detect.py`; the
+  other a curve-length-transform detector (after Zong et al. 2003, the idea behind `wqrs`)
+  with its own filter and a plain adaptive threshold. Clean ECG gives both the same beats;
+  noise makes them disagree.
+- kSQI: kurtosis (not excess) of the 0.5-40 Hz signal. Clean ECG is peaky (kurtosis > 5);
+  muscle noise and baseline wander are near Gaussian (about 3).
+- pSQI: power in 5-15 Hz over power in 5-40 Hz, the QRS share of the spectrum (0.5-0.8 clean).
+- basSQI: 1 - power below 1 Hz over power below 40 Hz; baseline wander lowers it.
+
+Verdict per window: `lead_off` when the raw window swings less than the lead-off level;
+`noisy` when the detectors disagree (bSQI below `BSQI_NOISY`) or when they only half agree and
+the spectrum or kurtosis say noise as well; else `usable`. A window with no beats from either
+detector (true asystole on a quiet line) is usable: there is nothing to disagree about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import maximum_filter1d, uniform_filter1d
+from scipy.signal import butter, find_peaks, sosfiltfilt, welch
+
+from adapters.ecg.config import INTERNAL_FS
+
+VERDICTS = ("usable", "noisy", "lead_off")
+MATCH_S = 0.150
+LT_MIN = 0.004  # curve-length level of a slope of about 4 mV/s held over the 130 ms window
+BSQI_NOISY = 0.85  # below: the two detectors disagree on about one beat in seven or more
+BSQI_DOUBT = 0.95  # below this, noise in the spectrum or kurtosis as well makes the window noisy
+KSQI_NOISY = 5.0
+PSQI_RANGE = (0.4, 0.95)
+BASSQI_NOISY = 0.5
+
+
+@dataclass(slots=True)
+class WindowQuality:
+    """Quality indices and verdict of one window (internal-rate samples start..stop)."""
+
+    start: int
+    stop: int
+    bsqi: float
+    ksqi: float
+    psqi: float
+    bassqi: float
+    verdict: str
+
+    @property
+    def usable(self) -> bool:
+        return self.verdict == "usable"
+
+
+@lru_cache(maxsize=4)
+def _band(lo: float, hi: float) -> np.ndarray:
+    return butter(2, (lo, hi), btype="bandpass", fs=INTERNAL_FS, output="sos")
+
+
+def length_transform_qrs(x: np.ndarray, beats: np.ndarray | None = None) -> np.ndarray:
+    """QRS positions from the curve length of the 1-30 Hz signal over 130 ms, with a local adaptive threshold.
+
+    `beats` (the main detector's, optional) only set the scale: peaks under 30% of the curve
+    length typical at those beats are never QRS. Where and how many beats there are is this
+    detector's own finding.
+    """
+    fs = INTERNAL_FS
+    if x.size < int(fs):
+        return np.zeros(0, np.int64)
+    y = sosfiltfilt(_band(1.0, 30.0), x, padlen=min(x.size - 1, int(fs)))
+    dy = np.diff(y, prepend=y[0])
+    # Curve length with the time step scaled so that flat segments add little and steep ones a lot.
+    step = np.sqrt(1e-4 + dy * dy) - 1e-2
+    lt = uniform_filter1d(step, size=int(0.13 * fs), mode="nearest")
+    if beats is not None and beats.size >= 3:
+        level = float(np.median(maximum_filter1d(lt, size=int(0.04 * fs))[np.clip(beats, 0, lt.size - 1)]))
+    else:
+        level = float(np.percentile(lt, 99))
+    peaks, props = find_peaks(lt, distance=int(0.25 * fs), height=max(0.3 * level, LT_MIN))
+    if peaks.size == 0:
+        return peaks.astype(np.int64)
+    h = props["peak_heights"]
+    # Local threshold: 40% of the 85th percentile of peak heights within 4 s either side, so a
+    # few spikes do not lift it over the beats, while noise throughout the stretch does.
+    half = int(4 * fs)
+    lo, hi = np.searchsorted(peaks, peaks - half), np.searchsorted(peaks, peaks + half)
+    ref = np.array([np.percentile(h[a:b], 85) for a, b in zip(lo, hi)])
+    peaks = peaks[h > 0.4 * ref]
+    return peaks.astype(np.int64)
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, tol: int) -> float:
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    if a.size == 0 or b.size == 0:
+        return 0.0
+    j = np.clip(np.searchsorted(b, a), 1, b.size - 1) if b.size > 1 else np.zeros(a.size, np.int64)
+    near = np.minimum(np.abs(b[j] - a), np.abs(b[np.maximum(j - 1, 0)] - a))
+    matched = int((near <= tol).sum())
+    matched = min(matched, b.size)
+    return matched / (a.size + b.size - matched)
+
+
+def _spectral(x: np.ndarray) -> tuple[float, float]:
+    f, p = welch(x - x.mean(), fs=INTERNAL_FS, nperseg=min(x.size, 512))
+    def power(lo: float, hi: float) -> float:
+        return float(p[(f >= lo) & (f < hi)].sum())
+    total = power(0.0, 40.0)
+    qrs = power(5.0, 15.0) / max(power(5.0, 40.0), 1e-20)
+    bas = 1.0 - power(0.0, 1.0) / max(total, 1e-20)
+    return qrs, bas
+
+
+def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, window: int, lead_off_mv: float) -> list[WindowQuality]:
+    """Quality of consecutive windows of `window` samples (the last one takes the remainder if long enough).
+
+    `raw` is the signal at the internal rate, `wide` its 0.5-40 Hz version and `r_peaks` the
+    main detector's beats over the same stretch.
+    """
+    n = raw.size
+    bounds = list(range(0, n, window))
+    if len(bounds) > 1 and n - bounds[-1] < window // 2:
+        bounds.pop()  # fold a short tail into the window before it
+    edges = bounds + [n]
+    second = length_transform_qrs(raw, r_peaks)
+    tol = int(MATCH_S * INTERNAL_FS)
+    out: list[WindowQuality] = []
+    for a, b in zip(edges[:-1], edges[1:]):
+        seg_raw, seg = raw[a:b], wide[a:b]
+        if seg_raw.size < 2 or float(np.ptp(seg_raw)) < lead_off_mv:
+            out.append(WindowQuality(a, b, 0.0, 0.0, 0.0, 0.0, "lead_off"))
+            continue
+        # Beats near the window edges count only if well inside, so edge effects do not cost agreement.
+        m1 = r_peaks[(r_peaks >= a + tol) & (r_peaks < b - tol)]
+        m2 = second[(second >= a + tol) & (second < b - tol)]
+        bsqi = _agreement(m1, m2, tol)
+        sd = float(seg.std())
+        ksqi = float(np.mean(((seg - seg.mean()) / sd) ** 4)) if sd > 0 else 0.0
+        psqi, bassqi = _spectral(seg_raw)
+        doubt = ksqi < KSQI_NOISY or not PSQI_RANGE[0] <= psqi <= PSQI_RANGE[1] or bassqi < BASSQI_NOISY
+        noisy = bsqi < BSQI_NOISY or (bsqi < BSQI_DOUBT and doubt)
+        out.append(WindowQuality(a, b, bsqi, ksqi, psqi, bassqi, "noisy" if noisy else "usable"))
+    return out
+
+
+def unusable_mask(windows: list[WindowQuality], n: int) -> np.ndarray:
+    """Per-sample mask of the windows judged noisy or lead-off."""
+    mask = np.zeros(n, bool)
+    for w in windows:
+        if not w.usable:
+            mask[w.start:w.stop] = True
+    return mask
