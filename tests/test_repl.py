@@ -146,7 +146,7 @@ def test_watch_prints_live_tokens_until_ctrl_c(broker: EmbeddedBroker, isolated_
         repl.send("watch ecg-patch-1\r")
         repl.expect_exact("watching tessera/+/ecg-patch-1/data/# (windows of 8 s every 2 s); Ctrl-C to stop")
         for _ in range(2):
-            repl.expect(r"ecg-patch-1  ecg  q=\d\.\d\d  <ecg:quality:ok> <ecg:hr:(\d+)>")
+            repl.expect(r"ecg-patch-1  ecg  q=\d\.\d\d  <ecg:quality:ok> (?:<ecg:sqi:\w+> )?<ecg:hr:(\d+)>")
             assert 60 <= int(repl.match.group(1)) <= 85
             repl.expect(r"ECG 8s: HR \d+ bpm, sinus")
         repl.sendintr()
