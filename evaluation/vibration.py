@@ -17,6 +17,12 @@ file is read with scipy.io.loadmat and its `*_<channel>_time` array used (the
 CWRU layout), else its longest numeric array. Each file is cut into windows of
 `--window` seconds; the file's verdict is the commonest fault found in at least a
 quarter of its windows, else healthy (see `file_verdict`).
+
+Other manifests' column names are read too (`COLUMN_ALIASES`): the CWRU set's
+`fault`, `sample_rate_hz`, `rpm_in_file` (else `nominal_rpm`) and `de_var` (the
+.mat array); `outer_race_position` and `load_hp` are reported and can select rows
+(`--where load_hp=0`). Besides the file table the report gives a window-level
+confusion table with each class's share of windows right, unclear and wrong.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ ALIASES = {
     "b": "ball", "bsf": "ball", "rolling_element": "ball", "roller": "ball",
     "ftf": "cage",
 }
+UNCLEAR = "unclear"  # a window whose bearing impacts no family explains confidently: neither healthy nor a fault
 DEFECT_LABELS = {"bpfo": "outer_race", "bpfi": "inner_race", "bsf": "ball", "ftf": "cage"}
 ENCODER_OPTIONS = ("bearing", "n_balls", "ball_diameter_mm", "pitch_diameter_mm", "contact_angle_deg", "machine_class", "units")
 
@@ -65,6 +72,14 @@ class FileResult:
     sample_rate: float
     zones: str  # zone letter of each window, e.g. "BBC"
     windows: int
+    window_labels: tuple[str, ...] = ()  # each window's class (window_label), in order
+    position: str = ""  # outer-race defect position from the manifest (e.g. 6:00), if any
+    load: str = ""  # load from the manifest (load_hp / load), if any
+
+    @property
+    def group(self) -> str:
+        """The label, with the outer-race position when the manifest gives one: outer_race@6:00."""
+        return f"{self.label}@{self.position}" if self.position else self.label
 
 
 def canonical_label(label: str) -> str:
@@ -92,6 +107,8 @@ def window_label(tokens: list[str]) -> str:
     for tok in tokens:
         if tok.startswith("<vib:bearing:") and tok.count(":") == 3:
             return DEFECT_LABELS[tok.split(":")[2]]
+    if "<vib:bearing:unclear>" in tokens:
+        return UNCLEAR
     for fault in ("looseness", "misalignment", "imbalance"):
         if f"<vib:fault:{fault}>" in tokens:
             return fault
@@ -108,8 +125,11 @@ def file_verdict(labels: list[str], persistence: float = 0.25) -> str:
     if not labels:
         return "healthy"
     need = max(1, int(np.ceil(persistence * len(labels))))
-    faults = [(count, label) for label, count in Counter(labels).most_common() if label != "healthy" and count >= need]
-    return faults[0][1] if faults else "healthy"
+    counts = Counter(labels).most_common()
+    faults = [label for label, count in counts if label not in ("healthy", UNCLEAR) and count >= need]
+    if faults:
+        return faults[0]
+    return UNCLEAR if Counter(labels)[UNCLEAR] >= need else "healthy"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -123,7 +143,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window", type=float, default=1.0, help="analysis window, s (default 1)")
     parser.add_argument("--machine-class", default=None, help="ISO machine class when the manifest gives none (default II)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--verbose", action="store_true", help="list every file's verdict")
+    parser.add_argument("--verbose", action="store_true", help="list every file's verdict (always on for a labelled set)")
+    parser.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE", help="score only manifest rows with this value, e.g. load_hp=0 (repeatable)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,14 +156,21 @@ def run(args: argparse.Namespace) -> int:
         data = data or args.make_synthetic
     if data is None:
         raise DatasetError("give a labelled set directory, or --make-synthetic DIR")
-    results = evaluate_dir(Path(data), window_s=args.window, machine_class=args.machine_class)
+    where = {}
+    for item in args.where:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise DatasetError(f"--where wants COLUMN=VALUE, got {item!r}")
+        where[key.strip()] = value.strip()
+    results = evaluate_dir(Path(data), window_s=args.window, machine_class=args.machine_class, where=where)
     report = summarise(results)
+    verbose = args.verbose or args.make_synthetic is None
     if args.json:
-        if args.verbose:
+        if verbose:
             report["files_detail"] = [_as_dict(r) for r in results]
         print(json.dumps(report, indent=2))
     else:
-        print(format_report(report, results if args.verbose else []))
+        print(format_report(report, results if verbose else []))
     return 0
 
 
@@ -184,14 +212,40 @@ def read_manifest(directory: Path) -> list[dict[str, Any]]:
             entries = [dict(row) for row in csv.DictReader(fh)]
     else:
         raise DatasetError(f"no labels.csv or labels.json in {directory}")
+    entries = [_normalise_entry(e) for e in entries]
     for entry in entries:
         if not entry.get("file") or not entry.get("label"):
             raise DatasetError(f"manifest entry without file or label: {entry}")
     return entries
 
 
-def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[str, float]]:
-    """Samples of one recording and what the file itself says (e.g. rpm in a CWRU .mat)."""
+# Column names other manifests use for the same fields (the CWRU set's labels.csv among them).
+COLUMN_ALIASES = {
+    "label": ("fault", "class", "condition"),
+    "sample_rate": ("sample_rate_hz", "fs", "fs_hz", "rate_hz"),
+    "rpm": ("rpm_in_file", "measured_rpm", "rpm_measured"),
+    "variable": ("de_var",),
+}
+
+
+def _normalise_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """Fill the canonical keys from their aliases (first non-empty alias wins; a canonical key present stays)."""
+    out = dict(entry)
+    for key, aliases in COLUMN_ALIASES.items():
+        if out.get(key) not in (None, ""):
+            continue
+        for alias in aliases:
+            if entry.get(alias) not in (None, ""):
+                out[key] = entry[alias]
+                break
+    return out
+
+
+def load_recording(path: Path, channel: str = "DE", variable: str | None = None) -> tuple[np.ndarray, dict[str, float]]:
+    """Samples of one recording and what the file itself says (e.g. rpm in a CWRU .mat).
+
+    variable: the .mat array to read (the manifest's `variable` / `de_var`), else the `*_<channel>_time` one.
+    """
     if not path.is_file():
         raise DatasetError(f"recording not found: {path}")
     suffix = path.suffix.lower()
@@ -208,7 +262,9 @@ def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[st
         except (NotImplementedError, ValueError) as err:  # MATLAB v7.3 (HDF5) or a damaged file
             raise DatasetError(f"cannot read {path.name}: {err}") from err
         arrays = {k: np.asarray(v) for k, v in mat.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
-        keys = [k for k in arrays if k.upper().endswith(f"_{channel.upper()}_TIME")]
+        if variable and variable not in arrays:
+            raise DatasetError(f"{path.name} has no array {variable!r}")
+        keys = [variable] if variable else [k for k in arrays if k.upper().endswith(f"_{channel.upper()}_TIME")]
         # Some CWRU files carry a second record's arrays too: prefer the one numbered like the file.
         keys.sort(key=lambda k: _record_number(k) != _record_number(path.stem))
         if not keys:
@@ -225,15 +281,20 @@ def load_recording(path: Path, channel: str = "DE") -> tuple[np.ndarray, dict[st
     return np.asarray(x, dtype=np.float64).ravel(), meta
 
 
-def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | None = None) -> list[FileResult]:
-    """Encode every recording of a labelled set window by window and vote a label per file."""
+def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | None = None, where: dict[str, str] | None = None) -> list[FileResult]:
+    """Encode every recording of a labelled set window by window and vote a label per file.
+
+    where: score only the manifest rows whose columns have these values (e.g. {"load_hp": "0"}).
+    """
     from adapters.vibration.encoder import factory
 
     if not window_s >= 0.25:
         raise DatasetError(f"--window must be at least 0.25 s (the encoder's shortest window), got {window_s}")
     results = []
     for entry in read_manifest(directory):
-        x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"))
+        if where and any(str(entry.get(k, "")).strip() != v for k, v in where.items()):
+            continue
+        x, meta = load_recording(directory / entry["file"], str(entry.get("channel") or "DE"), entry.get("variable") or None)
         try:
             rate = float(entry.get("sample_rate") or meta["sample_rate"])
         except KeyError:
@@ -247,7 +308,7 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
                 options[k] = float(options[k])
         if machine_class and "machine_class" not in options:
             options["machine_class"] = machine_class
-        rpm = float(entry.get("rpm") or meta.get("rpm") or 1797.0)
+        rpm = float(entry.get("rpm") or meta.get("rpm") or entry.get("nominal_rpm") or 1797.0)
         try:
             encoder = factory(rate, rpm=rpm, window_s=window_s, **options)
         except (TypeError, ValueError) as err:
@@ -261,7 +322,11 @@ def evaluate_dir(directory: Path, window_s: float = 1.0, machine_class: str | No
             zones.append(zone)
         votes = Counter(labels).most_common()
         predicted = file_verdict(labels)
-        results.append(FileResult(entry["file"], canonical_label(entry["label"]), predicted, rate, "".join(zones), len(labels)))
+        position = str(entry.get("outer_race_position") or entry.get("position") or "").strip()
+        load = str(entry.get("load_hp") or entry.get("load") or "").strip()
+        results.append(
+            FileResult(entry["file"], canonical_label(entry["label"]), predicted, rate, "".join(zones), len(labels), tuple(labels), position, load)
+        )
         log.debug("%s: %s -> %s (%s)", entry["file"], entry["label"], predicted, dict(votes))
     return results
 
@@ -283,6 +348,7 @@ def summarise(results: list[FileResult]) -> dict[str, Any]:
         by_rate[f"{rate:g}"] = {"n": len(sub), "accuracy": sum(r.label == r.predicted for r in sub) / len(sub)}
     healthy = [r for r in results if r.label == "healthy"]
     return {
+        "windows": summarise_windows(results),
         "files": len(results),
         "accuracy": sum(r.label == r.predicted for r in results) / len(results) if results else 0.0,
         "by_rate": by_rate,
@@ -292,6 +358,38 @@ def summarise(results: list[FileResult]) -> dict[str, Any]:
         "healthy_zone_d": sum("D" in r.zones for r in healthy),
         "zones_by_label": {t: dict(Counter("".join(r.zones for r in results if r.label == t))) for t in labels},
     }
+
+
+def summarise_windows(results: list[FileResult]) -> dict[str, Any]:
+    """Window-level scores: confusion (rows: true class, with the outer-race position when given), accuracy per row.
+
+    A window is right when its class is the file's label; `unclear` counts as not right but is no
+    wrong fault; `wrong_fault` counts windows named a fault other than the file's (healthy included).
+    """
+    rows = sorted({r.group for r in results}, key=lambda g: (_class_order(g.split("@")[0]), g))
+    predicted = sorted({w for r in results for w in r.window_labels}, key=_class_order)
+    confusion = {g: {p: 0 for p in predicted} for g in rows}
+    for r in results:
+        for w in r.window_labels:
+            confusion[r.group][w] += 1
+    per_row = {}
+    for g in rows:
+        label = g.split("@")[0]
+        n = sum(confusion[g].values())
+        if not n:
+            continue
+        unclear = confusion[g].get(UNCLEAR, 0)
+        wrong = n - confusion[g].get(label, 0) - unclear - (0 if label == "healthy" else confusion[g].get("healthy", 0))
+        per_row[g] = {
+            "n": n,
+            "accuracy": confusion[g].get(label, 0) / n,
+            "unclear": unclear / n,
+            "called_healthy": confusion[g].get("healthy", 0) / n if label != "healthy" else 0.0,
+            "wrong_fault": wrong / n,
+        }
+    total = sum(len(r.window_labels) for r in results)
+    right = sum(sum(w == r.label for w in r.window_labels) for r in results)
+    return {"n": total, "accuracy": right / total if total else 0.0, "confusion": confusion, "per_class": per_row}
 
 
 def format_report(report: dict[str, Any], details: list[FileResult]) -> str:
@@ -309,8 +407,24 @@ def format_report(report: dict[str, Any], details: list[FileResult]) -> str:
         row = report["confusion"][t]
         recall = report["per_class"].get(t, {}).get("recall")
         lines.append(t.ljust(width) + " ".join(str(row[p]).rjust(9) for p in labels) + (f"   {recall:.0%}" if recall is not None else ""))
+    win = report.get("windows")
+    if win and win["n"]:
+        cols = list(next(iter(win["confusion"].values())))
+        width = max(len(g) for g in win["confusion"]) + 2
+        lines.append("")
+        lines.append(f"windows: {win['n']}   accuracy: {win['accuracy']:.1%}")
+        lines.append("true \\ predicted".ljust(width) + " ".join(c[:10].rjust(10) for c in cols) + "   right  unclear  wrong")
+        for g, row in win["confusion"].items():
+            pc = win["per_class"][g]
+            lines.append(
+                g.ljust(width) + " ".join(str(row[c]).rjust(10) for c in cols)
+                + f"   {pc['accuracy']:5.0%}  {pc['unclear']:6.0%}  {pc['wrong_fault']:5.0%}"
+            )
+    if details:
+        lines.append("")
     for r in details:
-        lines.append(f"{r.file}: {r.label} -> {r.predicted}  zones {r.zones}")
+        votes = ", ".join(f"{k} {v}" for k, v in Counter(r.window_labels).most_common())
+        lines.append(f"{r.file}: {r.group} -> {r.predicted}  windows: {votes}  zones {r.zones}")
     return "\n".join(lines)
 
 
@@ -319,7 +433,9 @@ def _class_order(label: str) -> tuple[int, str]:
 
 
 def _as_dict(r: FileResult) -> dict[str, Any]:
-    return {k: getattr(r, k) for k in r.__slots__}
+    d = {k: getattr(r, k) for k in r.__slots__}
+    d["window_labels"] = list(r.window_labels)
+    return d
 
 
 def _record_number(name: str) -> int | None:

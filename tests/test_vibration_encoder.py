@@ -156,7 +156,7 @@ def test_full_scale_option_uses_the_adc_rail() -> None:
 def test_protocol_shape_codes_embedding_summary() -> None:
     state, sim = _window("inner_race", 8)
     enc = make_encoder("vib", FS, rpm=state.rpm)
-    assert isinstance(enc, Encoder) and enc.name == "vibration" and enc.vocab_version == "vib-1"
+    assert isinstance(enc, Encoder) and enc.name == "vibration" and enc.vocab_version == "vib-2"
     out = enc.encode(sim.signal_g, 1.0)
     assert out.codes.dtype == np.int32 and (out.codes > 0).all() and (out.codes < len(VOCAB)).all()
     assert decode_codes(out.codes) == out.tokens

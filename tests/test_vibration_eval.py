@@ -86,6 +86,8 @@ def test_label_aliases(raw: str, label: str) -> None:
         (["healthy"] * 9 + ["outer_race"], "healthy"),
         (["ball"] * 3 + ["inner_race"] * 4 + ["healthy"] * 3, "inner_race"),
         (["imbalance"], "imbalance"),
+        (["unclear"] * 6 + ["outer_race"] * 4, "outer_race"),  # a persistent fault outweighs unclear windows
+        (["unclear"] * 3 + ["healthy"] * 7, "unclear"),
         ([], "healthy"),
     ],
 )
@@ -93,3 +95,30 @@ def test_file_verdict_needs_a_persistent_fault(labels: list[str], verdict: str) 
     from evaluation.vibration import file_verdict
 
     assert file_verdict(labels) == verdict
+
+
+def test_cwru_style_manifest_columns_and_window_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The CWRU labels.csv: fault, outer_race_position, load_hp, nominal_rpm, rpm_in_file (empty for some),
+    # sample_rate_hz (48000 for the normal baseline) and de_var naming the array (numbered unlike the file).
+    rng = np.random.default_rng(5)
+    rows = ["file,fault,outer_race_position,load_hp,nominal_rpm,rpm_in_file,sample_rate_hz,de_var"]
+    for name, fault, pos, rate, rpm_in_file in [
+        ("OR_6.mat", "outer_race", "6:00", 12000, "1796"),
+        ("IR_x.mat", "inner_race", "", 12000, ""),
+        ("Normal_0.mat", "normal", "", 48000, "1797"),
+    ]:
+        state = random_state("healthy" if fault == "normal" else fault, rng, float(rate), rpm=1797.0)
+        x = simulate(2.0, float(rate), state, rng).signal_g
+        savemat(tmp_path / name, {"X048_DE_time": x[:, None], "X111_DE_time": np.zeros((x.size, 1))})
+        rows.append(f"{name},{fault},{pos},0,1797,{rpm_in_file},{rate},X048_DE_time")
+    rows.append("Other.mat,ball,,1,1772,1772,12000,X048_DE_time")
+    savemat(tmp_path / "Other.mat", {"X048_DE_time": np.zeros((24000, 1))})
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    assert main(["eval", "vibration", str(tmp_path), "--where", "load_hp=0"]) == 0
+    out = capsys.readouterr().out
+    assert "files: 3   accuracy: 100.0%" in out and "at 48000 Hz: 100.0% of 1" in out
+    assert "windows: 6   accuracy: 100.0%" in out
+    assert "OR_6.mat: outer_race@6:00 -> outer_race  windows: outer_race 2" in out
+    assert "Normal_0.mat: healthy -> healthy  windows: healthy 2" in out
+    row = next(line for line in out.splitlines() if line.startswith("outer_race@6:00 "))
+    assert row.split()[-3:] == ["100%", "0%", "0%"]

@@ -140,7 +140,7 @@ class VibrationSpectra:
 
 
 class VibrationEncoder:
-    """Encodes acceleration windows of a rotating machine into `vib-1` tokens."""
+    """Encodes acceleration windows of a rotating machine into `vib-2` tokens."""
 
     name = "vibration"
     vocab_version = VOCAB_VERSION
@@ -306,7 +306,7 @@ class VibrationEncoder:
         if env is None:
             tokens.append("<vib:bearing:na>")
         elif best is None:
-            tokens.append("<vib:bearing:ok>")
+            tokens.append("<vib:bearing:unclear>" if env.unclear else "<vib:bearing:ok>")
         else:
             tokens.append(f"<vib:bearing:{best.name}:h{min(max(best.harmonics, 1), MAX_HARMONIC_TOKEN)}>")
         events = self._events(d, t0)
@@ -346,6 +346,7 @@ class VibrationEncoder:
                 "harmonics": best.harmonics,
                 "peak_ratio": round(best.anchor, 2),
                 "source": best.source,
+                "confidence": round(d.envelope.confidence, 2),
             }
             lo, hi = d.envelope.bands_hz.get(best.source, (0.0, 0.0))
             evidence.update(band_lo_hz=round(lo, 1), band_hi_hz=round(hi, 1))
@@ -373,6 +374,8 @@ class VibrationEncoder:
                 f["env_band_lo_hz"] = d.envelope.band.lo_hz
                 f["env_band_hi_hz"] = d.envelope.band.hi_hz
                 f["env_band_kurtosis"] = d.envelope.band.kurtosis
+            f["env_confidence"] = d.envelope.confidence
+            f["env_unclear"] = float(d.envelope.unclear)
             for name, m in d.envelope.families.items():
                 f[f"env_{name}_ratio"] = m.anchor
                 f[f"env_{name}_harmonics"] = float(m.harmonics)
@@ -409,6 +412,8 @@ class VibrationEncoder:
             parts.append(f"bearing {DEFECT_NAMES[best.name]} defect ({best.name.upper()} {best.defect_hz:.0f} Hz, {best.harmonics} harmonics)")
         elif d.envelope is None:
             parts.append("bearing not analysable at this rate")
+        elif d.envelope.unclear:
+            parts.append("bearing impacts of unclear origin")
         if d.shaft_faults:
             parts.append(f"{', '.join(d.shaft_faults)} (1x {d.orders.level(1.0):.2g}, 2x {d.orders.level(2.0):.2g} mm/s)")
         summary = "; ".join(parts)

@@ -45,6 +45,8 @@ SHAFT_IMPACT_MARGIN = 0.5  # extra contrast asked when the envelope itself shows
 SHAFT_MASK_BINS = 2  # bins either side of a shaft order neutralised when the speed is measured
 REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which the typical alignment is taken
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
+DECISION_MARGIN = 1.5  # contrast the chosen family must have over its best rival for full confidence (half of it: 0.5)
+CONFIDENT = 0.6  # below this confidence an impact pattern is reported as unclear, not as a fault
 
 
 @dataclass(slots=True, frozen=True)
@@ -66,6 +68,9 @@ class FamilyMatch:
     score: float
     detected: bool
     source: str  # "kurtogram" or "whitened"
+    # Modulation sidebands, peak-to-floor: at h x BPFI +- 1x (h = 1, 2) for the inner race, at
+    # 2 x BSF +- FTF for a ball; 1.0 for the other families.
+    sidebands: float = 1.0
 
     @property
     def harmonics(self) -> int:
@@ -88,6 +93,10 @@ class EnvelopeResult:
     modulation: dict[str, float] = field(default_factory=dict)  # SES line height near 1x and near FTF
     bands_hz: dict[str, tuple[float, float]] = field(default_factory=dict)  # demodulated band of each source
     spectra: dict[str, np.ndarray] = field(default_factory=dict)  # squared-envelope spectrum of each source, bins sample_rate/n
+
+    per_source: dict[str, dict[str, FamilyMatch]] = field(default_factory=dict)  # each source's own matches
+    confidence: float = 0.0  # of `defect` (0..1); see _decide
+    unclear: bool = False  # impact evidence that no single family explains confidently
 
     def best(self) -> FamilyMatch | None:
         """The detected family, if any."""
@@ -193,8 +202,28 @@ def match_families(
         # ball impacts, sidebands) any comb scores well somewhere; the true one stands out.
         contrast = float(scores[best] - np.median(scores))
         detected = contrast >= min_contrast and _detected(name, v)
-        out[name] = FamilyMatch(name, float(scales[best] * base), v, contrast, detected, source)
+        fitted = float(scales[best] * base)
+        out[name] = FamilyMatch(name, fitted, v, contrast, detected, source, _sidebands(peak, df, name, fitted, shaft_hz, orders))
     return out
+
+
+def _sidebands(peak: np.ndarray, df: float, name: str, fitted_hz: float, shaft_hz: float, orders: dict[str, float]) -> float:
+    """The modulation a defect of family `name` leaves: the second-strongest of its expected sidebands.
+
+    Inner race: the defect passes through the load zone once per turn, so h x BPFI carries lines at
+    +- 1x (h = 1, 2). Ball: a ball carried by the cage through the load zone modulates 2 x BSF at FTF.
+    The second-strongest line is taken so that one stray peak is not enough.
+    """
+    if name == "bpfi":
+        lines = [h * fitted_hz + k * shaft_hz for h in (1, 2) for k in (-1, 1)]
+    elif name == "bsf" and "ftf" in orders:
+        ftf = orders["ftf"] * shaft_hz
+        lines = [2 * fitted_hz + k * ftf for k in (-1, 1)] + [fitted_hz + k * ftf for k in (-1, 1)]
+    else:
+        return 1.0
+    idx = [int(round(f / df)) for f in lines]
+    vals = sorted((float(peak[i]) for i in idx if 0 <= i < peak.size), reverse=True)
+    return vals[1] if len(vals) >= 2 else 1.0
 
 
 def normalised(ses: np.ndarray, df: float, shaft_hz: float) -> np.ndarray:
@@ -271,6 +300,7 @@ def envelope_analysis(
     whitened = spectrum / np.maximum(np.abs(spectrum), 1e-30)
     spectra.append(("whitened", squared_envelope_spectrum(whitened, n, sample_rate, min_lo, 0.9 * nyquist, max_freq)))
     families: dict[str, FamilyMatch] = {}
+    per_source: dict[str, dict[str, FamilyMatch]] = {}
     modulation = {"1x": 1.0, "ftf": 1.0}
     ftf_hz = orders.get("ftf", 0.0) * shaft_hz
     for source, ses in spectra:
@@ -282,6 +312,7 @@ def envelope_analysis(
         found = match_families(
             ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz, min_contrast
         )
+        per_source[source] = found
         for name, match in found.items():
             held = families.get(name)
             if held is None or (match.detected, match.score) > (held.detected, held.score):
@@ -292,7 +323,8 @@ def envelope_analysis(
     bands_hz = {"whitened": (min_lo, 0.9 * nyquist)}
     if best_band is not None:
         bands_hz["kurtogram"] = (best_band.lo_hz, best_band.hi_hz)
-    return EnvelopeResult(best_band, families, _decide(families, modulation), modulation, bands_hz, dict(spectra))
+    defect, confidence, unclear = _decide(families, modulation, per_source)
+    return EnvelopeResult(best_band, families, defect, modulation, bands_hz, dict(spectra), per_source, confidence, unclear)
 
 
 @lru_cache(maxsize=16)
@@ -323,23 +355,60 @@ def _detected(name: str, snr: tuple[float, ...]) -> bool:
     return lead >= ANCHOR_SNR and present >= 2
 
 
-def _decide(families: dict[str, FamilyMatch], modulation: dict[str, float]) -> str | None:
-    """The detected race/ball family with the best score; cage only when nothing else fits.
+def _seen(m: FamilyMatch | None) -> bool:
+    """A family visibly present in one envelope: detected there, or its leading lines over the harmonic threshold."""
+    return m is not None and (m.detected or (m.anchor >= HARMONIC_SNR and m.harmonics >= 2 and m.score >= 0.5 * MIN_CONTRAST))
 
-    Cage-modulated ball impacts (lines at 2 x BSF +- k x FTF) fill the envelope spectrum so densely
-    that race combs find lines too; when a ball comb is present and the envelope is modulated more
-    at FTF than at 1x (an inner-race defect is modulated at 1x), the ball explains the spectrum.
+
+def _decide(
+    families: dict[str, FamilyMatch], modulation: dict[str, float], per_source: dict[str, dict[str, FamilyMatch]] | None = None
+) -> tuple[str | None, float, bool]:
+    """The defect family, its confidence (0..1), and whether the evidence is unclear.
+
+    The candidate is the detected race/ball family with the best contrast (cage only when nothing
+    else fits). Cage-modulated ball impacts (lines at 2 x BSF +- k x FTF) fill the envelope spectrum
+    so densely that race combs find lines too; when a ball comb is present and the envelope is
+    modulated more at FTF than at 1x, the ball explains the spectrum.
+
+    Confidence rests on three things the field checks before calling a defect:
+      margin      the candidate's contrast over the best rival family's (a comb that another family
+                  explains nearly as well is not a diagnosis);
+      agreement   the family seen in both envelopes (kurtogram band and cepstrally prewhitened full
+                  band), not in one only;
+      modulation  an inner race must show its 1x sidebands (h x BPFI +- 1x): a stationary comb near
+                  BPFI without them is as likely a harmonic of something else; a ball whose 2 x BSF
+                  carries FTF sidebands (the envelope modulated at FTF more than at 1x) needs no
+                  margin over the race combs that its dense line pattern lets score.
+    A candidate short of CONFIDENT is reported as unclear rather than as a fault.
     """
+    per_source = per_source or {}
     detected = [m for m in families.values() if m.detected and m.name != "ftf"]
+    if not detected:
+        cage = families.get("ftf")
+        if cage is not None and cage.detected:
+            return "ftf", 0.5, False
+        return None, 0.0, False
     names = {m.name for m in detected}
     by_ftf, by_1x = modulation.get("ftf", 1.0), modulation.get("1x", 1.0)
-    if "bsf" in names and by_ftf >= ANCHOR_SNR and by_ftf > by_1x:
-        return "bsf"
-    # Likewise an inner race, modulated at 1x, fills the envelope with BPFI +- k x 1x sidebands that an
-    # outer-race comb can thread; an outer race is stationary and puts no line at 1x.
-    if {"bpfi", "bpfo"} <= names and by_1x >= ANCHOR_SNR and by_1x >= by_ftf:
-        return "bpfi"
-    if detected:
-        return max(detected, key=lambda m: m.score).name
-    cage = families.get("ftf")
-    return "ftf" if cage is not None and cage.detected else None
+    ball_signature = "bsf" in names and by_ftf >= ANCHOR_SNR and by_ftf > by_1x
+    if ball_signature:
+        best = families["bsf"]
+    else:
+        best = max(detected, key=lambda m: m.score)
+    rivals = [m.score for m in families.values() if m.name not in (best.name, "ftf")]
+    margin = best.score - max(rivals, default=0.0)
+    margin_part = float(np.clip(margin / (2 * DECISION_MARGIN), 0.0, 1.0))
+    if ball_signature and best.sidebands >= ANCHOR_SNR:
+        # 2 x BSF flanked by FTF lines, the envelope modulated at FTF: the ball explains the race combs
+        # threading its dense line pattern, however well they score.
+        margin_part = 1.0
+    seen_in = sum(_seen(found.get(best.name)) for found in per_source.values())
+    agreement = 1.0 if seen_in >= min(2, len(per_source)) else 0.5
+    modulation_part = 1.0
+    if best.name == "bpfi":
+        sb = max((found["bpfi"].sidebands for found in per_source.values() if "bpfi" in found), default=best.sidebands)
+        modulation_part = 1.0 if sb >= HARMONIC_SNR else 0.5
+    confidence = margin_part * agreement * modulation_part
+    if confidence < CONFIDENT:
+        return None, confidence, True
+    return best.name, confidence, False

@@ -1,4 +1,4 @@
-"""The vibration token vocabulary (version `vib-1`) and its quantisation grids.
+"""The vibration token vocabulary (version `vib-2`) and its quantisation grids.
 
 Every token the encoder can emit is listed here, in a fixed order: a token's
 code is its index in `VOCAB` (0 is padding). Changing the list means a new
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-VOCAB_VERSION = "vib-1"
+VOCAB_VERSION = "vib-2"  # vib-2 added <vib:bearing:unclear> (appended: vib-1 codes unchanged)
 
 # RMS velocity, mm/s: the R10 series the ISO severity charts are drawn on.
 RMS_GRID = (0.11, 0.18, 0.28, 0.45, 0.71, 1.12, 1.8, 2.8, 4.5, 7.1, 11.2, 18.0, 28.0, 45.0, 71.0)
@@ -36,6 +36,9 @@ def _build() -> tuple[str, ...]:
     tokens += [f"<vib:fault:{f}>" for f in SHAFT_FAULTS]
     tokens += ["<vib:bearing:ok>", "<vib:bearing:na>"]
     tokens += [f"<vib:bearing:{f}:h{h}>" for f in BEARING_FAMILIES for h in range(1, MAX_HARMONIC_TOKEN + 1)]
+    # Impacts no defect family explains with confidence (rival combs, one envelope only, an inner-race
+    # comb without its 1x sidebands): "look closer", not a fault.
+    tokens += ["<vib:bearing:unclear>"]
     return tuple(tokens)
 
 
