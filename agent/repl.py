@@ -35,7 +35,7 @@ from base.errors import BrokerError, TesseraError, first_problem
 from agent.decide.loop import Guard
 from base.registry import UnknownNameError
 from tools import TOOLS, Tool, ToolContext, ToolResult
-from agent.cli.tools import _constraints, _type
+from agent.cli.tools import argument_constraints, argument_type
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
@@ -188,7 +188,7 @@ def cmd_describe(repl: Repl, rest: str) -> None:
     required = set(schema.get("required", []))
     for field_name, spec in schema.get("properties", {}).items():
         need = "required" if field_name in required else f"default {json.dumps(spec.get('default'))}"
-        repl.say(f"  {field_name:14s} {_type(spec):18s} {need:16s} {_constraints(spec)}".rstrip())
+        repl.say(f"  {field_name:14s} {argument_type(spec):18s} {need:16s} {argument_constraints(spec)}".rstrip())
 
 
 @command("call", "call TOOL {json} | call TOOL key=value ...",

@@ -49,18 +49,20 @@ def markdown(tools: list[Tool]) -> str:
         if properties:
             lines += ["| argument | type | required | constraints |", "|---|---|---|---|"]
             for name, spec in properties.items():
-                lines.append(f"| {name} | {_type(spec)} | {'yes' if name in required else 'no'} | {_constraints(spec)} |")
+                lines.append(f"| {name} | {argument_type(spec)} | {'yes' if name in required else 'no'} | {argument_constraints(spec)} |")
             lines.append("")
     return "\n".join(lines)
 
 
-def _type(spec: dict) -> str:
+def argument_type(spec: dict) -> str:
+    """An argument's JSON-schema type in words ("integer or string"), for the tools page and the REPL."""
     options = spec.get("anyOf", [spec])
     names = [o.get("type", "enum" if "enum" in o else "?") for o in options if o.get("type") != "null"]
     return " or ".join(names) or "?"
 
 
-def _constraints(spec: dict) -> str:
+def argument_constraints(spec: dict) -> str:
+    """An argument's constraints (enum, minimum, pattern...) on one line, for the tools page and the REPL."""
     merged: dict = {}
     for option in spec.get("anyOf", [spec]):
         merged |= {k: v for k, v in option.items() if k not in ("type", "title", "default", "description")}
