@@ -36,4 +36,4 @@ def test_saturation_is_flagged_with_a_rail() -> None:
 def test_clean_window_is_ok() -> None:
     out = make_encoder("temperature", 1.0).encode(20 + np.sin(np.arange(60) / 5), T0)
     assert out.tokens[0] == "<gen:quality:ok>" and out.quality == 1.0
-    assert out.vocab_version == "gen-1" and out.modality == "generic"
+    assert out.vocab_version == "gen-2" and out.modality == "generic"

@@ -3,7 +3,7 @@
 `samples` is 1-D: one value per sample at `sample_rate` Hz, the first at `t0`
 (epoch seconds). Codes are the Chronos-style bin ids of every sample (see
 `tokenizer.py`; the scale is `features["scale"]`). Symbolic tokens, vocabulary
-`gen-1`, in this order:
+`gen-2`, in this order:
 
     <gen:quality:ok|gaps|flat|short|saturated>   one or more
     <gen:warmup>                                 while the baseline is still learning
@@ -28,7 +28,7 @@ from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorO
 from adapters.generic.tokenizer import MeanScaleTokenizer, TokenizerConfig
 from adapters.quality import assess
 
-VOCAB_VERSION = "gen-1"
+VOCAB_VERSION = "gen-2"  # gen-2 added <gen:anomaly:dropout> (gen-1 tokens unchanged)
 EMBEDDING_DIM = 16
 SUMMARY_TOKEN_BUDGET = 48  # LLM tokens; about 4 characters each, so the line is cut at 4x this
 _PAA = 8
