@@ -85,6 +85,13 @@ def prefilter(x: np.ndarray, config: ECGConfig) -> Filtered:
     return Filtered(wide=wide, morph=morph, hf=hf, band=band, slope=np.abs(deriv), mwi=mwi)
 
 
+def shape_filters(x: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The morphology (0.5-25 Hz) and high-frequency (> 30 Hz) signals alone: what beat shapes need of a second lead."""
+    pad = min(x.size - 1, int(INTERNAL_FS))
+    wide = sosfiltfilt(_sos(*config.wide_band_hz, 2), x, padlen=pad)
+    return sosfiltfilt(_lowpass(MORPH_LOWPASS_HZ), wide, padlen=pad), sosfiltfilt(_highpass(HF_NOISE_HZ), x, padlen=pad)
+
+
 def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     """QRS positions in `x`, a gap-free signal in mV at the internal rate."""
     filt = prefilter(x, config)
@@ -99,11 +106,9 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     box = config.samples(0.150)
     # T-wave test on the slope of the 0.5-40 Hz signal: a QRS, narrow or ventricular, is steep
     # there even when its energy sits outside the QRS band, while a T wave stays gentle.
-    wide_slope = np.abs(np.gradient(filt.wide))
-    slopes = maximum_filter1d(wide_slope, size=box)[cand]
-    wide_box = config.samples(0.200)
-    sizes = (maximum_filter1d(filt.wide, size=wide_box) - minimum_filter1d(filt.wide, size=wide_box))[cand]
-    swing = (maximum_filter1d(filt.band, size=box) - minimum_filter1d(filt.band, size=box))[cand]
+    slopes = _around(np.abs(np.gradient(filt.wide)), cand, box).max(axis=1)
+    sizes = np.ptp(_around(filt.wide, cand, config.samples(0.200)), axis=1)
+    swing = np.ptp(_around(filt.band, cand, box), axis=1)
     # Below this swing a peak is noise whatever the adaptive levels say: it stops the thresholds
     # from sinking into the noise floor of a lead that shows no heartbeat (asystole).
     heights = np.where(swing >= config.min_qrs_mv, heights, np.minimum(heights, 1e-12))
@@ -119,6 +124,17 @@ def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:
     typical = float(np.median(np.sort(swing[accepted])[accepted.size // 2:])) if accepted.size else np.inf
     qrs_like = cand[rejected & (swing >= max(config.min_qrs_mv, 0.25 * typical))]
     return Detection(r[keep], searchback[keep], heights[accepted][keep], filt, artifact, qrs_like)
+
+
+def _around(x: np.ndarray, at: np.ndarray, size: int) -> np.ndarray:
+    """Rows of `size` samples of `x` centred on each index in `at` (as scipy's running filters centre them).
+
+    Gathered at the candidates only: a few thousand rows cost less than running max/min
+    filters over the whole signal. Indices past the ends are clipped, which gives the same
+    max/min as the filters' reflected edges.
+    """
+    offsets = np.arange(size) - size // 2
+    return x[np.clip(at[:, None] + offsets[None, :], 0, x.size - 1)]
 
 
 def artifact_mask(band: np.ndarray, config: ECGConfig) -> np.ndarray:
@@ -156,12 +172,27 @@ def plateau_mask(x: np.ndarray, config: ECGConfig) -> np.ndarray:
     n_min = config.samples(PLATEAU_S)
     if x.size < n_min:
         return np.zeros(x.size, bool)
+    # A window held within 1 uV has every step within 1 uV: without such a run of steps there is
+    # no plateau, and the running max/min filters over the whole signal can be skipped. (Half a
+    # window's run, as the filters' reflected edges see half a window of real samples there.)
+    small = np.abs(np.diff(x)) < PLATEAU_UV * 1e-3
+    if not _has_run(small, n_min // 2 - 1):
+        return np.zeros(x.size, bool)
     swing = maximum_filter1d(x, size=n_min) - minimum_filter1d(x, size=n_min)
     still = swing < PLATEAU_UV * 1e-3
     if not still.any():
         return still
     margin = config.samples(PLATEAU_MARGIN_S) + n_min
     return maximum_filter1d(still, size=2 * margin + 1)
+
+
+def _has_run(flags: np.ndarray, length: int) -> bool:
+    """Whether `flags` holds `length` consecutive True values."""
+    if length <= 0:
+        return True
+    edges = np.diff(np.concatenate([[0], flags.view(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return bool(starts.size and np.max(stops - starts) >= length)
 
 
 def _threshold_pass(cand: np.ndarray, h: np.ndarray, slopes: np.ndarray, sizes: np.ndarray, masked: np.ndarray, n_samples: int, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -303,7 +334,7 @@ def _rr_mean(rr_recent: list[int], current: int) -> int:
     del rr_recent[:-8]
     regular = [rr for rr in rr_recent if 0.92 * current <= rr <= 1.16 * current]
     pool = regular if len(regular) >= 2 else rr_recent
-    return int(np.mean(pool))
+    return int(sum(pool) / len(pool))  # plain Python: called once a beat, where np.mean costs more than the sum
 
 
 def _locate(peaks: np.ndarray, filt: Filtered, config: ECGConfig) -> np.ndarray:

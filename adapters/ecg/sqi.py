@@ -88,11 +88,27 @@ def length_transform_qrs(x: np.ndarray, beats: np.ndarray | None = None) -> np.n
     h = props["peak_heights"]
     # Local threshold: 40% of the 85th percentile of peak heights within 4 s either side, so a
     # few spikes do not lift it over the beats, while noise throughout the stretch does.
-    half = int(4 * fs)
-    lo, hi = np.searchsorted(peaks, peaks - half), np.searchsorted(peaks, peaks + half)
-    ref = np.array([np.percentile(h[a:b], 85) for a, b in zip(lo, hi)])
+    ref = local_percentile(peaks, h, int(4 * fs), 85.0)
     peaks = peaks[h > 0.4 * ref]
     return peaks.astype(np.int64)
+
+
+def local_percentile(t: np.ndarray, h: np.ndarray, half: int, q: float) -> np.ndarray:
+    """For each t[k], the q-th percentile (linear, as np.percentile) of h over t[k] - half .. t[k] + half.
+
+    Vectorised: each point's neighbours fill one row of a matrix (short rows padded with +inf,
+    which sort last), so there is no Python loop over peaks. Rows hold at most a few dozen peaks.
+    """
+    lo, hi = np.searchsorted(t, t - half), np.searchsorted(t, t + half)
+    count = hi - lo
+    idx = lo[:, None] + np.arange(int(count.max()))[None, :]
+    rows = np.where(idx < hi[:, None], h[np.minimum(idx, h.size - 1)], np.inf)
+    rows.sort(axis=1)
+    pos = (q / 100.0) * (count - 1)
+    f = np.floor(pos).astype(np.int64)
+    c = np.minimum(f + 1, count - 1)
+    k = np.arange(t.size)
+    return rows[k, f] + (pos - f) * (rows[k, c] - rows[k, f])
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, tol: int) -> float:
@@ -107,14 +123,41 @@ def _agreement(a: np.ndarray, b: np.ndarray, tol: int) -> float:
     return matched / (a.size + b.size - matched)
 
 
-def _spectral(x: np.ndarray) -> tuple[float, float]:
-    f, p = welch(x - x.mean(), fs=INTERNAL_FS, nperseg=min(x.size, 512))
-    def power(lo: float, hi: float) -> float:
-        return float(p[(f >= lo) & (f < hi)].sum())
+def _spectral(segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pSQI and basSQI of each row of `segs` (windows of equal length), one Welch call for all."""
+    f, p = welch(segs - segs.mean(axis=-1, keepdims=True), fs=INTERNAL_FS, nperseg=min(segs.shape[-1], 512), axis=-1)
+
+    def power(lo: float, hi: float) -> np.ndarray:
+        return p[..., (f >= lo) & (f < hi)].sum(axis=-1)
     total = power(0.0, 40.0)
-    qrs = power(5.0, 15.0) / max(power(5.0, 40.0), 1e-20)
-    bas = 1.0 - power(0.0, 1.0) / max(total, 1e-20)
+    qrs = power(5.0, 15.0) / np.maximum(power(5.0, 40.0), 1e-20)
+    bas = 1.0 - power(0.0, 1.0) / np.maximum(total, 1e-20)
     return qrs, bas
+
+
+def _kurtosis(segs: np.ndarray) -> np.ndarray:
+    """Kurtosis (not excess) of each row; 0 for a constant row."""
+    d = segs - segs.mean(axis=-1, keepdims=True)
+    d2 = d * d  # squares twice: a float power is several times slower
+    var = np.mean(d2, axis=-1)
+    m4 = np.mean(d2 * d2, axis=-1)
+    return np.where(var > 0, m4 / np.maximum(var * var, 1e-300), 0.0)
+
+
+def _indices(raw: np.ndarray, wide: np.ndarray, edges: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kSQI, pSQI and basSQI per window: the equal-length windows in one batch, the longer last one alone."""
+    k, p, b = np.zeros(len(edges) - 1), np.zeros(len(edges) - 1), np.zeros(len(edges) - 1)
+    size = edges[1] - edges[0]
+    same = [i for i in range(len(edges) - 1) if edges[i + 1] - edges[i] == size]
+    groups = [same] + [[i] for i in range(len(edges) - 1) if i not in same]
+    for g in groups:
+        if not g or edges[g[0] + 1] - edges[g[0]] < 2:
+            continue
+        rows_raw = np.stack([raw[edges[i]: edges[i + 1]] for i in g])
+        rows_wide = np.stack([wide[edges[i]: edges[i + 1]] for i in g])
+        k[g] = _kurtosis(rows_wide)
+        p[g], b[g] = _spectral(rows_raw)
+    return k, p, b
 
 
 def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, window: int, lead_off_mv: float) -> list[WindowQuality]:
@@ -130,22 +173,20 @@ def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, windo
     edges = bounds + [n]
     second = length_transform_qrs(raw, r_peaks)
     tol = int(MATCH_S * INTERNAL_FS)
+    ksqi, psqi, bassqi = _indices(raw, wide, edges)
     out: list[WindowQuality] = []
-    for a, b in zip(edges[:-1], edges[1:]):
-        seg_raw, seg = raw[a:b], wide[a:b]
-        if seg_raw.size < 2 or float(np.ptp(seg_raw)) < lead_off_mv:
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        if b - a < 2 or float(np.ptp(raw[a:b])) < lead_off_mv:
             out.append(WindowQuality(a, b, 0.0, 0.0, 0.0, 0.0, "lead_off"))
             continue
         # Beats near the window edges count only if well inside, so edge effects do not cost agreement.
         m1 = r_peaks[(r_peaks >= a + tol) & (r_peaks < b - tol)]
         m2 = second[(second >= a + tol) & (second < b - tol)]
         bsqi = _agreement(m1, m2, tol)
-        sd = float(seg.std())
-        ksqi = float(np.mean(((seg - seg.mean()) / sd) ** 4)) if sd > 0 else 0.0
-        psqi, bassqi = _spectral(seg_raw)
-        doubt = ksqi < KSQI_NOISY or not PSQI_RANGE[0] <= psqi <= PSQI_RANGE[1] or bassqi < BASSQI_NOISY
+        k, p, bas = float(ksqi[i]), float(psqi[i]), float(bassqi[i])
+        doubt = k < KSQI_NOISY or not PSQI_RANGE[0] <= p <= PSQI_RANGE[1] or bas < BASSQI_NOISY
         noisy = bsqi < BSQI_NOISY or (bsqi < BSQI_DOUBT and doubt)
-        out.append(WindowQuality(a, b, bsqi, ksqi, psqi, bassqi, "noisy" if noisy else "usable"))
+        out.append(WindowQuality(a, b, bsqi, k, p, bas, "noisy" if noisy else "usable"))
     return out
 
 
