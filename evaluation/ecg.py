@@ -111,13 +111,17 @@ def match_beats(ref: np.ndarray, det: np.ndarray, tolerance: int) -> np.ndarray:
     return match
 
 
-def score_beats(name: str, ref: np.ndarray, ref_classes: list[str], det: np.ndarray, det_labels: np.ndarray, fs: float, *, start_s: float = 0.0) -> Score:
-    """AAMI-style counts for detections `det` (labels `det_labels`) against the reference beats."""
+def score_beats(name: str, ref: np.ndarray, ref_classes: list[str], det: np.ndarray, det_labels: np.ndarray, fs: float, *, start_s: float = 0.0, exclude: list[tuple[int, int]] | None = None) -> Score:
+    """AAMI-style counts for detections `det` (labels `det_labels`) against the reference beats.
+
+    `exclude`: sample spans left out of the comparison on both sides (EC57: ventricular
+    flutter/fibrillation episodes, where there are flutter waves rather than beats).
+    """
     tol = int(round(MATCH_WINDOW_S * fs))
     lo = int(start_s * fs)
-    keep_r = ref >= lo
+    keep_r = (ref >= lo) & ~_inside(ref, exclude)
     ref, ref_classes = ref[keep_r], [c for c, k in zip(ref_classes, keep_r) if k]
-    keep_d = det >= lo
+    keep_d = (det >= lo) & ~_inside(det, exclude)
     det, det_labels = det[keep_d], det_labels[keep_d]
     match = match_beats(ref, det, tol)
     s = Score(name)
@@ -133,12 +137,20 @@ def score_beats(name: str, ref: np.ndarray, ref_classes: list[str], det: np.ndar
     return s
 
 
-def score_record(record: ECGRecord, config: ECGConfig | None = None, *, start_s: float = 0.0) -> Score:
-    """Run the ECG analysis over a whole record and score it against its annotations."""
+def _inside(x: np.ndarray, spans: list[tuple[int, int]] | None) -> np.ndarray:
+    out = np.zeros(x.size, bool)
+    for a, b in spans or ():
+        out |= (x >= a) & (x < b)
+    return out
+
+
+def score_record(record: ECGRecord, config: ECGConfig | None = None, *, start_s: float = 0.0, second_lead: np.ndarray | None = None) -> Score:
+    """Run the ECG analysis over a whole record (both leads with `second_lead`) and score it against its annotations."""
     if record.ref_samples.size == 0:
         raise TesseraError(f"record {record.name} has no beat annotations to score against")
-    analysis = analyze_ecg(record.signal, record.fs, config)
-    return score_beats(record.name, record.ref_samples, record.ref_classes, analysis.r_peaks, analysis.labels, record.fs, start_s=start_s)
+    signal = record.signal if second_lead is None else np.vstack([record.signal, second_lead])
+    analysis = analyze_ecg(signal, record.fs, config)
+    return score_beats(record.name, record.ref_samples, record.ref_classes, analysis.r_peaks, analysis.labels, record.fs, start_s=start_s, exclude=record.vf_spans)
 
 
 NOISE_DIR = Path("/work/shared/data/nstdb")
@@ -338,7 +350,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--records", default=None, help="comma-separated record names, read from --data-dir")
     parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/mitdb"), help="directory for --records")
     parser.add_argument("--no-xqrs", action="store_true", help="skip the XQRS comparison")
-    parser.add_argument("--one-lead", action="store_true", help="with --snr: analyse the first lead only (default: both leads where the record has two)")
+    parser.add_argument("--one-lead", action="store_true", help="analyse the first lead only (default: both leads where the record has two)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -358,7 +370,8 @@ def run(args: argparse.Namespace) -> int:
     scores = []
     for path in paths:
         record = read_record(path, channel=args.channel, extension=args.annotator)
-        score = score_record(record, start_s=args.start)
+        second = None if args.one_lead else _other_lead(path, record.lead)
+        score = score_record(record, start_s=args.start, second_lead=second)
         scores.append(score)
         total.add(score)
     if args.json:

@@ -9,7 +9,7 @@ import numpy as np
 
 from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_record
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
-from adapters.ecg.detect import detect_qrs
+from adapters.ecg.detect import detect_qrs, shape_filters
 from adapters.ecg.rhythm import Rhythm, analyze_rhythm
 from adapters.ecg.sqi import WindowQuality, unusable_mask, window_quality
 from adapters.quality import Quality, assess, resample
@@ -101,12 +101,13 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         # one is usable there. They stay flagged: no beat classes (the shapes are read on this
         # lead) and no rhythm alarm come from them.
         _rescue_from_second_lead(det, windows, other, fs, y.size, config)
-    beats = classify_record(det.filtered, det.r_peaks, config, gate)
+    shapes2 = _second_lead_shapes(other, fs, y.size, config)
+    beats = classify_record(det.filtered, det.r_peaks, config, gate, shapes2)
     extra = _extra_beats(det.r_peaks, det.peak_level, beats)
     if extra.any():
         # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
         det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
-        beats = classify_record(det.filtered, det.r_peaks, config, gate)
+        beats = classify_record(det.filtered, det.r_peaks, config, gate, shapes2)
     rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, gate, det.filtered.wide, config, det.qrs_like, _credible(det.peak_level, beats))
     usable_share = float(1.0 - gate[det.r_peaks].mean()) if det.r_peaks.size else 1.0
     if rhythm.af_suspect and usable_share < 0.5:
@@ -119,6 +120,19 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         problems.append("noisy")
     r_in = np.clip(np.round(det.r_peaks * (fs / INTERNAL_FS)), 0, max(0, n - 1)).astype(np.int64)
     return ECGAnalysis(fs, n, quality, problems, float(np.clip(score, 0.0, 1.0)), r_in, rhythm.labels, beats, rhythm, artifact_fraction, windows)
+
+
+def _second_lead_shapes(other: np.ndarray | None, fs: float, n: int, config: ECGConfig) -> tuple[np.ndarray, np.ndarray] | None:
+    """Morphology and high-frequency signals of the second lead at the internal rate, or None without a usable one."""
+    if other is None:
+        return None
+    q2 = assess(other, min_samples=max(1, int(MIN_SECONDS * fs)), flat_tolerance=config.lead_off_mv, rail=config.rail_mv)
+    if not q2.usable:
+        return None
+    y2 = resample(q2.samples, fs, INTERNAL_FS)
+    if y2.size < n:
+        return None
+    return shape_filters(y2[:n], config)
 
 
 def _extra_beats(r_peaks: np.ndarray, level: np.ndarray, beats: BeatFeatures) -> np.ndarray:

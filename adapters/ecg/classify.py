@@ -29,6 +29,7 @@ _UNLIKE_CORR_MAX = 0.85
 _MAX_LAG_S = 0.040  # beats are compared at their best alignment within this shift
 _MEDOID_BEATS = 60  # medoid search cost grows with the square of this
 NOISY_BEAT = 0.2  # high-frequency ratio above which a beat is too noisy to call ventricular
+CLEAN_BEAT = 0.1  # ... and below which it is clean enough to be judged on its shape and timing alone
 _HISTORY = 8  # RR intervals behind a beat that define 'on time'
 
 
@@ -47,8 +48,15 @@ class BeatFeatures:
     unlike_corr: np.ndarray  # per beat: the correlation below which its stretch counts as unlike
 
 
-def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
-    """Label each R peak N, V or S from beat shape and width (0.5-25 Hz signal) and RR timing."""
+def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None, prior: np.ndarray | None = None, second: tuple[np.ndarray, np.ndarray] | None = None) -> BeatFeatures:
+    """Label each R peak N, V or S from beat shape and width (0.5-25 Hz signal) and RR timing.
+
+    `prior` (a dominant beat learnt over a longer stretch) steers the choice of this stretch's
+    dominant beat, so a stretch crowded with ventricular beats does not take them for normal.
+    `second` (morphology and high-frequency signals of another lead) lets a beat unlike the
+    normal one there, and not quite like it here, be ventricular: ectopic beats that look
+    normal in one lead rarely do in two.
+    """
     n = r_peaks.size
     before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
     if n == 0:
@@ -59,7 +67,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     width, _ = _qrs_width(morph, r_peaks, config)
     ext = _segments(morph, r_peaks, before + lag, after + lag)
     noise = _hf_ratio(filtered, r_peaks, config)
-    template, dominant = _dominant_template(ext, width, lag)
+    template, dominant = _dominant_template(ext, width, lag, prior)
     corr, _ = _aligned_correlation(ext, template, lag)
     dom_width = float(np.median(width[dominant])) if dominant.any() else float(np.median(width))
     prem = _prematurity(r_peaks)
@@ -86,6 +94,15 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         | (premature & compensatory & (corr < unlike_corr + 0.08))
         | ((corr < 0.5) & (width > 1.15 * dom_width))
     )
+    # Unlike the normal beat and early, whatever its width (narrow-looking ectopy in this lead),
+    # when the beat is clean and the other lead does not show a normal beat; a coupling under
+    # 45% of the cycle follows a false detection rather than a real beat.
+    normal2 = np.zeros(n, bool)
+    if second is not None:
+        corr2, readable2 = _second_lead_correlation(second, r_peaks, dominant, config)
+        is_v |= (corr < _SECOND_LEAD_CORR1) & (corr2 < _SECOND_LEAD_CORR) & readable2
+        normal2 = (corr2 >= _SECOND_LEAD_NORMAL) & readable2
+    is_v |= unlike & premature & (prem > _MIN_COUPLING) & ~normal2 & (noise < CLEAN_BEAT)
     # No verdict on a beat buried in spikes or muscle noise, nor inside an artefact (noise is
     # what makes monitors cry ventricular tachycardia falsely); none at all when the beats are
     # noisy as a rule: the template is then the noise, and a clean beat would look "unlike" it.
@@ -104,23 +121,47 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr))
 
 
+_SECOND_LEAD_CORR = 0.5  # in the second lead, a beat correlating under this with the normal beat is unlike it
+_SECOND_LEAD_CORR1 = 0.9  # ... and counts as ventricular when it is also under this here
+_SECOND_LEAD_NORMAL = 0.95  # a beat this like the normal one in the second lead is not called V for being early and odd here
+_MIN_COUPLING = 0.45  # RR before over the reference RR: shorter follows a false detection
+
+
+def _second_lead_correlation(second: tuple[np.ndarray, np.ndarray], r_peaks: np.ndarray, dominant: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Each beat's aligned correlation with the normal beat in the second lead, and whether it is readable there.
+
+    The normal beat there is the median of the beats this lead found dominant, so the two
+    leads agree on what normal is.
+    """
+    morph, hf = second
+    lag = config.samples(_MAX_LAG_S)
+    ext = _segments(morph, r_peaks, config.samples(_QRS_BEFORE_S) + lag, config.samples(_QRS_AFTER_S) + lag)
+    if dominant.sum() < 4:
+        return np.ones(r_peaks.size), np.zeros(r_peaks.size, bool)
+    template = np.median(ext[dominant, lag: ext.shape[1] - lag], axis=0)
+    corr, _ = _aligned_correlation(ext, template, lag)
+    readable = _hf_ratio(Filtered(morph, morph, hf, morph, morph, morph), r_peaks, config) < NOISY_BEAT
+    return corr, readable
+
+
 CHUNK_BEATS = 300  # long records are classified in stretches of this many beats (about 4 minutes)
 _LEAD_IN = 9  # beats before a stretch that give its first beats their RR history
 
 
-def classify_record(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None) -> BeatFeatures:
+def classify_record(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None, second: tuple[np.ndarray, np.ndarray] | None = None) -> BeatFeatures:
     """`classify_beats` over stretches of a long record, so the normal template follows slow changes of shape."""
     n = r_peaks.size
     if n <= 2 * CHUNK_BEATS:
-        return classify_beats(filtered, r_peaks, config, artifact)
+        return classify_beats(filtered, r_peaks, config, artifact, second=second)
     parts: list[BeatFeatures] = []
     starts = list(range(0, n, CHUNK_BEATS))
     if n - starts[-1] < CHUNK_BEATS // 2:
         starts.pop()  # fold a short tail into the stretch before it
     bounds = list(zip(starts, starts[1:] + [n]))
+    anchor = record_template(filtered.morph, r_peaks, config)
     for a, b in bounds:
         lead = min(a, _LEAD_IN)
-        part = classify_beats(filtered, r_peaks[a - lead: b], config, artifact)
+        part = classify_beats(filtered, r_peaks[a - lead: b], config, artifact, anchor, second)
         parts.append(_slice(part, lead))
     biggest = max(range(len(parts)), key=lambda k: parts[k].labels.size)
     join = lambda name: np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
@@ -129,6 +170,22 @@ def classify_record(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, 
         parts[biggest].template, float(np.median([p.dominant_width_s for p in parts])),
         join("noise"), join("amp_ratio"), join("unlike_corr"),
     )
+
+
+_ANCHOR_BEATS = 120  # beats spread over the whole record that elect its dominant beat
+
+
+def record_template(morph: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """The dominant beat of a whole record, from beats picked evenly over all of it.
+
+    Ventricular beats may outnumber normal ones for minutes (bigeminy, runs) but rarely over a
+    whole record, so the record's choice anchors each stretch's.
+    """
+    lag = config.samples(_MAX_LAG_S)
+    pick = r_peaks[np.linspace(0, r_peaks.size - 1, min(r_peaks.size, _ANCHOR_BEATS)).astype(int)]
+    ext = _segments(morph, pick, config.samples(_QRS_BEFORE_S) + lag, config.samples(_QRS_AFTER_S) + lag)
+    width, _ = _qrs_width(morph, pick, config)
+    return _dominant_template(ext, width, lag, None, beats=_ANCHOR_BEATS)[0]
 
 
 def _slice(b: BeatFeatures, start: int) -> BeatFeatures:
@@ -194,11 +251,15 @@ def _aligned_correlation(ext: np.ndarray, template: np.ndarray, lag: int) -> tup
     return c[np.arange(c.shape[0]), best], best
 
 
-def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Median of the beats matching the best-supported narrow medoid, and which beats those are."""
+def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.ndarray | None = None, beats: int = _MEDOID_BEATS) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the beats matching the best-supported narrow medoid, and which beats those are.
+
+    With a `prior`, a fairly supported medoid like the prior wins over a better supported one
+    unlike it: in bigeminy or a ventricular run the ectopic cluster may be the larger one here.
+    """
     n = ext.shape[0]
     core = slice(lag, ext.shape[1] - lag)
-    pick = np.linspace(0, n - 1, min(n, _MEDOID_BEATS)).astype(int)
+    pick = np.linspace(0, n - 1, min(n, beats)).astype(int)
     win = _windows(ext[pick], lag)
     centre = win[:, lag, :]
     # Similarity of every picked beat to every other, at the best shift of the other.
@@ -206,6 +267,11 @@ def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int) -> tuple[np
     support = (sim > _MATCH_CORR).sum(axis=1)
     # Among well-supported beats prefer the narrowest: in bigeminy V beats are as many as N.
     candidates = np.flatnonzero(support >= 0.6 * support.max())
+    if prior is not None:
+        like = _aligned_correlation(ext[pick], prior, lag)[0] >= _PRIOR_CORR
+        steered = np.flatnonzero(like & (support >= _PRIOR_SUPPORT * support.max()))
+        if steered.size:
+            candidates = steered[support[steered] >= 0.6 * support[steered].max()]
     medoid = pick[candidates[np.argmin(width[pick][candidates])]]
     corr, shift = _aligned_correlation(ext, ext[medoid, core], lag)
     dominant = corr > _MATCH_CORR
@@ -216,6 +282,10 @@ def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int) -> tuple[np
     aligned = ext[rows[:, None], shift[rows][:, None] + np.arange(width_core)[None, :]]
     aligned = aligned - aligned.mean(axis=1, keepdims=True)
     return np.median(aligned, axis=0), dominant
+
+
+_PRIOR_CORR = 0.8  # a stretch's medoid this like the record's dominant beat is its normal beat
+_PRIOR_SUPPORT = 0.25  # ... if at least this share of the best support backs it
 
 
 def _prematurity(r_peaks: np.ndarray) -> np.ndarray:

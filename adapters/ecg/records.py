@@ -7,7 +7,7 @@ F (F), Q (/ f Q); other annotations (rhythm changes, noise, comments) are not be
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,9 @@ class ECGRecord:
     lead: str
     ref_samples: np.ndarray  # int64 sample indices of reference beats (empty if none)
     ref_classes: list[str]  # AAMI class of each reference beat
+    # Ventricular flutter/fibrillation episodes ('[' to ']'), samples [start, stop): EC57 leaves them
+    # out of beat-by-beat scoring, as they hold flutter waves, not beats.
+    vf_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 def read_record(path: str | Path, *, channel: int | str | None = None, extension: str = "atr") -> ECGRecord:
@@ -67,7 +70,24 @@ def read_record(path: str | Path, *, channel: int | str | None = None, extension
         keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_CLASS]
         ref_samples = np.asarray(ann.sample, dtype=np.int64)[keep]
         ref_classes = [AAMI_CLASS[ann.symbol[i]] for i in keep]
-    return ECGRecord(base.name, signal, float(rec.fs), rec.sig_name[idx], ref_samples, ref_classes)
+        vf = _vf_spans(list(ann.symbol), [int(x) for x in ann.sample], signal.size)
+    else:
+        vf = []
+    return ECGRecord(base.name, signal, float(rec.fs), rec.sig_name[idx], ref_samples, ref_classes, vf)
+
+
+def _vf_spans(symbols: list[str], samples: list[int], n: int) -> list[tuple[int, int]]:
+    """Flutter/fibrillation episodes from '[' and ']' annotations; one left open runs to the end."""
+    spans, start = [], None
+    for sym, at in zip(symbols, samples):
+        if sym == "[" and start is None:
+            start = at
+        elif sym == "]" and start is not None:
+            spans.append((start, at))
+            start = None
+    if start is not None:
+        spans.append((start, n))
+    return spans
 
 
 def _pick_channel(names: list[str], channel: int | str | None, where: str) -> int:
