@@ -42,7 +42,7 @@ def _run(quick: bool) -> list[Measurement]:
     x = ecg.signal
     config = ECGConfig()
     analyze_ecg(x[: int(60 * FS)], FS, config)  # warm caches (filter designs, imports)
-    median, samples = median_seconds(lambda: analyze_ecg(x, FS, config), repeats)
+    median, samples, xqrs = _side_by_side(x, config, repeats)
     stages = _stages(x, config, repeats)
     total = sum(stages.values())
     top = max(stages, key=stages.__getitem__)
@@ -57,6 +57,13 @@ def _run(quick: bool) -> list[Measurement]:
             extra={"seconds": median, **{f"stage_{k}_s": v for k, v in stages.items()}},
         )
     ]
+    if xqrs is not None:
+        rows.append(Measurement(
+            "ecg_record_vs_xqrs", median / xqrs, "x XQRS time",
+            f"whole-record analyze_ecg over wfdb.processing.XQRS (detection only) on the same record, runs interleaved so both see the "
+            f"same machine load: {median * 1000:.0f} ms vs {xqrs * 1000:.0f} ms (medians of {repeats}); lower is faster",
+            extra={"seconds": median, "xqrs_seconds": xqrs},
+        ))
     rows.append(_windowed(x, repeats))
     rows += _noise_stress(quick)
     return rows
@@ -98,6 +105,27 @@ def _noise_stress(quick: bool) -> list[Measurement]:
             extra={k: v for k, v in d.items() if isinstance(v, (int, float))},
         ))
     return rows
+
+
+def _side_by_side(x: np.ndarray, config: ECGConfig, repeats: int) -> tuple[float, list[float], float | None]:
+    """Median seconds of analyze_ecg and of wfdb's XQRS on the same record, alternated run by run.
+
+    On a shared machine load drifts between runs; alternating puts both under the same drift,
+    so their ratio is steadier than either time. XQRS is skipped (None) where wfdb is absent.
+    """
+    try:
+        import wfdb.processing
+    except ImportError:
+        return (*median_seconds(lambda: analyze_ecg(x, FS, config), repeats), None)
+
+    def xqrs() -> None:
+        wfdb.processing.XQRS(sig=x, fs=FS).detect(verbose=False)
+
+    ours, theirs = [], []
+    for _ in range(repeats):
+        ours.append(median_seconds(lambda: analyze_ecg(x, FS, config), 1)[0])
+        theirs.append(median_seconds(xqrs, 1)[0])
+    return float(np.median(ours)), ours, float(np.median(theirs))
 
 
 def _stages(x: np.ndarray, config: ECGConfig, repeats: int) -> dict[str, float]:
