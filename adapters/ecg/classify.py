@@ -67,8 +67,9 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     width, _ = _qrs_width(morph, r_peaks, config)
     ext = _segments(morph, r_peaks, before + lag, after + lag)
     noise = _hf_ratio(filtered, r_peaks, config)
-    template, dominant = _dominant_template(ext, width, lag, prior)
-    corr, _ = _aligned_correlation(ext, template, lag)
+    win = _windows(ext, lag)  # normalised shifted beats, shared by every correlation below
+    template, dominant = _dominant_template(ext, width, lag, prior, win=win)
+    corr, _ = _aligned_correlation(ext, template, lag, win)
     dom_width = float(np.median(width[dominant])) if dominant.any() else float(np.median(width))
     prem = _prematurity(r_peaks)
     segs = ext[:, lag: ext.shape[1] - lag]
@@ -242,16 +243,16 @@ def _windows(ext: np.ndarray, lag: int) -> np.ndarray:
     return win / (np.linalg.norm(win, axis=2, keepdims=True) + 1e-12)
 
 
-def _aligned_correlation(ext: np.ndarray, template: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best correlation of each beat with `template` over shifts of +/-lag samples, and that shift."""
+def _aligned_correlation(ext: np.ndarray, template: np.ndarray, lag: int, win: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Best correlation of each beat with `template` over shifts of +/-lag samples, and that shift (`win`: `_windows(ext, lag)` if at hand)."""
     t = template - template.mean()
     t = t / (np.linalg.norm(t) + 1e-12)
-    c = _windows(ext, lag) @ t
+    c = (_windows(ext, lag) if win is None else win) @ t
     best = np.argmax(c, axis=1)
     return c[np.arange(c.shape[0]), best], best
 
 
-def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.ndarray | None = None, beats: int = _MEDOID_BEATS) -> tuple[np.ndarray, np.ndarray]:
+def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.ndarray | None = None, beats: int = _MEDOID_BEATS, win: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Median of the beats matching the best-supported narrow medoid, and which beats those are.
 
     With a `prior`, a fairly supported medoid like the prior wins over a better supported one
@@ -260,20 +261,22 @@ def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.n
     n = ext.shape[0]
     core = slice(lag, ext.shape[1] - lag)
     pick = np.linspace(0, n - 1, min(n, beats)).astype(int)
-    win = _windows(ext[pick], lag)
-    centre = win[:, lag, :]
-    # Similarity of every picked beat to every other, at the best shift of the other.
-    sim = np.einsum("jlw,iw->ijl", win, centre).max(axis=2)
+    win = _windows(ext, lag) if win is None else win
+    picked = win[pick]
+    centre = picked[:, lag, :]
+    # Similarity of every picked beat to every other, at the best shift of the other (one matrix product).
+    k, shifts, w = picked.shape
+    sim = (picked.reshape(k * shifts, w) @ centre.T).reshape(k, shifts, k).max(axis=1).T
     support = (sim > _MATCH_CORR).sum(axis=1)
     # Among well-supported beats prefer the narrowest: in bigeminy V beats are as many as N.
     candidates = np.flatnonzero(support >= 0.6 * support.max())
     if prior is not None:
-        like = _aligned_correlation(ext[pick], prior, lag)[0] >= _PRIOR_CORR
+        like = _aligned_correlation(ext[pick], prior, lag, picked)[0] >= _PRIOR_CORR
         steered = np.flatnonzero(like & (support >= _PRIOR_SUPPORT * support.max()))
         if steered.size:
             candidates = steered[support[steered] >= 0.6 * support[steered].max()]
     medoid = pick[candidates[np.argmin(width[pick][candidates])]]
-    corr, shift = _aligned_correlation(ext, ext[medoid, core], lag)
+    corr, shift = _aligned_correlation(ext, ext[medoid, core], lag, win)
     dominant = corr > _MATCH_CORR
     if not dominant.any():
         return ext[medoid, core], dominant
