@@ -53,11 +53,14 @@ class StreamWindower:
     push(): no allocation per window, for consumers that encode a window at once (ingest does).
     """
 
-    def __init__(self, window_s: float, hop_s: float, *, copy: bool = True) -> None:
+    def __init__(self, window_s: float, hop_s: float, *, copy: bool = True, totals: object | None = None) -> None:
         if window_s <= 0 or hop_s <= 0 or hop_s > window_s:
             raise ValueError(f"need 0 < hop_s <= window_s, got window_s={window_s}, hop_s={hop_s}")
         self.window_s, self.hop_s, self.copy = window_s, hop_s, copy
         self.counters = StreamCounters()
+        # Totals over many streams (ingest's counters): gaps, missing frames, duplicates and late
+        # frames are added there too, where they happen, so the hot path keeps no bookkeeping.
+        self._totals = totals
         self._rate = 0.0
         self._channels = 0
         self._next_seq: int | None = None
@@ -79,66 +82,102 @@ class StreamWindower:
 
     def push(self, frame: Frame) -> list[Window]:
         """Add a frame; return the windows it completes (possibly none)."""
-        self.counters.frames += 1
         samples = frame.samples
-        if samples.dtype != np.float64:
-            samples = samples.astype(np.float64)
-        if samples.ndim == 1:
-            samples = samples[None, :]
-        if self._next_seq is not None and frame.seq < self._next_seq:
-            if self._next_seq - frame.seq <= REORDER_SPAN or frame.t0 <= self._buffer_end():
-                if frame.seq in self._missing:
-                    self._missing.remove(frame.seq)
-                    self.counters.out_of_order += 1
+        windows = self.push_samples(frame.seq, frame.t0, frame.rate, samples[None, :] if samples.ndim == 1 else samples, None)
+        return [] if windows is None else windows
+
+    def push_samples(self, seq: int, t0: float, rate: float, raw: np.ndarray, scale: float | None) -> list[Window] | None:
+        """Add a frame's samples, (channels, n), as raw x scale (scale None: as they are); the windows it completes.
+
+        None when the frame is a duplicate or arrives too late to use (counted, nothing stored).
+        The samples are converted once, straight into the window buffer; `last_frame()` views them.
+        """
+        counters = self.counters
+        counters.frames += 1
+        channels, m = raw.shape
+        next_seq = self._next_seq
+        if next_seq is not None and seq < next_seq:
+            if next_seq - seq <= REORDER_SPAN or t0 <= self._buffer_end():
+                late = seq in self._missing
+                if late:
+                    self._missing.remove(seq)
+                    counters.out_of_order += 1
                 else:
-                    self.counters.duplicates += 1
-                return []
-            self._restart(frame, samples.shape[0])  # the device rebooted and counts from 0 again
-        elif self._next_seq is None or frame.rate != self._rate or samples.shape[0] != self._channels:
-            self._restart(frame, samples.shape[0])
-        elif frame.seq > self._next_seq:
-            self._fill_gap(frame)
-        self._append(samples)
-        self._next_seq = frame.seq + 1
-        self._frame_n = samples.shape[1]
-        self.counters.samples += samples.shape[1]
+                    counters.duplicates += 1
+                if self._totals is not None:
+                    if late:
+                        self._totals.out_of_order += 1
+                    else:
+                        self._totals.duplicates += 1
+                return None
+            self._restart(t0, rate, channels)  # the device rebooted and counts from 0 again
+        elif next_seq is None or rate != self._rate or channels != self._channels:
+            self._restart(t0, rate, channels)
+        elif seq > next_seq:
+            self._fill_gap(seq, t0)
+        n = self._n
+        if n + m > self._buf.shape[1]:
+            n = self._make_room(m)
+        if scale is None:
+            self._buf[:, n : n + m] = raw
+        else:
+            np.multiply(raw, scale, out=self._buf[:, n : n + m])
+        self._n = n + m
+        self._next_seq = seq + 1
+        self._frame_n = m
+        counters.samples += m
+        if self._n - self._start < self._n_window:
+            return []
         return self._cut()
+
+    def last_frame(self) -> np.ndarray:
+        """The samples of the frame just pushed, as windows hold them: a view valid until the next push."""
+        view = self._buf[:, self._n - self._frame_n : self._n]
+        return view[0] if self._channels == 1 else view
+
+    def _make_room(self, m: int) -> int:
+        held = self._n - self._start
+        size = max(self._buf.shape[1], 2 * self._n_window + max(self._frame_n, m), held + m)
+        target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
+        target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
+        self._buf, self._start, self._n = target, 0, held
+        return held
 
     def _append(self, samples: np.ndarray) -> None:
         m = samples.shape[1]
-        if self._n + m > self._buf.shape[1]:
-            held = self._n - self._start
-            size = max(self._buf.shape[1], 2 * self._n_window + self._frame_n, held + m)
-            target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
-            target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
-            self._buf, self._start, self._n = target, 0, held
-        self._buf[:, self._n : self._n + m] = samples
-        self._n += m
+        n = self._n
+        if n + m > self._buf.shape[1]:
+            n = self._make_room(m)
+        self._buf[:, n : n + m] = samples
+        self._n = n + m
 
     def _buffer_end(self) -> float:
         return self._buffer_t0 + (self._n - self._start) / self._rate if self._rate else 0.0
 
-    def _restart(self, frame: Frame, channels: int) -> None:
+    def _restart(self, t0: float, rate: float, channels: int) -> None:
         if self._next_seq is not None:
             self.counters.restarts += 1
-        self._rate, self._channels = frame.rate, channels
+        self._rate, self._channels = rate, channels
         # A slow stream (one reading a minute) still gets windows: at least one sample each.
         self._n_window = min(MAX_WINDOW_SAMPLES // channels, max(1, int(round(self.window_s * self._rate))))
         self._n_hop = min(self._n_window, max(1, int(round(self.hop_s * self._rate))))
         self._buf = np.empty((channels, 0))
         self._start = self._n = 0
-        self._buffer_t0 = frame.t0
+        self._buffer_t0 = t0
         self._missing.clear()
 
-    def _fill_gap(self, frame: Frame) -> None:
+    def _fill_gap(self, seq: int, t0: float) -> None:
         self.counters.gaps += 1
         first_missing = self._next_seq or 0
-        self.counters.missing_frames += frame.seq - first_missing
-        self._missing.extend(range(first_missing, min(frame.seq, first_missing + LATE_MEMORY)))
+        self.counters.missing_frames += seq - first_missing
+        if self._totals is not None:
+            self._totals.gaps += 1
+            self._totals.missing_frames += seq - first_missing
+        self._missing.extend(range(first_missing, min(seq, first_missing + LATE_MEMORY)))
         # Count missing samples from sequence numbers, not timestamps: device clocks drift.
-        missing = (frame.seq - first_missing) * self._frame_n
+        missing = (seq - first_missing) * self._frame_n
         if missing > MAX_GAP_S * self._rate or missing * self._channels > MAX_WINDOW_SAMPLES:
-            self._restart(frame, self._channels)
+            self._restart(t0, self._rate, self._channels)
             self.counters.restarts -= 1  # a long gap, already counted as a gap
         elif missing:
             self._append(np.full((self._channels, missing), np.nan))
