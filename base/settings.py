@@ -135,6 +135,13 @@ class IngestSettings(BaseModel):
     max_frame_bytes: int = Field(4 << 20, ge=64)  # larger payloads are dead-lettered before decoding
     max_streams: int = Field(10000, ge=1)  # memory bound: new streams past this are dead-lettered
     dead_letter_payload_bytes: int = Field(1024, ge=0)  # how much of a refused payload the dead letter carries
+    # Flood limit per device (docs/wire.md, "Floods"): each message costs a token; a frame that moves its stream
+    # forward on the device's clock earns flood_factor tokens; a device starts with, and saves up to, flood_burst.
+    flood_factor: float = Field(4.0, gt=1, le=1000)
+    flood_burst: int = Field(200, ge=1)
+    clock_skew_s: float = Field(600.0, ge=0)  # device time claimed beyond Tessera's clock plus this earns nothing
+    quality_event_every_s: float = Field(60.0, gt=0)  # at most one flood/oversized event per device and reason this often
+    dead_letters_per_device_per_min: int = Field(60, ge=0)  # refused messages past this are counted, not republished
 
 
 class OutboxSettings(BaseModel):

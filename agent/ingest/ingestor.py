@@ -11,6 +11,8 @@ Guarantees (docs/wire.md has the full statement):
   at most ingest.max_streams streams, payloads above ingest.max_frame_bytes refused unread.
 - Bad input never stops ingest: each refused message goes to the dead-letter topic with its
   reason, is counted, and the next message is processed.
+- A flooding device is cut back alone (agent.ingest.flood): its excess is dropped, counted,
+  acknowledged and reported as a quality event; its dead letters are budgeted per minute.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import paho.mqtt.client as mqtt
 
 from base.settings import TesseraSettings
 from base.mqtt import close, connect
-from base.wire import Frame, WireError, WireErrorReason, dead_letter_topic, decode_frame, parse_data_topic
+from base.wire import MAGIC, Frame, WireError, WireErrorReason, dead_letter_topic, decode_frame, parse_data_topic, read_binary
+from agent.ingest.flood import DeviceFlow, FloodLimiter, QualityEvent, StreamClock
 from agent.ingest.windowing import StreamWindower, Window
 
 log = logging.getLogger(__name__)
@@ -56,6 +59,9 @@ class IngestCounters:
     gaps: int = 0
     missing_frames: int = 0
     dead_lettered: int = 0
+    dead_letters_suppressed: int = 0  # refused past the device's dead-letter budget: counted, not republished
+    flood_dropped: int = 0  # beyond a device's flood budget: counted, acknowledged, not windowed
+    quality_events: int = 0
     internal_errors: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
 
@@ -80,6 +86,7 @@ class DeadLetter:
 FrameHook = Callable[[StreamKey, Frame], None]
 MetaHook = Callable[[str, str, dict], None]  # site, device, the device's retained meta (docs/wire.md)
 WindowHook = Callable[[StreamKey, Window], None]
+QualityHook = Callable[[QualityEvent], None]
 
 
 class Ingestor:
@@ -87,22 +94,29 @@ class Ingestor:
 
     on_window(key, window) runs in the network thread for each completed window; window.samples
     is a read-only view valid during the call (copy it to keep it). on_frame(key, frame) runs for
-    each accepted frame, before its windows. on_meta(site, device, meta) runs for each device's
-    retained meta message (shaft speed, bearing geometry, streams), which encoders need.
+    each accepted frame, before its windows; frame.samples is likewise a view valid during the
+    call. on_meta(site, device, meta) runs for each device's retained meta message (shaft speed,
+    bearing geometry, streams), which encoders need. on_quality(event) runs when a device's
+    messages are dropped for flooding or for size, at most once per device and reason per
+    ingest.quality_event_every_s.
     """
 
     def __init__(self, settings: TesseraSettings, *, on_window: WindowHook | None = None, on_frame: FrameHook | None = None,
-                 on_meta: MetaHook | None = None, worker: int | None = None) -> None:
+                 on_meta: MetaHook | None = None, on_quality: QualityHook | None = None, worker: int | None = None) -> None:
         self.settings = settings
-        self.cfg = settings.ingest
-        self.on_window, self.on_frame, self.on_meta = on_window, on_frame, on_meta
-        base_id = self.cfg.client_id or f"tessera-ingest-{settings.mqtt.site}"
+        self.cfg = cfg = settings.ingest
+        self.on_window, self.on_frame, self.on_meta, self.on_quality = on_window, on_frame, on_meta, on_quality
+        base_id = cfg.client_id or f"tessera-ingest-{settings.mqtt.site}"
         self.client_id = base_id if worker is None else f"{base_id}-{worker}"
         self.counters = IngestCounters()
         self.windowers: dict[StreamKey, StreamWindower] = {}
         self.dead_letters_topic = dead_letter_topic(settings.mqtt.topic_prefix)
+        self.limiter = FloodLimiter(factor=cfg.flood_factor, burst=cfg.flood_burst, skew_s=cfg.clock_skew_s,
+                                    event_every_s=cfg.quality_event_every_s, dead_letters_per_min=cfg.dead_letters_per_device_per_min,
+                                    max_devices=cfg.max_streams)
         self._allowed: dict[str, bool] = {}
-        self._streams: dict[str, tuple[StreamKey, StreamWindower]] = {}  # by topic: one dict hit per frame
+        # By topic, one dict hit per frame: the stream's key, windower and place on its device's clock.
+        self._streams: dict[str, tuple[StreamKey, StreamWindower, StreamClock]] = {}
         self._client: mqtt.Client | None = None
 
     def subscriptions(self) -> list[str]:
@@ -160,41 +174,61 @@ class Ingestor:
             self.counters.internal_errors += 1
             log.exception("ingest failed on a message", extra={"topic": repr(getattr(msg, "_topic", b""))[:200]})
 
-    def handle(self, topic: str, payload: bytes) -> Frame | None:
-        """Validate, window and hand on one message; refused messages go to the dead-letter topic."""
+    def handle(self, topic: str, payload: bytes) -> bool:
+        """Validate, window and hand on one message; whether it was accepted.
+
+        Refused messages go to the dead-letter topic; duplicates, late frames and a flooding
+        device's excess are counted and dropped. A binary frame of a known stream is checked by
+        its header and scaled straight into the window buffer: this path runs for every frame.
+        """
         c = self.counters
         c.received += 1
-        c.bytes += len(payload)
+        size = len(payload)
+        c.bytes += size
+        known = self._streams.get(topic)
+        flow: DeviceFlow | None = None
         try:
-            known = self._streams.get(topic)
-            key = known[0] if known else self._key(topic)
-            if len(payload) > self.cfg.max_frame_bytes:
-                raise WireError(WireErrorReason.OVERSIZED, f"{len(payload)} bytes > ingest.max_frame_bytes {self.cfg.max_frame_bytes}")
-            frame = decode_frame(payload)
-            windower = known[1] if known else self._windower(key, topic)
+            if known is None:
+                key = self._key(topic)
+                flow = self.limiter.flow(key.site, key.device)
+            else:
+                key, windower, clock = known
+                flow = clock.device
+            if size > self.cfg.max_frame_bytes:
+                raise WireError(WireErrorReason.OVERSIZED, f"{size} bytes > ingest.max_frame_bytes {self.cfg.max_frame_bytes}")
+            if payload[:2] == MAGIC:
+                seq, t0, rate, raw, scale = read_binary(payload)
+            else:
+                frame = decode_frame(payload)
+                seq, t0, rate, raw, scale = frame.seq, frame.t0, frame.rate, frame.samples, None
+                if raw.ndim == 1:
+                    raw = raw[None, :]
+            if known is None:
+                windower, clock = self._open_stream(key, topic, flow)
         except WireError as err:
-            self._dead_letter(err, topic, payload)
-            return None
-        wc = windower.counters
-        before = (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames)
-        windows = windower.push(frame)
-        if (wc.duplicates, wc.out_of_order, wc.gaps, wc.missing_frames) != before:
-            c.duplicates += wc.duplicates - before[0]
-            c.out_of_order += wc.out_of_order - before[1]
-            c.gaps += wc.gaps - before[2]
-            c.missing_frames += wc.missing_frames - before[3]
-            if wc.duplicates != before[0] or wc.out_of_order != before[1]:
-                return None
-            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": wc.missing_frames - before[3]})
+            self._refuse(err, topic, payload, flow)
+            return False
+        m = raw.shape[1]
+        if not self.limiter.admit(clock, t0, m / rate, time.time()):
+            c.flood_dropped += 1
+            self._report(self.limiter.refuse(flow, "flood", time.time(), f"more messages than {key.stream} advances on the device clock"))
+            return False
+        gaps = c.gaps
+        windows = windower.push_samples(seq, t0, rate, raw, scale)
+        if windows is None:
+            return False  # a duplicate or a late frame, counted by the windower
+        if c.gaps != gaps:
+            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": windower.counters.missing_frames})
         c.accepted += 1
-        c.samples += frame.n_samples
-        if self.on_frame:
-            self.on_frame(key, frame)
-        c.windows += len(windows)
-        if self.on_window:
-            for window in windows:
-                self.on_window(key, window)
-        return frame
+        c.samples += m
+        if self.on_frame is not None:
+            self.on_frame(key, Frame(seq, t0, rate, windower.last_frame()))
+        if windows:
+            c.windows += len(windows)
+            if self.on_window is not None:
+                for window in windows:
+                    self.on_window(key, window)
+        return True
 
     def _meta(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")
@@ -205,7 +239,8 @@ class Ingestor:
             if len(parts) != 4 or not isinstance(meta, dict):
                 raise ValueError("meta must be a JSON object on <prefix>/<site>/<device>/meta")
         except (ValueError, UnicodeDecodeError) as err:
-            self._dead_letter(WireError(WireErrorReason.BAD_JSON, f"device meta: {err}"), topic, payload)
+            device = self.limiter.flow(parts[1], parts[2]) if len(parts) == 4 else None
+            self._refuse(WireError(WireErrorReason.BAD_JSON, f"device meta: {err}"), topic, payload, device)
             return
         self.on_meta(parts[1], parts[2], meta)
 
@@ -220,25 +255,44 @@ class Ingestor:
             raise WireError(WireErrorReason.UNKNOWN_DEVICE, f"device {parts.device!r} not in ingest.devices")
         return StreamKey(parts.site, parts.device, parts.stream)
 
-    def _windower(self, key: StreamKey, topic: str) -> StreamWindower:
+    def _open_stream(self, key: StreamKey, topic: str, flow: DeviceFlow) -> tuple[StreamWindower, StreamClock]:
         windower = self.windowers.get(key)
         if windower is None:
             if len(self.windowers) >= self.cfg.max_streams:
                 raise WireError(WireErrorReason.TOO_MANY_STREAMS, f"ingest.max_streams {self.cfg.max_streams} reached")
             # Views, not copies: a 12.8 kHz window is 800 kB and on_window runs before the next frame.
-            windower = self.windowers[key] = StreamWindower(self.cfg.window_s, min(self.cfg.hop_s, self.cfg.window_s), copy=False)
-        self._streams[topic] = (key, windower)
-        return windower
+            windower = self.windowers[key] = StreamWindower(self.cfg.window_s, min(self.cfg.hop_s, self.cfg.window_s), copy=False,
+                                                            totals=self.counters)
+        clock = StreamClock(flow)  # a topic names exactly one stream, so this is the stream's only clock
+        self._streams[topic] = (key, windower, clock)
+        return windower, clock
 
-    def _dead_letter(self, err: WireError, topic: str, payload: bytes) -> None:
+    def _refuse(self, err: WireError, topic: str, payload: bytes, flow: DeviceFlow | None) -> None:
         c = self.counters
         c.dead_lettered += 1
         c.rejected[err.reason.value] = c.rejected.get(err.reason.value, 0) + 1
+        now = time.time()
+        if flow is None:  # a bad topic or a device not allowed: budget by the device id the topic claims, if any
+            parts = topic.split("/", 3)
+            flow = self.limiter.flow(parts[1], parts[2]) if len(parts) > 2 else self.limiter.anonymous()
+        if err.reason is WireErrorReason.OVERSIZED:
+            self._report(self.limiter.refuse(flow, "oversized", now, err.detail))
+        if not self.limiter.dead_letter_allowed(flow, now):
+            c.dead_letters_suppressed += 1  # a device sending garbage must not flood the dead-letter topic in turn
+            return
         letter = DeadLetter(err.reason, err.detail, topic, len(payload), payload[: self.cfg.dead_letter_payload_bytes])
         log.debug("dead-lettered", extra={"topic": topic[:200], "reason": err.reason.value})
         if self._client is not None:
             self._client.publish(self.dead_letters_topic, letter.to_json(), qos=1)
 
+    def _report(self, event: QualityEvent | None) -> None:
+        if event is None:
+            return
+        self.counters.quality_events += 1
+        log.warning("device messages dropped", extra=event.as_dict())
+        if self.on_quality is not None:
+            self.on_quality(event)
+
     def snapshot(self) -> dict:
         """Counters as JSON-ready data, with the number of live streams."""
-        return {**asdict(self.counters), "streams": len(self.windowers)}
+        return {**asdict(self.counters), "streams": len(self.windowers), "dropped_by_device": self.limiter.snapshot()}
