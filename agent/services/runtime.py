@@ -113,7 +113,9 @@ class ServiceRuntime:
             gauges |= {"frames_in_total": ("sensor frames received", float(c.received)),
                        "frames_accepted_total": ("sensor frames validated and windowed", float(c.accepted)),
                        "dead_letters_total": ("messages refused to the dead-letter topic", float(c.dead_lettered)),
-                       "frames_missing_total": ("frames missing by sequence number", float(c.missing_frames))}
+                       "frames_missing_total": ("frames missing by sequence number", float(c.missing_frames)),
+                       "frames_flood_dropped_total": ("frames dropped beyond their device's flood budget", float(c.flood_dropped)),
+                       "dead_letters_suppressed_total": ("refused messages past their device's dead-letter budget", float(c.dead_letters_suppressed))}
         return gauges
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from adapters import make_encoder
 from adapters.base import Encoder, Event, Severity, TokenizedWindow
 from base.settings import TesseraSettings
+from agent.ingest.flood import QualityEvent
 from agent.ingest.ingestor import Ingestor, StreamKey
 from agent.llm.base import LLMBackend
 from agent.decide.loop import Decided, Evidence, Guard, Step, ToolCalled, respond_to_event
@@ -59,7 +60,8 @@ class EventWatcher:
         self.backend, self.ctx, self.guard, self.metrics, self.cooldown_s, self.role = backend, ctx, guard, metrics, cooldown_s, role
         self.observer = observer
         self.tools = [TOOLS.get(name) for name in role.tools]
-        self.ingest = ingest or Ingestor(settings, on_window=self._enqueue, on_meta=self._remember_meta)
+        self.ingest = ingest or Ingestor(settings, on_window=self._enqueue, on_meta=self._remember_meta, on_quality=self._quality)
+        self.quality: dict[tuple[str, str], QualityEvent] = {}  # (site, device) -> its latest flood or oversized event
         self._queue: queue.Queue = queue.Queue(MAX_QUEUED_WINDOWS)
         self._encoders: dict[StreamKey, Encoder | None] = {}
         self._meta: dict[tuple[str, str], dict] = {}  # (site, device) -> retained meta
@@ -110,6 +112,13 @@ class EventWatcher:
                     self.metrics.inc("watch_windows_dropped_total", "windows dropped because decisions fell behind")
                 except queue.Empty:
                     pass
+
+    def _quality(self, event: QualityEvent) -> None:
+        # Runs on the network thread, at most once per device and reason per ingest.quality_event_every_s.
+        self.quality[(event.site, event.device)] = event
+        self.metrics.inc("ingest_quality_events_total", "flood or oversized events, by device", device=event.device, reason=event.reason)
+        self.metrics.inc("ingest_device_dropped_total", "messages dropped for flooding or size, by device", amount=float(event.dropped),
+                         device=event.device, reason=event.reason)
 
     def _remember_meta(self, site: str, device: str, meta: dict) -> None:
         # Runs on the network thread; the worker builds encoders from it. A changed meta (a new
