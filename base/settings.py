@@ -219,6 +219,20 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+class ConsoleSettings(BaseModel):
+    """The operator's web page, /metrics and /healthz of a running hub or gateway (port: --health-port)."""
+
+    host: str = "127.0.0.1"  # loopback by default; any other address needs `token`
+    token: SecretStr | None = None  # required when host is not loopback: the page asks for it once, then keeps a cookie
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 12:
+            raise ValueError("console.token must be at least 12 characters; generate one with `openssl rand -hex 16`")
+        return value
+
+
 class TesseraSettings(BaseSettings):
     """The effective configuration of one Tessera process."""
 
@@ -234,6 +248,7 @@ class TesseraSettings(BaseSettings):
     guardrails: GuardrailSettings = GuardrailSettings()
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @classmethod
     def settings_customise_sources(

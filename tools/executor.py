@@ -38,7 +38,8 @@ def execute(
     def done(result: ToolResult, outcome: Outcome, reason: Reason, entities: tuple[str, ...] = ()) -> ToolResult:
         record_id = audit.record(
             decision, tool=name, arguments=raw_args, entities=entities, verdict=outcome, verdict_reason=reason,
-            confirmed=confirmed, ok=result.ok, message=result.message, latency_s=time.perf_counter() - start,
+            confirmed=confirmed, ok=result.ok, message=result.message,
+            latency_s=time.perf_counter() - start + (getattr(decision, "model_latency_s", None) or 0.0),  # decision to result
         )
         result.data.setdefault("decision_id", record_id)
         return result

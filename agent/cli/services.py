@@ -31,7 +31,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _common(parser: argparse.ArgumentParser, port: int) -> None:
-    parser.add_argument("--health-port", type=int, default=port, help=f"port of /healthz and /metrics on 127.0.0.1 (default {port}; 0: any free port)")
+    parser.add_argument("--health-port", type=int, default=port, help=f"port of the operator console, /healthz and /metrics on console.host (default {port}; 0: any free port)")
     parser.add_argument("--no-knowledge", action="store_true", help="decide without the rag/ knowledge store (no explanations)")
     parser.add_argument("--duration", type=float, default=None, help="seconds to run (default: until SIGTERM or Ctrl-C)")
 
@@ -39,6 +39,8 @@ def _common(parser: argparse.ArgumentParser, port: int) -> None:
 def cmd_hub(args: argparse.Namespace) -> int:
     """Run the hub until SIGTERM, Ctrl-C or --duration."""
     from agent.decide.cascade import build_cascade, build_event_backend
+    from agent.decide.corrections import reviewed, teach
+    from agent.decide.review import ReviewQueue
     from base.settings import load_settings
     from agent.services.hub import HubDaemon, command_topic
     from tools.home import Home
@@ -48,6 +50,8 @@ def cmd_hub(args: argparse.Namespace) -> int:
 
     def build(knowledge: Any) -> HubDaemon:
         cascade = build_cascade(settings, home, mode="auto")
+        for done in reviewed(ReviewQueue.for_data_dir(settings.data_dir), "command"):
+            teach(cascade, done)  # what operators corrected before this start
         # One model serves commands and stream events (the backend serialises calls).
         events = build_event_backend(settings, cascade.setup.local.backend)
         return HubDaemon(settings, home, cascade, event_backend=events, knowledge=knowledge)
@@ -76,16 +80,19 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def _serve(settings: Any, args: argparse.Namespace, build: Callable[[Any], Any], banner: str) -> int:
     from agent.services.runtime import open_knowledge
-    from agent.services.health import HealthServer, stop_on_signals
+    from agent.decide.corrections import teach
+    from agent.services.console import serve_console
+    from agent.services.health import stop_on_signals
 
     stop = threading.Event()
     stop_on_signals(stop)  # before anything starts, so a SIGTERM at any moment stops cleanly
     knowledge = None if args.no_knowledge else open_knowledge(settings, progress=True)  # the first start fills it (~10 s)
     service = build(knowledge).start()
-    health = HealthServer(service.metrics, service.health, port=args.health_port).start()
-    print(f"{banner}; health and metrics on http://127.0.0.1:{health.port}/", flush=True)
+    planner = getattr(getattr(service, "service", None), "planner", None)  # the hub's command planner learns from reviews
+    console = serve_console(service, port=args.health_port, on_reviewed=(lambda done: teach(planner, done)) if planner else None)
+    print(f"{banner}; console, health and metrics on {console.url}", flush=True)
     stop.wait(args.duration)
     log.info("stopping", extra={"profile": settings.profile})
     service.stop()
-    health.stop()
+    console.stop()
     return 0

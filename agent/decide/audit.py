@@ -67,6 +67,7 @@ class Decision:
     confidence_raw: float | None = None
     confidence: float | None = None  # calibrated
     route: Route | str | None = None
+    model_latency_s: float | None = None  # the model's time; the audit's latency_s adds the tool's to it
 
 
 # --- migrations -------------------------------------------------------------------------

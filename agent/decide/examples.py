@@ -86,6 +86,12 @@ class ExampleIndex:
         self.examples = examples
         self._features = [_features(e.utterance) for e in examples]
 
+    def add(self, example: WorkedExample) -> None:
+        """Add one example (a reviewed decision of this site); an utterance already known is answered anew."""
+        keep = [i for i, e in enumerate(self.examples) if normalize(e.utterance) != normalize(example.utterance)]
+        self.examples = [self.examples[i] for i in keep] + [example]
+        self._features = [self._features[i] for i in keep] + [_features(example.utterance)]
+
     def similar(self, utterance: str, k: int) -> list[WorkedExample]:
         """The `k` most similar examples, most similar last (closest to the question in the prompt)."""
         query = _features(utterance)

@@ -135,7 +135,8 @@ def respond_to_event(
         args = _event_args(tool, choice, device, window, event, evidence)
         called = time.perf_counter()
         decision = Decision(Source.EVENT, event.describe(), [f"window:{device}:{window.t0:.3f}", *evidence.context_ids], completion.prompt_tokens,
-                            grammar_text(schema), completion.confidence, None, completion.backend or "local")
+                            grammar_text(schema), completion.confidence, None, completion.backend or "local",
+                            model_latency_s=completion.latency_s)
         result = execute(tool, args, ctx, guard.policy, guard.audit, decision)
         yield ToolCalled(tool.name, args, result, time.perf_counter() - called)
         if result.ok:

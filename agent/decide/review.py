@@ -80,6 +80,10 @@ class ReviewQueue:
         """Unresolved items, oldest first."""
         return self._select("WHERE resolved_at IS NULL ORDER BY id LIMIT ?", (limit,))
 
+    def resolved(self, limit: int = 100) -> list[ReviewItem]:
+        """Reviewed items, oldest first."""
+        return self._select("WHERE resolved_at IS NOT NULL ORDER BY id LIMIT ?", (limit,))
+
     def get(self, item_id: int) -> ReviewItem | None:
         """One item by id."""
         items = self._select("WHERE id = ?", (item_id,))

@@ -21,6 +21,7 @@ from agent.llm.base import LLMBackend
 from agent.decide.loop import Guard
 from agent.ingest.outbox import Outbox
 from agent.decide.prompts import EVENT_ROLES
+from agent.services.console import ConsoleFeed
 from agent.services.health import Metrics
 from agent.services.watch import EventWatcher, WatchObserver
 from tools import ToolContext
@@ -47,7 +48,10 @@ class ServiceRuntime:
         self.ctx = ToolContext(publish=self.publish, site=settings.mqtt.site, topic_prefix=settings.mqtt.topic_prefix, home=home,
                                streams=StreamStore(), tickets=TicketStore(self.guard.audit.db), knowledge=knowledge, outbox=self.outbox)
         role = EVENT_ROLES[settings.profile]
-        self.watcher = EventWatcher(settings, event_backend, self.ctx, self.guard, self.metrics, role=role, observer=observer) if event_backend else None
+        self.feed = ConsoleFeed()  # what the operator's page shows of the streams
+        observers = [self.feed, *([observer] if observer else [])]
+        self.watcher = EventWatcher(settings, event_backend, self.ctx, self.guard, self.metrics, role=role, observers=observers,
+                                    samples_tap=self.feed.signal) if event_backend else None
         self._on_connect = on_connect
         self._client = None
         self.metrics.collect(self._gauges)

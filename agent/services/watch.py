@@ -16,6 +16,7 @@ import queue
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -51,14 +52,19 @@ class WatchObserver(Protocol):
         """A step of the agent loop on an event of this stream."""
 
 
+# (stream, raw samples, t0, sample rate, modality) of each encoded window.
+SamplesTap = Callable[[StreamKey, np.ndarray, float, float, str], None]
+
+
 class EventWatcher:
     """Encodes every ingested window and lets the model decide on warning-or-worse events."""
 
     def __init__(self, settings: TesseraSettings, backend: LLMBackend, ctx: ToolContext, guard: Guard, metrics: Metrics,
                  cooldown_s: float = 60.0, ingest: Ingestor | None = None, role: EventRole = HUB_EVENTS,
-                 observer: WatchObserver | None = None) -> None:
+                 observers: list[WatchObserver] = (), samples_tap: SamplesTap | None = None) -> None:
         self.backend, self.ctx, self.guard, self.metrics, self.cooldown_s, self.role = backend, ctx, guard, metrics, cooldown_s, role
-        self.observer = observer
+        self.observers = list(observers)
+        self.samples_tap = samples_tap  # sees each encoded window's raw samples (the console's live strip)
         self.tools = [TOOLS.get(name) for name in role.tools]
         self.ingest = ingest or Ingestor(settings, on_window=self._enqueue, on_meta=self._remember_meta, on_quality=self._quality)
         self.quality: dict[tuple[str, str], QualityEvent] = {}  # (site, device) -> its latest flood or oversized event
@@ -156,8 +162,10 @@ class EventWatcher:
         self.metrics.inc("windows_encoded_total", "windows encoded, by modality", modality=window.modality)
         if self.ctx.streams is not None:
             self.ctx.streams.put(key.device, window)
-        if self.observer is not None:
-            self.observer.window(key, window)
+        for observer in self.observers:
+            observer.window(key, window)
+        if self.samples_tap is not None:
+            self.samples_tap(key, samples, t0, rate, window.modality)
         urgent = [e for e in window.events if e.severity >= Severity.WARNING]
         if urgent:
             self._decide(key, window, max(urgent, key=lambda e: e.severity))
@@ -170,8 +178,8 @@ class EventWatcher:
         start = time.perf_counter()
         evidence = gather_evidence(self.ctx.knowledge, window, event) if self.ctx.knowledge is not None else None
         for step in respond_to_event(self.backend, self.tools, self.ctx, self.guard, key.device, window, event, evidence=evidence, role=self.role):
-            if self.observer is not None:
-                self.observer.step(key, step)
+            for observer in self.observers:
+                observer.step(key, step)
             if isinstance(step, Decided):
                 route = step.completion.backend or "local"
                 self.metrics.inc("event_decisions_total", "event decisions, by route", route=route)
