@@ -297,14 +297,15 @@ def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...],
         a = analyze_ecg(np.vstack([noisy, noisy2]), fs, config)
     else:
         a = analyze_ecg(noisy, fs, config)
-    ours = score_beats(record.name, ref, classes, a.r_peaks, a.labels, fs)
+    vf = record.vf_spans  # EC57: flutter/fibrillation episodes are not scored beat by beat
+    ours = score_beats(record.name, ref, classes, a.r_peaks, a.labels, fs, exclude=vf)
     flagged = a.unusable_mask(n)
     ref_ok, det_ok = ~flagged[ref], ~flagged[a.r_peaks] if a.r_peaks.size else np.zeros(0, bool)
-    usable = score_beats(record.name, ref[ref_ok], [c for c, k in zip(classes, ref_ok) if k], a.r_peaks[det_ok], a.labels[det_ok], fs)
+    usable = score_beats(record.name, ref[ref_ok], [c for c, k in zip(classes, ref_ok) if k], a.r_peaks[det_ok], a.labels[det_ok], fs, exclude=vf)
     xq = Score(record.name)
     if xqrs:
         xd = xqrs_detect(noisy, fs)
-        xq = score_beats(record.name, ref, classes, xd, np.full(xd.size, "N"), fs)
+        xq = score_beats(record.name, ref, classes, xd, np.full(xd.size, "N"), fs, exclude=vf)
     alarms = 0
     if a.rhythm is not None:
         for run in a.rhythm.v_runs:

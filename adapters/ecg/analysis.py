@@ -93,7 +93,7 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
     # Faint detections (under a tenth of the strong beats' energy) are the detector hunting in a
     # silent stretch; they do not count against agreement, as they do not count as beats for asystole.
     strong = det.peak_level >= 0.1 * float(np.percentile(det.peak_level, 90)) if det.r_peaks.size >= 3 else np.ones(det.r_peaks.size, bool)
-    windows = window_quality(y, det.filtered.wide, det.r_peaks[strong], config.samples(config.window_s), config.lead_off_mv)
+    windows = window_quality(y, det.filtered.wide, det.r_peaks[strong], config.samples(config.window_s), config.lead_off_mv, det.r_peaks[~strong])
     gate = det.artifact | unusable_mask(windows, y.size)
     other = _second_lead(samples, x)
     if other is not None and any(not w.usable for w in windows):

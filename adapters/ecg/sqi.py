@@ -35,7 +35,9 @@ VERDICTS = ("usable", "noisy", "lead_off")
 MATCH_S = 0.150
 LT_MIN = 0.004  # curve-length level of a slope of about 4 mV/s held over the 130 ms window
 BSQI_NOISY = 0.85  # below: the two detectors disagree on about one beat in seven or more
-BSQI_DOUBT = 0.95  # below this, noise in the spectrum or kurtosis as well makes the window noisy
+BSQI_DOUBT = 0.95
+BSQI_FLOOR = 0.6  # below this the detectors disagree too much whatever the other indices say
+KSQI_CLEAN = 5.0  # kurtosis that, with spectrum and baseline in range, makes a disagreeing window clean ECG  # below this, noise in the spectrum or kurtosis as well makes the window noisy
 KSQI_NOISY = 5.0
 PSQI_RANGE = (0.4, 0.95)
 BASSQI_NOISY = 0.5
@@ -111,6 +113,12 @@ def local_percentile(t: np.ndarray, h: np.ndarray, half: int, q: float) -> np.nd
     return rows[k, f] + (pos - f) * (rows[k, c] - rows[k, f])
 
 
+def _near(a: np.ndarray, b: np.ndarray, tol: int) -> np.ndarray:
+    """For each of `a`, whether some element of sorted `b` lies within `tol`."""
+    j = np.clip(np.searchsorted(b, a), 0, b.size - 1)
+    return (np.abs(b[j] - a) <= tol) | (np.abs(b[np.maximum(j - 1, 0)] - a) <= tol)
+
+
 def _agreement(a: np.ndarray, b: np.ndarray, tol: int) -> float:
     if a.size == 0 and b.size == 0:
         return 1.0
@@ -160,7 +168,7 @@ def _indices(raw: np.ndarray, wide: np.ndarray, edges: list[int]) -> tuple[np.nd
     return k, p, b
 
 
-def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, window: int, lead_off_mv: float) -> list[WindowQuality]:
+def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, window: int, lead_off_mv: float, faint: np.ndarray | None = None) -> list[WindowQuality]:
     """Quality of consecutive windows of `window` samples (the last one takes the remainder if long enough).
 
     `raw` is the signal at the internal rate, `wide` its 0.5-40 Hz version and `r_peaks` the
@@ -173,6 +181,11 @@ def window_quality(raw: np.ndarray, wide: np.ndarray, r_peaks: np.ndarray, windo
     edges = bounds + [n]
     second = length_transform_qrs(raw, r_peaks)
     tol = int(MATCH_S * INTERNAL_FS)
+    if faint is not None and faint.size and second.size:
+        # The main detector's faint beats (left out of `r_peaks`) are not judged: nor are the
+        # second detector's beats at the same places, or a wide beat found faint in the QRS band
+        # by one detector and plain by the other would count as disagreement on a clean trace.
+        second = second[~_near(second, faint, tol)]
     ksqi, psqi, bassqi = _indices(raw, wide, edges)
     out: list[WindowQuality] = []
     for i, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
