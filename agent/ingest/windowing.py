@@ -73,6 +73,7 @@ class StreamWindower:
         self._buffer_t0 = 0.0
         self._missing: deque[int] = deque(maxlen=LATE_MEMORY)
         self._frame_n = 0
+        self._last = self._buf  # the last frame's samples in the buffer
         self._n_window = self._n_hop = 1
 
     @property
@@ -118,10 +119,11 @@ class StreamWindower:
         n = self._n
         if n + m > self._buf.shape[1]:
             n = self._make_room(m)
+        dest = self._last = self._buf[:, n : n + m]
         if scale is None:
-            self._buf[:, n : n + m] = raw
+            dest[...] = raw
         else:
-            np.multiply(raw, scale, out=self._buf[:, n : n + m])
+            np.multiply(raw, scale, out=dest)
         self._n = n + m
         self._next_seq = seq + 1
         self._frame_n = m
@@ -132,8 +134,7 @@ class StreamWindower:
 
     def last_frame(self) -> np.ndarray:
         """The samples of the frame just pushed, as windows hold them: a view valid until the next push."""
-        view = self._buf[:, self._n - self._frame_n : self._n]
-        return view[0] if self._channels == 1 else view
+        return self._last[0] if self._channels == 1 else self._last
 
     def _make_room(self, m: int) -> int:
         held = self._n - self._start
