@@ -103,7 +103,6 @@ def test_alerts_wait_in_the_outbox_while_the_broker_is_down_and_survive_a_restar
 @pytest.mark.model
 @pytest.mark.edge
 @pytest.mark.broker
-@pytest.mark.xfail(reason="since the layout change pump-01 is routed fallback, not edge: the edge answers connection refused; under investigation", strict=False)
 def test_an_unsure_decision_goes_to_the_edge_and_falls_back_when_the_edge_dies(broker: EmbeddedBroker, local_backend, tmp_path: Path,
                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.decide.cascade import build_event_backend
