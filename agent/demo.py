@@ -107,6 +107,7 @@ class Demo:
         self.stack.callback(hub.stop)
         gateway = self._gateway(data_dir, backend, knowledge, edge_url, edge_key)
         self.stack.callback(gateway.stop)
+        self._consoles(hub, gateway)
         self._listen()
         for device in self._devices():
             self.stack.callback(device.stop)  # devices stop first, then the services, then the edge and the broker
@@ -183,6 +184,17 @@ class Demo:
         threading.Thread(target=self._warm_edge, args=(events, gateway.watcher), name="tessera-demo-edge-warm", daemon=True).start()
         self.view.note(f"gateway up: watching {settings.mqtt.topic_prefix}/{PLANT_SITE}/+, escalating below confidence {edge.event_threshold:g}")
         return gateway
+
+    def _consoles(self, hub: Any, gateway: Any) -> None:
+        """The operator page of each service, on free loopback ports, to watch the story in a browser."""
+        from agent.decide.corrections import teach
+        from agent.services.console import serve_console
+
+        home = serve_console(hub, on_reviewed=lambda done: teach(hub.service.planner, done))
+        self.stack.callback(home.stop)
+        plant = serve_console(gateway)
+        self.stack.callback(plant.stop)
+        self.view.note(f"operator consoles: home {home.url}  plant {plant.url}")
 
     def _warm_edge(self, events: Any, watcher: Any) -> None:
         # The edge server evaluates the event prompt's static prefix once, while the story starts,

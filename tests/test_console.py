@@ -112,7 +112,7 @@ def test_the_page_shows_a_live_decision_and_a_correction_made_in_it_lands_in_the
             assert "<vib:" in page.inner_text('.stream[data-device="pump-07"]')
             page.wait_for_selector("#decisions tr .route.fallback", timeout=90_000)
             row = page.inner_text("#decisions tr:has(.route.fallback)")
-            assert "bearing_outer_race" in row and "%" in row and "open_ticket" in row  # the event, a confidence, the tool
+            assert all(part in row for part in ("pump-07", "bearing_outer_race", "%", "open_ticket"))  # device, event, confidence, tool
             assert float(row.split(" s\t")[0].split("\t")[-1]) > 0.05  # the latency includes the model's time
             item_id = int(page.wait_for_selector(".review", timeout=30_000).get_attribute("data-id"))
             item = page.locator(f"#review-{item_id}")
