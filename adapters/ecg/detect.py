@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
-from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.signal import butter, find_peaks, sosfilt, sosfilt_zi
 
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 
@@ -57,6 +57,24 @@ def _sos(low: float, high: float, order: int) -> np.ndarray:
     return butter(order, (low, high), btype="bandpass", fs=INTERNAL_FS, output="sos")
 
 
+_ZI: dict[bytes, np.ndarray] = {}
+
+
+def filtfilt(sos: np.ndarray, x: np.ndarray, padlen: int) -> np.ndarray:
+    """scipy's `sosfiltfilt` (odd extension of `padlen`, steady-state initial conditions), with the
+    initial conditions solved once per filter: on a 10 s window that solve cost as much as the filtering."""
+    key = sos.tobytes()
+    zi = _ZI.get(key)
+    if zi is None:
+        zi = _ZI[key] = sosfilt_zi(sos)
+    if padlen > 0:
+        x = np.concatenate([2 * x[0] - x[padlen:0:-1], x, 2 * x[-1] - x[-2:-padlen - 2:-1]])
+    y, _ = sosfilt(sos, x, zi=zi * x[0])
+    y, _ = sosfilt(sos, y[::-1], zi=zi * y[-1])
+    y = y[::-1]
+    return y[padlen: y.size - padlen] if padlen > 0 else y
+
+
 MORPH_LOWPASS_HZ = 25.0
 HF_NOISE_HZ = 30.0
 
@@ -74,22 +92,22 @@ def _highpass(cut: float) -> np.ndarray:
 def prefilter(x: np.ndarray, config: ECGConfig) -> Filtered:
     """Band-pass, derivative, squaring and integration of a signal at the internal rate."""
     pad = min(x.size - 1, int(INTERNAL_FS))  # odd-extension padding of one second limits edge transients
-    wide = sosfiltfilt(_sos(*config.wide_band_hz, 2), x, padlen=pad)
-    band = sosfiltfilt(_sos(*config.band_hz, 2), x, padlen=pad)
+    wide = filtfilt(_sos(*config.wide_band_hz, 2), x, pad)
+    band = filtfilt(_sos(*config.band_hz, 2), x, pad)
     deriv = np.zeros_like(band)
     # Five-point derivative (Pan-Tompkins), centred.
     deriv[2:-2] = (2 * band[4:] + band[3:-1] - band[1:-3] - 2 * band[:-4]) * (INTERNAL_FS / 8.0)
     mwi = uniform_filter1d(deriv * deriv, size=config.samples(config.integration_s), mode="nearest")
-    morph = sosfiltfilt(_lowpass(MORPH_LOWPASS_HZ), wide, padlen=pad)
-    hf = sosfiltfilt(_highpass(HF_NOISE_HZ), x, padlen=pad)
+    morph = filtfilt(_lowpass(MORPH_LOWPASS_HZ), wide, pad)
+    hf = filtfilt(_highpass(HF_NOISE_HZ), x, pad)
     return Filtered(wide=wide, morph=morph, hf=hf, band=band, slope=np.abs(deriv), mwi=mwi)
 
 
 def shape_filters(x: np.ndarray, config: ECGConfig) -> tuple[np.ndarray, np.ndarray]:
     """The morphology (0.5-25 Hz) and high-frequency (> 30 Hz) signals alone: what beat shapes need of a second lead."""
     pad = min(x.size - 1, int(INTERNAL_FS))
-    wide = sosfiltfilt(_sos(*config.wide_band_hz, 2), x, padlen=pad)
-    return sosfiltfilt(_lowpass(MORPH_LOWPASS_HZ), wide, padlen=pad), sosfiltfilt(_highpass(HF_NOISE_HZ), x, padlen=pad)
+    wide = filtfilt(_sos(*config.wide_band_hz, 2), x, pad)
+    return filtfilt(_lowpass(MORPH_LOWPASS_HZ), wide, pad), filtfilt(_highpass(HF_NOISE_HZ), x, pad)
 
 
 def detect_qrs(x: np.ndarray, config: ECGConfig) -> Detection:

@@ -27,9 +27,10 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, uniform_filter1d
-from scipy.signal import butter, find_peaks, sosfiltfilt, welch
+from scipy.signal import butter, find_peaks, welch
 
 from adapters.ecg.config import INTERNAL_FS
+from adapters.ecg.detect import filtfilt
 
 VERDICTS = ("usable", "noisy", "lead_off")
 MATCH_S = 0.150
@@ -75,7 +76,7 @@ def length_transform_qrs(x: np.ndarray, beats: np.ndarray | None = None) -> np.n
     fs = INTERNAL_FS
     if x.size < int(fs):
         return np.zeros(0, np.int64)
-    y = sosfiltfilt(_band(1.0, 30.0), x, padlen=min(x.size - 1, int(fs)))
+    y = filtfilt(_band(1.0, 30.0), x, min(x.size - 1, int(fs)))
     dy = np.diff(y, prepend=y[0])
     # Curve length with the time step scaled so that flat segments add little and steep ones a lot.
     step = np.sqrt(1e-4 + dy * dy) - 1e-2
