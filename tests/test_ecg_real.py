@@ -64,3 +64,19 @@ def test_ptb_record_as_a_fifteen_lead_array(shared_data: Path) -> None:
     rec = wfdb.rdrecord(str(_record(shared_data, "s0010_re")))
     w = ECGEncoder(rec.fs).encode(rec.p_signal[:10_000].T, 0.0)  # 15 channels x 10 s
     assert 70 < w.features["hr_bpm"] < 95
+
+
+@pytest.mark.parametrize("name", ["a103l", "v102s"])
+def test_false_alarms_stay_away_with_both_leads_at_once(shared_data: Path, name: str) -> None:
+    # Two leads (II and V) as one 2-D input: the second lead now also judges beat shape, and
+    # must not turn the spiky or artefact-ridden beats into ventricular runs.
+    import wfdb
+
+    rec = wfdb.rdrecord(str(_record(shared_data, name)))
+    x = rec.p_signal[:, [rec.sig_name.index("II"), rec.sig_name.index("V")]].T
+    analysis = analyze_ecg(x, rec.fs)
+    assert analysis.rhythm is not None and not analysis.rhythm.vt and not analysis.rhythm.asystole
+    assert not any(run.beats >= 3 for run in analysis.rhythm.v_runs)
+    enc, n = ECGEncoder(rec.fs), int(10 * rec.fs)
+    kinds = set().union(*({e.kind for e in enc.encode(x[:, i:i + n], i / rec.fs).events} for i in range(0, x.shape[1] - n + 1, n)))
+    assert not kinds & {"asystole", "ventricular_tachycardia", "ventricular_run"}
