@@ -47,7 +47,7 @@ def test_bigeminy_does_not_become_the_normal_template(shared_data: Path) -> None
 
 
 def test_supraventricular_beats_hold(shared_data: Path) -> None:
-    s = _score(shared_data, "220")  # measured S Se 84.0, +P 98.8
+    s = _score(shared_data, "220")  # measured S Se 83.0, +P 98.7
     assert s.class_se("S") >= 0.80 and s.class_ppv("S") >= 0.95, s.as_dict()
 
 

@@ -31,6 +31,7 @@ _MEDOID_BEATS = 60  # medoid search cost grows with the square of this
 NOISY_BEAT = 0.2  # high-frequency ratio above which a beat is too noisy to call ventricular
 CLEAN_BEAT = 0.1  # ... and below which it is clean enough to be judged on its shape and timing alone
 _HISTORY = 8  # RR intervals behind a beat that define 'on time'
+_S_PREMATURE = 0.84  # an S beat must come this early: sinus arrhythmia alone reaches 0.85-0.87 (DS1 development half)
 
 
 @dataclass(slots=True)
@@ -118,7 +119,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # An atrial premature beat resets the sinus node: the RR before and after add up to clearly
     # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
     reset = (prem + nxt) < 1.9
-    labels[~is_v & premature & reset & ~unlike & readable] = "S"
+    labels[~is_v & (prem < _S_PREMATURE) & reset & ~unlike & readable] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr))
 
 
