@@ -120,6 +120,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
     reset = (prem + nxt) < 1.9
     labels[~is_v & (prem < _S_PREMATURE) & reset & ~unlike & readable] = "S"
+    _extend_s_runs(labels, r_peaks, prem, ~is_v & ~unlike & readable)
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr))
 
 
@@ -144,6 +145,27 @@ def _second_lead_correlation(second: tuple[np.ndarray, np.ndarray], r_peaks: np.
     corr, _ = _aligned_correlation(ext, template, lag)
     readable = _hf_ratio(Filtered(morph, morph, hf, morph, morph, morph), r_peaks, config) < NOISY_BEAT
     return corr, readable
+
+
+def _extend_s_runs(labels: np.ndarray, r_peaks: np.ndarray, prem: np.ndarray, eligible: np.ndarray) -> None:
+    """Normal-shaped beats that keep the short cycle of the S beat before them are S too (a run of SVT).
+
+    Within a run the last eight RR soon are the run's own, so prematurity alone loses the run
+    after its first beats; the cycle before the run stays the reference.
+    """
+    rr = np.diff(r_peaks, prepend=r_peaks[0])
+    onset = np.zeros(labels.size, bool)
+    onset[1:] = (labels[:-1] == "S") & (prem[:-1] < _RUN_ONSET)  # an abrupt start, not sinus acceleration
+    for k in np.flatnonzero(eligible & (labels == "N") & onset):
+        j = k
+        ref = rr[k - 1] / prem[k - 1]  # the cycle the run broke from
+        while j < labels.size and eligible[j] and labels[j] != "V" and rr[j] <= _RUN_CYCLE * rr[j - 1] and rr[j] < _S_PREMATURE * ref:
+            labels[j] = "S"
+            j += 1
+
+
+_RUN_CYCLE = 1.1  # a run's next RR within this of the one before
+_RUN_ONSET = 0.75  # a run starts with an S beat at least this early
 
 
 CHUNK_BEATS = 300  # long records are classified in stretches of this many beats (about 4 minutes)
