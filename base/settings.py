@@ -122,6 +122,13 @@ class DemoSettings(BaseModel):
     event_threshold: float = Field(1.0, ge=0, le=1)
 
 
+class HubSettings(BaseModel):
+    """The smart-home hub's command understanding."""
+
+    # Language of the sentence templates (home-assistant-intents) the fast path matches, e.g. en, de, fr.
+    language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+
+
 class IngestSettings(BaseModel):
     """How Tessera takes sensor frames from the broker (see docs/wire.md)."""
 
@@ -245,6 +252,7 @@ class TesseraSettings(BaseSettings):
     edge: EdgeSettings = EdgeSettings()
     rag: RagSettings = RagSettings()
     demo: DemoSettings = DemoSettings()
+    hub: HubSettings = HubSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()

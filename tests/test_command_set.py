@@ -19,6 +19,7 @@ import pytest
 import tools
 from tools.home import Home, MatchFailure, Target, normalize
 from tools.intents import HOME_INTENTS, TargetSlots
+from tools.timers import ListStore, TimerBoard, board_for, install
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ROOT / "examples" / "commands" / "home_commands.jsonl"
@@ -237,6 +238,9 @@ def test_every_labelled_call_succeeds_on_the_example_home():
     for line in lines():
         if line["tool"] in NO_ARGS_TOOLS:
             continue
+        # Timers really run now: each line starts from one timer running (named as the line names it).
+        install("home", TimerBoard(), ListStore())
+        board_for("home").start(300, line["args"].get("name") if line["tool"] == "HassCancelTimer" else None)
         result = tools.TOOLS.get(line["tool"])(line["args"], ctx)
         assert result.ok, f"{line_id(line)}: {result.message}"
 

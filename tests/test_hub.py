@@ -143,7 +143,8 @@ def test_devices_learnt_from_discovery_obey_spoken_commands(broker: EmbeddedBrok
         learnt = {e.name: e for e in hub.service.home.entities}
         assert learnt["Garden Lamp"].entity_id.startswith("light.") and learnt["Shed Lock"].domain == "lock"
 
-        answer = hub.service.answer(b"turn on the garden lamp at 40 percent")
+        # A Home Assistant sentence template: the fast path answers it without a model.
+        answer = hub.service.answer(b"set the garden lamp to 40 percent")
         assert answer["ok"] and answer["tool"] == "HassLightSet", answer
         refused = hub.service.answer(b"unlock the shed lock")
         assert refused["needs_confirmation"]  # a lock learnt from discovery is guarded like any other
@@ -220,3 +221,52 @@ def test_the_hub_alerts_on_pauses_af_and_lead_off_with_an_explanation(kind: str,
     assert alert["device"] == "ecg-patch-5" and alert["kind"] == kind
     assert any(e.startswith(f"{kind} (") for e in alert["evidence"])  # the encoder's event, with its values
     assert re.search(r"\[seed/docs/ecg-[a-z-]+\.md#", alert["explanation"]), alert["explanation"]
+
+
+def test_a_command_carries_where_it_was_spoken(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    watcher = client(broker, mqtt.MQTTv5, inbox, "tessera/home/bedroom-ceiling-light/set", "tessera/home/light.bedroom_ceiling/set")
+    try:
+        answer = hub.service.answer(json.dumps({"text": "turn on the lights", "context": {"area": "Bedroom"}}).encode())
+        assert answer["ok"] and answer["tool"] == "HassTurnOn" and answer["args"] == {"area": "Bedroom", "domain": "light"}, answer
+        assert answer["route"] == "fast" and answer["confidence"] == 1.0
+        bad = hub.service.answer(json.dumps({"text": "turn on the lights", "context": {"area": "Attic"}}).encode())
+        assert not bad["ok"] and "not an area of this home" in bad["error"] and "\n" not in bad["error"]
+        shape = hub.service.answer(json.dumps({"text": "turn on the lights", "context": "Bedroom"}).encode())
+        assert not shape["ok"] and "context" in shape["error"]
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+
+
+def test_timers_run_on_the_hub_and_lists_are_kept(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    watcher = client(broker, mqtt.MQTTv5, inbox, "tessera/home/hub/timer")
+    try:
+        started = hub.service.answer(b"set a timer for 1 second")
+        assert started["ok"] and started["tool"] == "HassStartTimer" and started["args"] == {"seconds": 1}, started
+        assert hub.service.answer(b"set a 10 minute timer for pizza")["ok"]
+        status = hub.service.answer(b"how much time is left on the pizza timer")
+        assert status["tool"] == "HassTimerStatus" and re.search(r"pizza timer: (9 minutes \d+ seconds|10 minutes) left", status["answer"]), status
+        assert hub.service.answer(b"pause the pizza timer")["answer"] == "Timer paused"
+        added = hub.service.answer(b"add 5 minutes to the pizza timer")
+        assert added["tool"] == "HassIncreaseTimer" and re.search(r"; 1[45] minutes( \d+ seconds)? left", added["answer"]), added
+        events = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(e["action"] == "finished" for e in events):
+            try:
+                events.append(json.loads(inbox.get(timeout=0.5).payload))
+            except queue.Empty:
+                pass
+        assert [e["action"] for e in events].count("start") == 2 and any(e["action"] == "finished" and e["seconds"] == 1 for e in events)
+        cancelled = hub.service.answer(b"cancel all timers")
+        assert cancelled["tool"] == "HassCancelAllTimers" and cancelled["answer"] == "1 timer cancelled", cancelled
+
+        assert hub.service.answer(b"add oat milk to my shopping list")["ok"]
+        done = hub.service.answer(b"check oat milk off my shopping list")
+        assert done["tool"] == "HassShoppingListCompleteItem" and done["ok"], done
+        saved = json.loads((hub.settings.data_dir / "lists.json").read_text())
+        assert saved["Shopping List"] == [{"item": "oat milk", "complete": True}]
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()

@@ -23,9 +23,12 @@ ENTITY_ID = r"^[a-z_]+\.[a-z0-9_]+$"
 
 
 def normalize(text: str) -> str:
-    """Lower case, apostrophes dropped, punctuation to spaces, single spaces: the form names are compared in."""
-    text = text.lower().replace("'", "").replace("’", "")
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+    """Case folded, apostrophes dropped, punctuation to spaces, single spaces: the form names are compared in.
+
+    Letters of every script are kept, so "Küche" and "Salle de bain" compare as themselves.
+    """
+    text = text.casefold().replace("'", "").replace("’", "")
+    return " ".join(re.sub(r"[\W_]+", " ", text).split())
 
 
 class Floor(BaseModel):

@@ -12,6 +12,7 @@ as JSON (tools/discovery.py).
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,7 @@ from pydantic import BaseModel, Field
 from tools.base import Permission, ToolContext, ToolResult, tool
 from tools.discovery import command_message
 from tools.home import Entity, Home, MatchFailure, Target
+from tools.timers import SHOPPING_LIST, Timer, board_for, lists_for
 
 
 class TargetSlots(BaseModel):
@@ -67,12 +69,60 @@ class VolumeSlots(TargetSlots):
 
 
 class TimerSlots(BaseModel):
-    """HassStartTimer: duration and optional name."""
+    """HassStartTimer: duration, optional name, and a command to run when it ends (Home Assistant's slots)."""
 
     hours: int | None = Field(None, ge=0, le=24)
     minutes: int | None = Field(None, ge=0, le=59 * 24)
     seconds: int | None = Field(None, ge=0, le=3600)
     name: str | None = Field(None, max_length=40)
+    conversation_command: str | None = Field(None, max_length=200)
+
+
+class TimerTargetSlots(BaseModel):
+    """Which timer: by name, by the duration it was started with, or by area; none of them means the one running."""
+
+    name: str | None = Field(None, max_length=40)
+    area: str | None = Field(None, max_length=60)
+    start_hours: int | None = Field(None, ge=0, le=24)
+    start_minutes: int | None = Field(None, ge=0, le=59 * 24)
+    start_seconds: int | None = Field(None, ge=0, le=3600)
+
+
+class TimerChangeSlots(TimerTargetSlots):
+    """HassIncreaseTimer / HassDecreaseTimer: which timer, and by how much."""
+
+    hours: int | None = Field(None, ge=0, le=24)
+    minutes: int | None = Field(None, ge=0, le=59 * 24)
+    seconds: int | None = Field(None, ge=0, le=3600)
+
+
+class AreaSlots(BaseModel):
+    """An optional area (HassCancelAllTimers)."""
+
+    area: str | None = Field(None, max_length=60)
+
+
+class ItemSlots(BaseModel):
+    """A list item, and the list's name for to-do lists (the shopping list has none)."""
+
+    item: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(None, max_length=80)
+
+
+class VolumeStepSlots(TargetSlots):
+    """HassSetVolumeRelative: "up", "down" or a signed percent step."""
+
+    volume_step: str | int = Field(...)
+
+
+class NoSlots(BaseModel):
+    """Intents without slots (time, date, nevermind)."""
+
+
+class WeatherSlots(BaseModel):
+    """HassGetWeather: optionally which weather entity."""
+
+    name: str | None = Field(None, max_length=80)
 
 
 def _resolve(ctx: ToolContext, slots: TargetSlots, default_domains: tuple[str, ...] = ()) -> list[Entity] | MatchFailure:
@@ -101,8 +151,9 @@ def _command(ctx: ToolContext, intent: str, slots: TargetSlots, service_for: dic
     return ToolResult(True, f"{intent}: {', '.join(acted)}", {"entities": acted})
 
 
-ON = {"lock": "lock", "cover": "open_cover", "*": "turn_on"}
-OFF = {"lock": "unlock", "cover": "close_cover", "*": "turn_off"}
+ON = {"lock": "lock", "cover": "open_cover", "valve": "open_valve", "scene": "turn_on", "script": "turn_on", "button": "press",
+      "vacuum": "start", "*": "turn_on"}
+OFF = {"lock": "unlock", "cover": "close_cover", "valve": "close_valve", "vacuum": "return_to_base", "*": "turn_off"}
 
 
 @tool("HassTurnOn", "Turn on a device, or lock a lock, or open a cover.", Permission.ACTUATE)
@@ -162,10 +213,11 @@ def get_state(args: StateSlots, ctx: ToolContext) -> ToolResult:
     return _read(ctx, args, (), lambda e: f"{e.name} is {e.state}")
 
 
-@tool("HassSetPosition", "Set the position (percent open) of a cover, blind or curtain.", Permission.ACTUATE)
+@tool("HassSetPosition", "Set the position (percent open) of a cover, blind, curtain or valve.", Permission.ACTUATE)
 def set_position(args: PositionSlots, ctx: ToolContext) -> ToolResult:
     """Set cover position."""
-    return _command(ctx, "HassSetPosition", args, {"cover": "set_cover_position"}, {"position": args.position}, ("cover",))
+    return _command(ctx, "HassSetPosition", args, {"cover": "set_cover_position", "valve": "set_valve_position"}, {"position": args.position},
+                    ("cover", "valve"))
 
 
 @tool("HassMediaPause", "Pause media playing on a TV or speaker.", Permission.ACTUATE)
@@ -186,24 +238,262 @@ def set_volume(args: VolumeSlots, ctx: ToolContext) -> ToolResult:
     return _command(ctx, "HassSetVolume", args, {"media_player": "volume_set"}, {"volume_level": args.volume_level / 100}, ("media_player",))
 
 
+def _duration(hours: int | None, minutes: int | None, seconds: int | None) -> int:
+    return (hours or 0) * 3600 + (minutes or 0) * 60 + (seconds or 0)
+
+
+def _said(seconds: float) -> str:
+    seconds = int(round(seconds))
+    parts = [(seconds // 3600, "hour"), (seconds % 3600 // 60, "minute"), (seconds % 60, "second")]
+    return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n) or "0 seconds"
+
+
+def _announce(ctx: ToolContext, action: str, timer: Timer) -> None:
+    ctx.publish(ctx.topic("hub", "timer"), json.dumps({"action": action, "id": timer.id, "name": timer.name, "seconds": timer.seconds}), 1, False)
+
+
 @tool("HassStartTimer", "Start a timer for a duration.", Permission.READ)
 def start_timer(args: TimerSlots, ctx: ToolContext) -> ToolResult:
-    """Start a timer (announced on the hub's timer topic)."""
-    total = (args.hours or 0) * 3600 + (args.minutes or 0) * 60 + (args.seconds or 0)
+    """Start a running timer on the hub (announced on the hub's timer topic, and again when it ends)."""
+    total = _duration(args.hours, args.minutes, args.seconds)
     if total <= 0:
         return ToolResult(False, "How long should the timer run?", {"clarify": True, "reason": "duration"})
-    ctx.publish(ctx.topic("hub", "timer"), json.dumps({"action": "start", "seconds": total, "name": args.name}), 1, False)
-    return ToolResult(True, f"timer started for {total} s", {"seconds": total})
+    timer = board_for(ctx.site).start(total, args.name, command=args.conversation_command)
+    _announce(ctx, "start", timer)
+    return ToolResult(True, f"Timer started for {_said(total)}", {"seconds": total, "timer_id": timer.id})
+
+
+def _timer(ctx: ToolContext, args: TimerTargetSlots) -> Timer | ToolResult:
+    """The one timer a request means, or the answer saying why there is none."""
+    board = board_for(ctx.site)
+    found = board.find(args.name, args.area, _duration(args.start_hours, args.start_minutes, args.start_seconds) or None)
+    if not found:
+        return ToolResult(False, "There is no such timer running" if board.timers else "No timers are running", {"reason": "no_timer"})
+    if len(found) > 1:
+        return ToolResult(False, f"{len(found)} timers are running. Which one?", {"clarify": True, "reason": "several_timers"})
+    return found[0]
 
 
 @tool("HassCancelTimer", "Cancel a running timer.", Permission.READ)
-def cancel_timer(args: TimerSlots, ctx: ToolContext) -> ToolResult:
-    """Cancel a timer."""
-    ctx.publish(ctx.topic("hub", "timer"), json.dumps({"action": "cancel", "name": args.name}), 1, False)
-    return ToolResult(True, "timer cancelled")
+def cancel_timer(args: TimerTargetSlots, ctx: ToolContext) -> ToolResult:
+    """Cancel one timer."""
+    timer = _timer(ctx, args)
+    if isinstance(timer, ToolResult):
+        return timer
+    board_for(ctx.site).cancel([timer])
+    _announce(ctx, "cancel", timer)
+    return ToolResult(True, "Timer cancelled", {"timer_id": timer.id})
 
 
-HOME_INTENTS = (
+@tool("HassCancelAllTimers", "Cancel every running timer (in an area, when one is named).", Permission.READ)
+def cancel_all_timers(args: AreaSlots, ctx: ToolContext) -> ToolResult:
+    """Cancel all timers (of an area)."""
+    board = board_for(ctx.site)
+    timers = [t for t in board.timers if not args.area or t.area in (None, args.area)]
+    for timer in timers:
+        _announce(ctx, "cancel", timer)
+    count = board.cancel(timers)
+    return ToolResult(True, f"{count} timer{'s' if count != 1 else ''} cancelled", {"cancelled": count})
+
+
+def _change(ctx: ToolContext, args: TimerChangeSlots, sign: int) -> ToolResult:
+    timer = _timer(ctx, args)
+    if isinstance(timer, ToolResult):
+        return timer
+    step = _duration(args.hours, args.minutes, args.seconds)
+    if step <= 0:
+        return ToolResult(False, "By how much?", {"clarify": True, "reason": "duration"})
+    board = board_for(ctx.site)
+    board.add(timer, sign * step)
+    return ToolResult(True, f"Timer {'increased' if sign > 0 else 'decreased'} by {_said(step)}; {_said(timer.left(board.clock()))} left",
+                      {"timer_id": timer.id, "seconds_left": round(timer.left(board.clock()))})
+
+
+@tool("HassIncreaseTimer", "Add time to a running timer.", Permission.READ)
+def increase_timer(args: TimerChangeSlots, ctx: ToolContext) -> ToolResult:
+    """Add time to a timer."""
+    return _change(ctx, args, 1)
+
+
+@tool("HassDecreaseTimer", "Take time off a running timer.", Permission.READ)
+def decrease_timer(args: TimerChangeSlots, ctx: ToolContext) -> ToolResult:
+    """Take time off a timer."""
+    return _change(ctx, args, -1)
+
+
+@tool("HassPauseTimer", "Pause a running timer.", Permission.READ)
+def pause_timer(args: TimerTargetSlots, ctx: ToolContext) -> ToolResult:
+    """Pause a timer."""
+    timer = _timer(ctx, args)
+    if isinstance(timer, ToolResult):
+        return timer
+    done = board_for(ctx.site).pause(timer)
+    return ToolResult(done, "Timer paused" if done else "The timer is already paused", {"timer_id": timer.id})
+
+
+@tool("HassUnpauseTimer", "Resume a paused timer.", Permission.READ)
+def unpause_timer(args: TimerTargetSlots, ctx: ToolContext) -> ToolResult:
+    """Resume a timer."""
+    timer = _timer(ctx, args)
+    if isinstance(timer, ToolResult):
+        return timer
+    done = board_for(ctx.site).unpause(timer)
+    return ToolResult(done, "Timer resumed" if done else "The timer is not paused", {"timer_id": timer.id})
+
+
+@tool("HassTimerStatus", "Tell how much time the running timers have left.", Permission.READ)
+def timer_status(args: TimerTargetSlots, ctx: ToolContext) -> ToolResult:
+    """Report the timers' time left."""
+    board = board_for(ctx.site)
+    found = board.find(args.name, args.area, _duration(args.start_hours, args.start_minutes, args.start_seconds) or None)
+    if not found:
+        return ToolResult(True, "No timers are running", {"timers": []})
+    now = board.clock()
+    lines = [f"{t.name + ' timer' if t.name else 'timer'}: {_said(t.left(now))} left{' (paused)' if t.paused_left is not None else ''}" for t in found]
+    return ToolResult(True, "; ".join(lines), {"timers": [{"id": t.id, "name": t.name, "seconds_left": round(t.left(now))} for t in found]})
+
+
+# --- lists ------------------------------------------------------------------------------
+
+def _list_name(ctx: ToolContext, name: str | None) -> str | ToolResult:
+    if name is None:
+        return SHOPPING_LIST
+    # A to-do list is an entity of the home (domain todo), as in Home Assistant.
+    found = (ctx.home or Home()).resolve(Target(name=name, domain=["todo"]))
+    if isinstance(found, MatchFailure):
+        return ToolResult(False, f"There is no list called {name}", {"clarify": True, "reason": "name"})
+    return found[0].name
+
+
+@tool("HassShoppingListAddItem", "Add an item to the shopping list.", Permission.READ)
+def shopping_list_add(args: ItemSlots, ctx: ToolContext) -> ToolResult:
+    """Add to the shopping list."""
+    lists_for(ctx.site).add(SHOPPING_LIST, args.item)
+    return ToolResult(True, f"Added {args.item}", {"list": SHOPPING_LIST, "item": args.item})
+
+
+@tool("HassShoppingListCompleteItem", "Check an item off the shopping list.", Permission.READ)
+def shopping_list_complete(args: ItemSlots, ctx: ToolContext) -> ToolResult:
+    """Complete a shopping-list item."""
+    done = lists_for(ctx.site).complete(SHOPPING_LIST, args.item)
+    return ToolResult(done, f"Checked off {args.item}" if done else f"{args.item} is not on the shopping list", {"list": SHOPPING_LIST})
+
+
+@tool("HassListAddItem", "Add an item to a to-do list.", Permission.READ)
+def list_add(args: ItemSlots, ctx: ToolContext) -> ToolResult:
+    """Add to a to-do list."""
+    name = _list_name(ctx, args.name)
+    if isinstance(name, ToolResult):
+        return name
+    lists_for(ctx.site).add(name, args.item)
+    return ToolResult(True, f"Added {args.item} to {name}", {"list": name, "item": args.item})
+
+
+@tool("HassListCompleteItem", "Check an item off a to-do list.", Permission.READ)
+def list_complete(args: ItemSlots, ctx: ToolContext) -> ToolResult:
+    """Complete a to-do item."""
+    name = _list_name(ctx, args.name)
+    if isinstance(name, ToolResult):
+        return name
+    done = lists_for(ctx.site).complete(name, args.item)
+    return ToolResult(done, f"Checked off {args.item}" if done else f"{args.item} is not on {name}", {"list": name})
+
+
+# --- media, vacuum, time, weather, nevermind ---------------------------------------------
+
+@tool("HassMediaNext", "Skip to the next track on a TV or speaker.", Permission.ACTUATE)
+def media_next(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Next track."""
+    return _command(ctx, "HassMediaNext", args, {"media_player": "media_next_track"}, default_domains=("media_player",))
+
+
+@tool("HassMediaPrevious", "Go back to the previous track on a TV or speaker.", Permission.ACTUATE)
+def media_previous(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Previous track."""
+    return _command(ctx, "HassMediaPrevious", args, {"media_player": "media_previous_track"}, default_domains=("media_player",))
+
+
+@tool("HassSetVolumeRelative", "Turn the volume of a TV or speaker up or down a step.", Permission.ACTUATE)
+def set_volume_relative(args: VolumeStepSlots, ctx: ToolContext) -> ToolResult:
+    """Volume up / down from the registry's current level (10 % a step, as Home Assistant's volume_up does by default)."""
+    found = _resolve(ctx, args, ("media_player",))
+    if isinstance(found, MatchFailure):
+        return ToolResult(False, found.question(), {"clarify": True, "reason": found.reason.value})
+    step = {"up": 10, "down": -10}.get(str(args.volume_step), None)
+    step = int(args.volume_step) if step is None and str(args.volume_step).lstrip("-").isdigit() else step
+    if step is None:
+        return ToolResult(False, f"volume step {args.volume_step!r} is not up, down or a number")
+    current = next((float(e.attributes["volume_level"]) for e in found if "volume_level" in e.attributes), 50.0)
+    level = int(max(0, min(100, current + step)))
+    return _command(ctx, "HassSetVolumeRelative", args, {"media_player": "volume_set"}, {"volume_level": level / 100}, ("media_player",))
+
+
+@tool("HassMediaPlayerMute", "Mute a TV or speaker.", Permission.ACTUATE)
+def media_mute(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Mute."""
+    return _command(ctx, "HassMediaPlayerMute", args, {"media_player": "volume_mute"}, {"is_volume_muted": True}, ("media_player",))
+
+
+@tool("HassMediaPlayerUnmute", "Unmute a TV or speaker.", Permission.ACTUATE)
+def media_unmute(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Unmute."""
+    return _command(ctx, "HassMediaPlayerUnmute", args, {"media_player": "volume_mute"}, {"is_volume_muted": False}, ("media_player",))
+
+
+@tool("HassVacuumStart", "Start a robot vacuum cleaning.", Permission.ACTUATE)
+def vacuum_start(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Start the vacuum."""
+    return _command(ctx, "HassVacuumStart", args, {"vacuum": "start"}, default_domains=("vacuum",))
+
+
+@tool("HassVacuumReturnToBase", "Send a robot vacuum back to its dock.", Permission.ACTUATE)
+def vacuum_return(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Dock the vacuum."""
+    return _command(ctx, "HassVacuumReturnToBase", args, {"vacuum": "return_to_base"}, default_domains=("vacuum",))
+
+
+@tool("HassGetCurrentTime", "Tell the time.", Permission.READ)
+def current_time(args: NoSlots, ctx: ToolContext) -> ToolResult:
+    """The hub's local time."""
+    now = datetime.fromtimestamp(ctx.clock())
+    return ToolResult(True, f"It is {now:%H:%M}", {"time": now.strftime("%H:%M:%S")})
+
+
+@tool("HassGetCurrentDate", "Tell today's date.", Permission.READ)
+def current_date(args: NoSlots, ctx: ToolContext) -> ToolResult:
+    """The hub's local date."""
+    today = datetime.fromtimestamp(ctx.clock()).date()
+    return ToolResult(True, f"Today is {today:%A %d %B %Y}", {"date": today.isoformat()})
+
+
+@tool("HassGetWeather", "Tell the weather from the home's weather entity.", Permission.READ)
+def get_weather(args: WeatherSlots, ctx: ToolContext) -> ToolResult:
+    """The condition and temperature a weather entity reports."""
+    found = (ctx.home or Home()).resolve(Target(name=args.name, domain=["weather"]))
+    if isinstance(found, MatchFailure):
+        return ToolResult(False, "This home has no weather entity" if not args.name else found.question(), {"reason": found.reason.value})
+    entity = found[0]
+    temperature = entity.attributes.get("temperature")
+    unit = entity.attributes.get("temperature_unit", "°C")
+    said = f"{entity.state}, {temperature:g} {unit}" if isinstance(temperature, (int, float)) else entity.state
+    return ToolResult(True, f"{entity.name}: {said}", {"entities": [entity.entity_id], "condition": entity.state, "temperature": temperature})
+
+
+@tool("HassNevermind", "Do nothing: the person changed their mind.", Permission.READ)
+def nevermind(args: NoSlots, ctx: ToolContext) -> ToolResult:
+    """Nothing to do."""
+    return ToolResult(True, "", {})
+
+
+# The intents the model path offers the model (a short list a 135M model can choose from)...
+MODEL_INTENTS = (
     "HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature",
     "HassGetState", "HassSetPosition", "HassMediaPause", "HassMediaUnpause", "HassSetVolume", "HassStartTimer", "HassCancelTimer",
+)
+# ...and every intent the hub carries out, which the template fast path can also reach.
+HOME_INTENTS = MODEL_INTENTS + (
+    "HassCancelAllTimers", "HassIncreaseTimer", "HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus",
+    "HassMediaNext", "HassMediaPrevious", "HassSetVolumeRelative", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
+    "HassShoppingListAddItem", "HassShoppingListCompleteItem", "HassListAddItem", "HassListCompleteItem",
+    "HassGetCurrentTime", "HassGetCurrentDate", "HassGetWeather", "HassVacuumStart", "HassVacuumReturnToBase", "HassNevermind",
 )

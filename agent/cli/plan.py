@@ -6,9 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, load_command_set, plan_all, report, stderr_progress
 from agent.decide.planner import Plan
+from agent.decide.templates import SpeakerContext, speaker_context
+from base.errors import ConfigError
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
@@ -20,7 +23,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                       help="auto: cascade when edge.url and a calibration exist, else local")
     plan.add_argument("--no-fast-path", action="store_true", help="skip the deterministic matcher")
     plan.add_argument("--json", action="store_true", help="print one JSON object")
-    plan.add_argument("--jsonl", action="store_true", help="read utterances from stdin, one per line; print one JSON line each")
+    plan.add_argument("--jsonl", action="store_true",
+                      help='read stdin, one utterance a line, as text or {"text": ..., "context": {"area": ...}}; print one JSON line each')
+    plan.add_argument("--area", help="the area the command is spoken in (the speaker's context), e.g. \"Living Room\"")
     plan.set_defaults(func=cmd_plan)
 
     cal = commands.add_parser("calibrate", help="fit the confidence calibration on the labelled set and store the escalation threshold")
@@ -36,21 +41,36 @@ def cmd_plan(args: argparse.Namespace) -> int:
     """Plan one utterance, or a stream of them with --jsonl (the model stays loaded)."""
     from agent.decide.cascade import build_cascade
     from base.settings import load_settings
-    from base.errors import ConfigError
     from tools.home import Home
 
     if not args.jsonl and not args.utterance:
         raise ConfigError("give an utterance, e.g. tessera plan \"turn off the kitchen lights\", or --jsonl to read stdin")
     settings = load_settings(args.config, profile=args.profile)
-    cascade = build_cascade(settings, Home.load(args.home), fast_path=not args.no_fast_path, mode=args.mode)
+    home = Home.load(args.home)
+    context = speaker_context({"area": args.area} if args.area else None, home)
+    cascade = build_cascade(settings, home, fast_path=not args.no_fast_path, mode=args.mode)
     if args.jsonl:
-        for line in sys.stdin:
+        for number, line in enumerate(sys.stdin, 1):
             if line.strip():
-                print(json.dumps(cascade.plan(line.strip()).as_json()), flush=True)
+                text, line_context = _request(line.strip(), number, home)
+                print(json.dumps(cascade.plan(text, line_context or context).as_json()), flush=True)
         return 0
-    plan = cascade.plan(args.utterance)
+    plan = cascade.plan(args.utterance, context)
     print(json.dumps(plan.as_json(), indent=2) if args.json else describe(plan))
     return 0
+
+
+def _request(line: str, number: int, home: Any) -> tuple[str, SpeakerContext | None]:
+    """A --jsonl line: plain text, or {"text": ..., "context": {...}}; ConfigError names the line."""
+    if not line.startswith("{"):
+        return line, None
+    try:
+        data = json.loads(line)
+        if not isinstance(data, dict) or not isinstance(data.get("text"), str) or not data["text"].strip():
+            raise ValueError('it needs "text", a non-empty string')
+        return data["text"], speaker_context(data.get("context"), home)
+    except (ValueError, ConfigError) as err:
+        raise ConfigError(f'stdin line {number} is not a request ({err}); write text or {{"text": "...", "context": {{"area": "..."}}}}') from None
 
 
 def describe(plan: Plan) -> str:

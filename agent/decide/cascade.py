@@ -18,6 +18,7 @@ from agent.decide.escalation import EscalatingBackend, EscalationRequest, FixedP
 from agent.llm.base import LLMBackend
 from agent.decide.planner import CommandPlanner, Plan
 from agent.decide.review import ReviewQueue
+from agent.decide.templates import SpeakerContext
 from tools.home import Home
 
 log = logging.getLogger(__name__)
@@ -40,13 +41,13 @@ class CommandCascade:
     def __init__(self, setup: CascadeSetup) -> None:
         self.setup = setup
 
-    def plan(self, utterance: str) -> Plan:
-        """Plan `utterance`; the returned plan's route says local, fast, edge or fallback."""
-        local = self.setup.local.plan(utterance)
+    def plan(self, utterance: str, context: SpeakerContext | None = None) -> Plan:
+        """Plan `utterance` spoken in `context`; the returned plan's route says local, fast, edge or fallback."""
+        local = self.setup.local.plan(utterance, context)
         edge = self.setup.edge
         request = EscalationRequest("command", utterance, examples=[e.utterance for e in (edge or self.setup.local).examples.similar(utterance, 8)],
                                     local_answer={"tool": local.tool, "args": local.args})
-        outcome = run_with_escalation(local, local.raw_confidence, (lambda: edge.plan(utterance)) if edge else None, self.setup.review,
+        outcome = run_with_escalation(local, local.raw_confidence, (lambda: edge.plan(utterance, context)) if edge else None, self.setup.review,
                                       policy=self.setup.policy, request=request)
         plan = outcome.answer
         if outcome.route is Route.EDGE:
@@ -70,13 +71,14 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     from agent.llm.local import LlamaCppBackend
 
     local_backend = LlamaCppBackend(settings.llm)
-    local = CommandPlanner(home, local_backend, fast_path=fast_path)
+    local = CommandPlanner(home, local_backend, fast_path=fast_path, language=settings.hub.language)
     edge = None
     if settings.edge.url and mode != "local":
         from agent.llm.edge import EdgeBackend
 
         # The local fast path has had its chance: what reaches the edge goes to the edge's model.
-        edge = CommandPlanner(home, EdgeBackend(settings.edge), fast_path=False, n_examples=settings.edge.max_examples)
+        edge = CommandPlanner(home, EdgeBackend(settings.edge), fast_path=False, n_examples=settings.edge.max_examples,
+                              language=settings.hub.language)
     elif mode == "edge":
         raise TesseraError("--mode edge needs edge.url (or TESSERA_EDGE__URL) pointing at an OpenAI-compatible endpoint")
     calibration = _calibration(settings, local_backend.model.sha256)

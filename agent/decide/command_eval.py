@@ -1,6 +1,8 @@
 """Score the command planner on a labelled command set: exact match, routes, latency.
 
 Exact match means the same tool and the same arguments, as docs/home.md defines them.
+`--set templates` scores sentences expanded from Home Assistant's own templates over a
+generated home, spoken in one of its areas (agent/decide/conformance.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from base.errors import ConfigError
 from agent.decide.planner import Plan
+from agent.decide.templates import SpeakerContext
 
 DEFAULT_SET = Path("examples/commands/home_commands.jsonl")
 DEFAULT_HOME = Path(__file__).resolve().parents[2] / "examples" / "home.yaml"  # beside the source checkout that ./run installs
@@ -32,6 +35,7 @@ class Labelled:
     args: dict[str, Any]
     split: str
     tags: list[str] = field(default_factory=list)
+    context: dict[str, Any] | None = None  # where it was spoken: {"area": ...}
 
 
 @dataclass(slots=True)
@@ -97,11 +101,12 @@ def load_command_set(path: Path, split: str = "all") -> list[Labelled]:
     return items
 
 
-def plan_all(items: list[Labelled], plan: Callable[[str], Plan], progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
-    """Plan every utterance, in order."""
+def plan_all(items: list[Labelled], plan: Callable[..., Plan], progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
+    """Plan every utterance, in order, in its speaker's context when it has one."""
     outcomes = []
     for i, item in enumerate(items, 1):
-        outcomes.append(Outcome(item, plan(item.utterance)))
+        context = SpeakerContext(**item.context) if item.context else None
+        outcomes.append(Outcome(item, plan(item.utterance, context) if context else plan(item.utterance)))
         if progress:
             progress(i, len(items))
     return outcomes
@@ -122,6 +127,14 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
                   {k: (v[0], v[1]) for k, v in sorted(by_tool.items())}, failures)
 
 
+def templates_as_labelled(language: str, seed: int, per_intent: int) -> tuple[Any, list[Labelled]]:
+    """The template conformance set (agent/decide/conformance.py) as labelled commands, all held out."""
+    from agent.decide.conformance import template_set
+
+    home, samples = template_set(language, seed, per_intent)
+    return home, [Labelled(f"t{i:04d}", s.text, s.tool, s.args, "heldout", ["template"], s.context) for i, s in enumerate(samples, 1)]
+
+
 def stderr_progress(label: str) -> Callable[[int, int], None]:
     """A progress line on stderr, rewritten in place."""
     def show(done: int, total: int) -> None:
@@ -135,7 +148,10 @@ def stderr_progress(label: str) -> Callable[[int, int], None]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tessera eval commands`."""
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
-    parser.add_argument("--set", dest="command_set", type=Path, default=DEFAULT_SET, help="labelled JSONL command set")
+    parser.add_argument("--set", dest="command_set", type=Path, default=DEFAULT_SET,
+                        help="labelled JSONL command set, or `templates`: sentences expanded from Home Assistant's templates over a generated home")
+    parser.add_argument("--per-intent", type=int, default=10, help="--set templates: sentences per intent (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="--set templates: seed of the generated home and the sample (default 0)")
     parser.add_argument("--split", choices=["heldout", "calibration", "all"], default="heldout", help="which part to score (default heldout)")
     parser.add_argument("--mode", choices=["local", "edge", "cascade", "all"], default="local", help="route(s) to score (default local)")
     parser.add_argument("--no-fast-path", action="store_true", help="send every utterance to the model (to measure what the fast path pays)")
@@ -150,8 +166,10 @@ def run(args: argparse.Namespace) -> int:
     from tools.home import Home
 
     settings = load_settings(args.config, profile=args.profile)
-    home = Home.load(args.home)
-    items = load_command_set(args.command_set, args.split)
+    if str(args.command_set) == "templates":
+        home, items = templates_as_labelled(settings.hub.language, args.seed, args.per_intent)
+    else:
+        home, items = Home.load(args.home), load_command_set(args.command_set, args.split)
     modes = ["local", "edge", "cascade"] if args.mode == "all" else [args.mode]
     reports = []
     for mode in modes:

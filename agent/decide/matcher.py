@@ -1,9 +1,12 @@
-"""The deterministic fast path: intent from command words, arguments from extracted slots.
+"""Arguments for the model path: Home Assistant slot values from the extracted slots.
 
-Home Assistant answers exact phrasings with its own matcher before any LLM; Tessera
-does the same. `detect_intent` recognises the intent from verbs and question words
-when they are unambiguous; `build_args` turns slots into Home Assistant slot values
-following docs/home.md. Both return None when unsure, and the planner asks the model.
+The fast path is Home Assistant's own template matcher (agent/decide/templates.py). When no
+template matches, the model chooses the intent under a grammar, and `build_args` fills its
+slots from what slot extraction found, following docs/home.md: the 135M model picks among a
+few tools well but cannot be trusted to spell names or compute values. What remains here is
+what the templates cannot express: relative wording turned into a value from the registry
+state (docs/home.md rule 7), and target rules for the words slot extraction found. It returns
+None when a value is missing, and the planner asks the model for the arguments.
 """
 
 from __future__ import annotations
@@ -14,16 +17,6 @@ from typing import Any
 from agent.decide.slots import WORD_NUMBERS, Mention, Slots
 from tools.home import Entity, Home, MatchFailure, Target
 
-QUESTION_STARTS = ("is", "are", "did", "does", "do", "was", "what", "whats", "how", "which", "who", "has", "have", "tell", "check", "any")
-# Requests phrased as questions are commands: "can you lock the door".
-POLITE_PREFIXES = ("can you", "could you", "would you", "will you", "is it possible to", "i want you to", "id like you to", "please")
-FILLERS = ("hey", "ok", "okay", "so", "um", "uh", "well", "right")
-OFF_WORDS = ("off", "close", "closed", "shut", "unlock", "kill", "deactivate", "disable", "cut", "lower the", "douse", "pull down",
-             "roll down", "stop", "power down", "unplug")
-ON_WORDS = ("on", "open", "lock", "activate", "enable", "power up", "start", "raise the", "fire up", "pull up", "roll up", "going")
-MEDIA_PAUSE = ("pause", "stop the music", "stop playing", "hold the")
-MEDIA_RESUME = ("resume", "unpause", "continue", "keep playing", "play", "carry on")
-VOLUME_WORDS = ("volume", "louder", "quieter", "softer", "turn it up", "turn it down", "cant hear", "too loud")
 WARMER = ("warmer", "heat up", "turn up the heat", "turn the heat up", "hotter", "too cold", "freezing", "chilly", "up one", "up a degree",
           "bump up", "up a notch")
 COOLER = ("cooler", "colder", "turn down the heat", "turn the heat down", "too hot", "too warm", "down one", "down a degree", "down a notch")
@@ -39,64 +32,9 @@ TIMER_NOT_NAMES = ("a", "an", "the", "my", "new", "quick", "short", "long", "min
 TIMER_UNITS = {"hour": 3600, "hours": 3600, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "second": 1, "seconds": 1, "secs": 1}
 
 
-def is_question(s: Slots) -> bool:
-    """A question about state rather than a command (a polite request is a command)."""
-    words = [w for w in s.words if w not in FILLERS] if s.words and s.words[0] in FILLERS else s.words
-    text = " ".join(words)
-    if not words or any(text.startswith(p + " ") for p in POLITE_PREFIXES):
-        return False
-    return words[0] in QUESTION_STARTS or s.raw.rstrip().endswith("?")
-
-
 def _turned(s: Slots, direction: str) -> bool:
     # "turn up the tv", "turn the heating up", "turn the music down"
     return bool(re.search(rf"\bturn (?:\w+ ){{0,3}}?{direction}\b", s.text))
-
-
-def unknown_place(s: Slots) -> bool:
-    """The words name a room or floor that is not in the registry ("the guest room", "the second floor")."""
-    return (s.has("room", "floor") and not (s.areas or s.floors)) or s.has("in here", "this room")
-
-
-def detect_intent(s: Slots) -> str | None:
-    """The intent the command words name, or None when they do not settle it."""
-    domains = {d for d, _ in s.domains} | {m.obj.domain for m in s.entities}
-    if s.has("timer", "wake me in", "countdown"):
-        return "HassCancelTimer" if s.has("cancel", "stop", "delete", "remove", "kill", "end") else "HassStartTimer"
-    if is_question(s):
-        named_sensor = any(m.obj.domain != "climate" for m in s.entities if not m.generic)
-        if not named_sensor and (s.has("temperature", "how warm", "how cold", "how hot", "degrees", "is it warm", "is it cold") or (domains == {"climate"} and not s.states)):
-            return "HassClimateGetTemperature"
-        return "HassGetState"
-    turned_up, turned_down = _turned(s, "up"), _turned(s, "down")
-    if "climate" in domains and (turned_up or turned_down) and not s.numbers:
-        return "HassClimateSetTemperature"
-    if (s.has(*VOLUME_WORDS) and ("media_player" in domains or not domains)) or ("media_player" in domains and (turned_up or turned_down)):
-        return "HassSetVolume"
-    if s.has(*LIGHTS_ON, *LIGHTS_OFF) and domains <= {"light"}:
-        return "HassTurnOn" if s.has(*LIGHTS_ON) else "HassTurnOff"
-    media_words = s.has(*MEDIA_PAUSE, *MEDIA_RESUME) and domains <= {"media_player"}
-    if "media_player" in domains or media_words or s.has("music", "show", "movie", "song", "podcast"):
-        if s.has(*MEDIA_PAUSE):
-            return "HassMediaPause"
-        if s.has(*MEDIA_RESUME):
-            return "HassMediaUnpause"
-    climate_words = "climate" in domains or s.has("temperature", "degrees", "thermostat", "heating")
-    if s.has(*WARMER, *COOLER) or (climate_words and _temperature_value(s) is not None):
-        return "HassClimateSetTemperature"
-    if s.has("toggle", "flip"):
-        return "HassToggle"
-    light_number = "light" in domains and s.has("to", "at") and [n for n in s.numbers if 0 <= n <= 100]
-    if ("light" in domains or not domains) and (s.colors or s.has("brightness", *BRIGHTER, *DIMMER) or light_number
-                                                or (s.percent is not None and "cover" not in domains)):
-        return "HassLightSet"
-    if "cover" in domains and (s.percent is not None or s.numbers):
-        return "HassSetPosition"
-    if s.has(*OFF_WORDS):
-        return "HassTurnOff"
-    if s.has(*ON_WORDS):
-        return "HassTurnOn"
-    return None
 
 
 def build_args(intent: str, s: Slots, home: Home) -> dict[str, Any] | None:

@@ -1,12 +1,14 @@
 """The command planner: one utterance in, one validated Home Assistant intent call (or a clarifying answer) out.
 
 Accuracy comes from the design, not from the 135M model alone:
-1. deterministic slot extraction corrects typos against the home's own names;
-2. a fast path answers unambiguous phrasings without the model, as Home Assistant does;
-3. otherwise the model writes the call under a grammar built from the tools' pydantic
+1. a fast path answers what Home Assistant's own sentence templates match (hassil over
+   home-assistant-intents, agent/decide/templates.py), with the speaker's area as context,
+   as Home Assistant does before any model;
+2. otherwise the model writes the call under a grammar built from the tools' pydantic
    schemas in which names, areas, floors and domains can only be ones that exist,
-   narrowed to the ones the utterance mentions, with worked examples of this home;
-4. every call is resolved against the registry before it is accepted: a target that
+   narrowed to the ones the utterance mentions (slot extraction, which also corrects
+   typos against the home's own names), with worked examples of this home;
+3. every call is resolved against the registry before it is accepted: a target that
    matches nothing becomes a clarifying question, never a guess.
 """
 
@@ -18,15 +20,22 @@ from typing import Any
 
 from agent.decide.examples import ExampleIndex, WorkedExample, home_examples
 from agent.llm.base import Completion, LLMBackend, Message
-from agent.decide.matcher import build_args, detect_intent, is_question, unknown_place
+from agent.decide.matcher import build_args
 from agent.decide.slots import SlotExtractor, Slots
+from agent.decide.conformance import TemplateSampler
+from agent.decide.templates import SpeakerContext, TemplateMatcher
 from tools import TOOLS
-from tools.home import Home, MatchFailure
-from tools.intents import HOME_INTENTS, TargetSlots
+from tools.home import Home, MatchFailedReason, MatchFailure
+from tools.intents import MODEL_INTENTS, TargetSlots
 
 CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
-# Raw score of a fast-path Clarify: the rules did not settle it, so a bigger model may; calibration maps it.
+# Raw score of a fast-path Clarify: the templates did not settle it, so a bigger model may; calibration maps it.
 FAST_CLARIFY_SCORE = 0.5
+# A template match is certain only when it is the one reading and every target resolves; a match found
+# only after typo correction, or one of several readings, may be wrong and must be able to escalate.
+CORRECTED_SCORE = 0.8
+TEMPLATE_EXAMPLES = 12  # worked examples per intent expanded from the templates
+AMBIGUOUS_SCORE = 0.6
 ANSWER_TOKENS = 64  # a call is about 30 tokens; the grammar ends it
 TOOL_TOKENS = 16  # {"tool": "HassClimateSetTemperature"} is about 10
 
@@ -66,8 +75,9 @@ class CommandPlanner:
     """Plans commands for one home with one backend (local or edge)."""
 
     def __init__(self, home: Home, backend: LLMBackend | None, *, fast_path: bool = True, n_examples: int = 3,
-                 examples: list[WorkedExample] | None = None, context_tokens: int | None = None) -> None:
+                 examples: list[WorkedExample] | None = None, context_tokens: int | None = None, language: str = "en") -> None:
         self.home = home
+        self.language = language
         self.backend = backend
         # Room for the prompt: the model's context less the answer; trimmed examples, never an overflow.
         n_ctx = context_tokens or getattr(getattr(backend, "settings", None), "n_ctx", None) or 2048
@@ -75,7 +85,7 @@ class CommandPlanner:
         self.fast_path = fast_path
         self.n_examples = n_examples
         self._given_examples = examples
-        self.intents = [TOOLS.get(name) for name in HOME_INTENTS]
+        self.intents = [TOOLS.get(name) for name in MODEL_INTENTS]
         self.system = SYSTEM.format(tools="\n".join(f"- {t.name}: {t.description}" for t in self.intents))
         self._index_home()
 
@@ -83,45 +93,55 @@ class CommandPlanner:
         # Built from the registry; rebuilt when devices come or go (MQTT discovery).
         self._home_stamp = _stamp(self.home)
         self.extractor = SlotExtractor(self.home)
-        bank = self._given_examples if self._given_examples is not None else home_examples(self.home)
+        self.templates = TemplateMatcher(self.home, self.language)
+        bank = self._given_examples if self._given_examples is not None else home_examples(self.home) + self._template_examples()
         # One example per tool sits in the static prefix (cached); the closest others follow per utterance.
         self.static_examples = list({e.tool: e for e in reversed(bank)}.values())[::-1]
         self.examples = ExampleIndex([e for e in bank if e not in self.static_examples])
 
-    def plan(self, utterance: str) -> Plan:
-        """Plan one utterance."""
+    def _template_examples(self) -> list[WorkedExample]:
+        # Sentences expanded from Home Assistant's templates with this home's names: the model's worked
+        # examples then speak the way the templates do, in the hub's language. Only those that need no
+        # speaker's area: an example must carry its whole answer in its words.
+        sampler = TemplateSampler(self.templates, seed=0)
+        samples = sampler.samples(TEMPLATE_EXAMPLES, area=None, intents=MODEL_INTENTS)  # type: ignore[arg-type]
+        return [WorkedExample(s.text, s.tool, s.args) for s in samples]
+
+    def plan(self, utterance: str, context: SpeakerContext | None = None) -> Plan:
+        """Plan one utterance spoken in `context` (the speaker's area, when known)."""
         start = time.perf_counter()
         if _stamp(self.home) != self._home_stamp:
             self._index_home()
         slots = self.extractor.extract(utterance)
-        plan = self._fast(utterance, slots) if self.fast_path else None
+        plan = self._fast(utterance, slots, context) if self.fast_path else None
         if plan is None:
-            plan = self._with_model(utterance, slots) if self.backend else self._decline(utterance, slots)
+            plan = self._with_model(utterance, slots, context) if self.backend else self._decline(utterance, slots)
         plan.latency_s = time.perf_counter() - start
         return plan
 
-    # --- the deterministic path ------------------------------------------------------
+    # --- the template path ------------------------------------------------------------
 
-    def _fast(self, utterance: str, slots: Slots) -> Plan | None:
-        mentions = slots.entities or slots.areas or slots.floors or slots.domains
-        intent = detect_intent(slots)
-        if intent is None:
-            return Plan(utterance, OUT_OF_SCOPE, {}, "fast", 1.0, 0.0) if not mentions else None
-        if unknown_place(slots):
-            return self._clarify(utterance, "fast", "Which room do you mean? I do not know that one.", FAST_CLARIFY_SCORE)
-        args = build_args(intent, slots, self.home)
-        if args is None:
-            if is_question(slots) and not mentions:
-                return Plan(utterance, OUT_OF_SCOPE, {}, "fast", 1.0, 0.0)
-            return self._clarify(utterance, "fast", "Which device or room do you mean?", FAST_CLARIFY_SCORE)
-        return self._checked(utterance, intent, args, "fast", 1.0)
+    def _fast(self, utterance: str, slots: Slots, context: SpeakerContext | None) -> Plan | None:
+        match, confidence = self.templates.match(utterance, context), 1.0
+        if match is None and slots.corrections:
+            # Templates match words exactly; typos are first corrected against the home's own names.
+            match, confidence = self.templates.match(slots.text, context), CORRECTED_SCORE
+        if match is None:
+            place = self.templates.unknown_place(utterance)
+            return self._clarify(utterance, "fast", f"There is no {place} in this home. Which room do you mean?", FAST_CLARIFY_SCORE) if place else None
+        if match.readings > 1:
+            confidence = min(confidence, AMBIGUOUS_SCORE)
+        return self._checked(utterance, match.intent, match.args, "fast", confidence, context)
 
     def _decline(self, utterance: str, slots: Slots) -> Plan:
+        # No template matched and there is no model: nothing of the home named is not home control.
+        if not (slots.entities or slots.areas or slots.floors or slots.domains):
+            return Plan(utterance, OUT_OF_SCOPE, {}, "fast", FAST_CLARIFY_SCORE, 0.0)
         return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.", FAST_CLARIFY_SCORE)
 
     # --- the model ---------------------------------------------------------------------
 
-    def _with_model(self, utterance: str, slots: Slots) -> Plan:
+    def _with_model(self, utterance: str, slots: Slots, context: SpeakerContext | None = None) -> Plan:
         # Tool first, then arguments constrained by that tool: the first call writes only the
         # tool's name (a few tokens); a second, on the same cached prompt, writes arguments
         # only when slot extraction cannot settle them for that tool.
@@ -130,7 +150,7 @@ class CommandPlanner:
         schema = self.tool_schema(slots)
         completion = backend.complete(messages, schema, max_tokens=TOOL_TOKENS)  # type: ignore[union-attr]
         tool = str((completion.parsed or {}).get("tool", ""))
-        if tool not in HOME_INTENTS:
+        if tool not in MODEL_INTENTS:
             plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
             args = build_args(tool, slots, self.home)
@@ -142,7 +162,7 @@ class CommandPlanner:
                 confidence = min(confidence, second.confidence)
                 second.latency_s += completion.latency_s
                 completion = second
-            plan = self._checked(utterance, tool, args, route, confidence)
+            plan = self._checked(utterance, tool, args, route, confidence, context)
         plan.completion, plan.messages, plan.schema = completion, messages, schema
         return plan
 
@@ -189,7 +209,8 @@ class CommandPlanner:
 
     # --- acceptance ------------------------------------------------------------------
 
-    def _checked(self, utterance: str, tool: str, args: dict[str, Any], route: str, confidence: float) -> Plan:
+    def _checked(self, utterance: str, tool: str, args: dict[str, Any], route: str, confidence: float,
+                 context: SpeakerContext | None = None) -> Plan:
         model = TOOLS.get(tool).args_model
         doubt = min(confidence, FAST_CLARIFY_SCORE)  # a fallback to Clarify is never as sure as a resolved call
         try:
@@ -198,6 +219,10 @@ class CommandPlanner:
             return self._clarify(utterance, route, "I did not get all the details; could you say it again?", doubt)
         if isinstance(valid, TargetSlots):
             found = self.home.resolve(valid.target())
+            if isinstance(found, MatchFailure) and _in_speakers_area(found, valid, context):
+                # As Home Assistant does: a name in several rooms, or no target at all, means the speaker's room.
+                valid = valid.model_copy(update={"area": context.area})  # type: ignore[union-attr]
+                found = self.home.resolve(valid.target())
             if isinstance(found, MatchFailure):
                 return self._clarify(utterance, route, found.question(), doubt)
         return Plan(utterance, tool, valid.model_dump(exclude_none=True), route, confidence, 0.0)
@@ -229,6 +254,11 @@ def candidate_tools(slots: Slots) -> set[str]:
     if slots.has("timer", "minutes", "minute", "hours", "hour", "seconds") or not (domains or slots.areas or slots.floors):
         tools |= TIMER_INTENTS
     return tools
+
+
+def _in_speakers_area(failure: MatchFailure, slots: TargetSlots, context: SpeakerContext | None) -> bool:
+    speaker_area = context is not None and context.area is not None
+    return speaker_area and not (slots.area or slots.floor) and failure.reason in (MatchFailedReason.DUPLICATE_NAME, MatchFailedReason.NO_TARGET)
 
 
 def _stamp(home: Home) -> tuple:

@@ -5,7 +5,10 @@ Response Topic and Correlation Data, and the answer goes there with the same
 correlation data. MQTT 3.1.1 clients put `reply_to` and `id` in the JSON instead; without
 either, answers go to `<prefix>/<site>/hub/response`. A request is JSON
 (`{"text": "turn off the kitchen lights", "id": "42"}`, or `{"confirm": 17}` to confirm a
-dangerous action) or plain UTF-8 text. A bad request gets an error answer; the hub goes on.
+dangerous action) or plain UTF-8 text. A request may say where it was spoken,
+`"context": {"area": "Living Room", "device_id": "satellite-1"}`: "turn on the lights" and
+"in here" then mean that area, as in Home Assistant. A bad request gets an error answer; the
+hub goes on.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from base.errors import BrokerError, first_problem
+from base.errors import BrokerError, ConfigError, first_problem
 from agent.decide.audit import Decision, Source, grammar_text
 from base.settings import TesseraSettings
 from agent.llm.base import LLMBackend
 from agent.decide.loop import Guard
 from agent.decide.planner import Plan
+from agent.decide.templates import SpeakerContext, speaker_context
 from agent.services.runtime import ServiceRuntime
 from agent.services.health import Metrics
 from agent.services.watch import WatchObserver
@@ -33,6 +37,7 @@ from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
+from tools.timers import ListStore, TimerBoard, install
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +48,8 @@ PENDING_CONFIRMATION_S = 120.0  # a confirmation older than this is refused: the
 class Planner(Protocol):
     """Anything that plans an utterance (the command cascade, or one planner)."""
 
-    def plan(self, utterance: str) -> Plan:
-        """Plan one utterance."""
+    def plan(self, utterance: str, context: SpeakerContext | None = None) -> Plan:
+        """Plan one utterance spoken in `context`."""
         ...
 
 
@@ -55,6 +60,7 @@ class CommandRequest(BaseModel):
     confirm: int | None = Field(None, ge=1)
     id: str | None = Field(None, max_length=64)
     reply_to: str | None = Field(None, max_length=200)
+    context: dict[str, Any] | None = None  # where it was spoken: {"area": ..., "device_id": ...}
 
 
 @dataclass(slots=True)
@@ -95,18 +101,19 @@ class CommandService:
         start = time.perf_counter()
         try:
             request = parse_request(payload)
-        except RequestError as err:
+            context = speaker_context(request.context, self.home)
+        except (RequestError, ConfigError) as err:
             self.metrics.inc("hub_bad_requests_total", "requests the hub could not read")
             return {"ok": False, "error": str(err)}
         with self._lock:
-            response = self._confirm(request.confirm) if request.confirm else self._command(request.text or "")
+            response = self._confirm(request.confirm) if request.confirm else self._command(request.text or "", context)
         response["id"] = request.id
         response["latency_s"] = round(time.perf_counter() - start, 4)
         self.metrics.observe("hub_command", "time from request to answer", time.perf_counter() - start)
         return response
 
-    def _command(self, text: str) -> dict[str, Any]:
-        plan = self.planner.plan(text)
+    def _command(self, text: str, context: SpeakerContext | None = None) -> dict[str, Any]:
+        plan = self.planner.plan(text, context)
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
         base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route, "confidence": round(plan.raw_confidence, 4)}
         if plan.tool not in HOME_INTENTS:
@@ -177,6 +184,9 @@ class HubDaemon:
                                       on_connect=self._on_connect, observer=observer)
         self.metrics, self.watcher = self.runtime.metrics, self.runtime.watcher
         self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
+        # The timers and lists the timer and list intents use: the hub's own, the lists kept on disk.
+        self.timers = TimerBoard()
+        install(settings.mqtt.site, self.timers, ListStore.load(settings.data_dir / "lists.json"))
         self._work: list[tuple[bytes, Any]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -219,9 +229,11 @@ class HubDaemon:
 
     def _serve(self) -> None:
         while not self._stop.is_set():
+            self._finish_timers()
             with self._wake:
                 while not self._work and not self._stop.is_set():
                     self._wake.wait(0.5)
+                    self._finish_timers()
                 if self._stop.is_set():
                     return
                 payload, msg = self._work.pop(0)
@@ -231,10 +243,25 @@ class HubDaemon:
                 log.exception("hub failed on a request")
                 self.metrics.inc("hub_internal_errors_total", "requests that hit a bug")
                 response = {"ok": False, "error": "internal error; see the hub's log"}
+            if msg is None:  # a timer's own command: nobody waits for the answer
+                log.info("timer command answered", extra={"answer": response.get("answer")})
+                continue
             try:
                 self._reply(msg, response)
             except BrokerError as err:  # the broker went away meanwhile; the requester will ask again
                 log.warning("answer not sent", extra={"error": str(err)})
+
+    def _finish_timers(self) -> None:
+        """Announce the timers that have run out; one started with a command queues that command."""
+        for timer in self.timers.expire():
+            self.metrics.inc("hub_timers_finished_total", "timers that ran out")
+            event = {"action": "finished", "id": timer.id, "name": timer.name, "seconds": timer.seconds}
+            try:
+                self.runtime.publish(f"{self.settings.mqtt.topic_prefix}/{self.settings.mqtt.site}/hub/timer", json.dumps(event), 1, False)
+            except BrokerError as err:  # the timer still ends; only the announcement is lost
+                log.warning("timer announcement not sent", extra={"error": str(err)})
+            if timer.command:
+                self._work.append((json.dumps({"text": timer.command}).encode(), None))
 
     def _reply(self, msg, response: dict[str, Any]) -> None:
         from paho.mqtt.packettypes import PacketTypes

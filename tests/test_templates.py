@@ -1,0 +1,87 @@
+"""The fast path is Home Assistant's own matcher: its templates in any installed language, over any home."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.decide.conformance import generated_home, template_set
+from agent.decide.planner import CommandPlanner
+from agent.decide.templates import SpeakerContext, TemplateMatcher
+from base.errors import ConfigError
+from tools.home import Home
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_sentences_from_the_english_templates_are_understood_on_a_generated_home() -> None:
+    home, samples = template_set("en", seed=7, per_intent=3)
+    assert {a.name for a in home.areas}.isdisjoint({a.name for a in Home.load(REPO / "examples" / "home.yaml").areas})
+    assert len({s.tool for s in samples}) >= 25 and len(samples) >= 75
+    planner = CommandPlanner(home, backend=None)
+    plans = [(s, planner.plan(s.text, SpeakerContext(**s.context))) for s in samples]
+    wrong = [(s.text, s.tool, s.args, p.tool, p.args) for s, p in plans if (p.tool, p.args) != (s.tool, s.args)]
+    assert all(p.route == "fast" for _, p in plans)
+    assert 1 - len(wrong) / len(samples) >= 0.97, wrong[:10]
+
+
+GERMAN_HOME = {
+    "name": "Haus", "floors": [{"id": "eg", "name": "Erdgeschoss"}, {"id": "og", "name": "Obergeschoss"}],
+    "areas": [{"id": "kueche", "name": "Küche", "floor": "eg"}, {"id": "wohnzimmer", "name": "Wohnzimmer", "floor": "eg"},
+              {"id": "schlafzimmer", "name": "Schlafzimmer", "floor": "og"}],
+    "entities": [
+        {"entity_id": "light.kueche_decke", "name": "Deckenlampe", "area": "kueche", "state": "off"},
+        {"entity_id": "light.stehlampe", "name": "Stehlampe", "area": "wohnzimmer", "state": "off"},
+        {"entity_id": "cover.rollladen", "name": "Rollladen", "area": "schlafzimmer", "device_class": "shutter", "state": "open"},
+        {"entity_id": "lock.haustuer", "name": "Haustür", "area": "wohnzimmer", "state": "locked"},
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("utterance", "tool", "args"),
+    [
+        ("Schalte das Licht in der Küche aus", "HassTurnOff", {"area": "Küche", "domain": "light"}),
+        ("Mach die Stehlampe an", "HassTurnOn", {"name": "Stehlampe"}),
+        ("Schließe den Rollladen", "HassTurnOff", {"name": "Rollladen"}),
+        ("Ist die Haustür verschlossen", "HassGetState", {"name": "Haustür", "state": "locked"}),
+        ("Licht an", "HassTurnOn", {"area": "Wohnzimmer", "domain": "light"}),  # the speaker's room
+        ("Stelle einen Timer für 5 Minuten", "HassStartTimer", {"minutes": 5}),
+    ],
+)
+def test_a_german_home_in_german(utterance: str, tool: str, args: dict) -> None:
+    planner = CommandPlanner(Home.model_validate(GERMAN_HOME), backend=None, language="de")
+    plan = planner.plan(utterance, SpeakerContext(area="Wohnzimmer"))
+    assert (plan.tool, plan.args, plan.route, plan.raw_confidence) == (tool, args, "fast", 1.0)
+
+
+def test_a_french_home_in_french() -> None:
+    home = Home.model_validate({"areas": [{"id": "cuisine", "name": "Cuisine"}, {"id": "salon", "name": "Salon"}],
+                                "entities": [{"entity_id": "light.plafonnier", "name": "Plafonnier", "area": "cuisine"},
+                                             {"entity_id": "light.lampe", "name": "Lampe de chevet", "area": "salon"}]})
+    planner = CommandPlanner(home, backend=None, language="fr")
+    assert planner.plan("Allume la lumière de la cuisine").args == {"area": "Cuisine", "domain": "light"}
+    assert planner.plan("Éteins la lampe de chevet").args == {"name": "Lampe de chevet"}
+    assert planner.plan("Éteins les lumières", SpeakerContext(area="Salon")).args == {"area": "Salon", "domain": "light"}
+
+
+def test_a_language_without_templates_is_one_line() -> None:
+    with pytest.raises(ConfigError, match="hub.language 'xx' has no sentence templates installed; use one of: .*de.*"):
+        TemplateMatcher(generated_home(), "xx")
+
+
+def test_plan_jsonl_reads_text_and_requests_with_a_context() -> None:
+    lines = "turn on the lights\n" + json.dumps({"text": "turn on the lights", "context": {"area": "Kitchen"}}) + "\n"
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "plan", "--home", str(REPO / "examples" / "home.yaml"), "--jsonl"],
+                          input=lines, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    plain, placed = (json.loads(line) for line in proc.stdout.splitlines())
+    assert placed["tool"] == "HassTurnOn" and placed["args"] == {"area": "Kitchen", "domain": "light"} and placed["route"] == "fast"
+    assert plain["args"].get("area") != "Kitchen"
+    bad = subprocess.run([sys.executable, "-m", "agent.cli", "plan", "--home", str(REPO / "examples" / "home.yaml"), "--jsonl"],
+                         input='{"text": "turn on the lights", "context": {"area": "Attic"}}\n', capture_output=True, text=True, timeout=180)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "line 1" in bad.stderr and "Attic" in bad.stderr
