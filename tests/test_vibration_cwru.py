@@ -67,5 +67,9 @@ def test_outer_race_windows_off_the_load_zone(results: list[FileResult]) -> None
 def test_ball_windows_are_never_a_race(results: list[FileResult]) -> None:
     windows = [w for r in results if r.label == "ball" for w in r.window_labels]
     assert len(windows) == 40 and set(windows) <= {"ball", UNCLEAR, "healthy"}
-    # Some ball files do show impacts the encoder will not attribute: at least a few windows say so.
-    assert sum(w == UNCLEAR for w in windows) >= 4
+    # Impacts in most shaft turns that no comb explains are unclear, not healthy: measured 68 % of the
+    # ball windows unclear at load 0, 55 % at load 1 (before that rule 32 % and 20 %). The 0.007 in
+    # ball files look like the normal baseline (kurtosis 3, no impacts) and stay healthy.
+    assert sum(w == UNCLEAR for w in windows) >= 20
+    impulsive = [w for r in results if r.label == "ball" and "007" not in r.file for w in r.window_labels]
+    assert sum(w == UNCLEAR for w in impulsive) / len(impulsive) >= 0.7

@@ -156,7 +156,7 @@ def test_full_scale_option_uses_the_adc_rail() -> None:
 def test_protocol_shape_codes_embedding_summary() -> None:
     state, sim = _window("inner_race", 8)
     enc = make_encoder("vib", FS, rpm=state.rpm)
-    assert isinstance(enc, Encoder) and enc.name == "vibration" and enc.vocab_version == "vib-2"
+    assert isinstance(enc, Encoder) and enc.name == "vibration" and enc.vocab_version == "vib-3"
     out = enc.encode(sim.signal_g, 1.0)
     assert out.codes.dtype == np.int32 and (out.codes > 0).all() and (out.codes < len(VOCAB)).all()
     assert decode_codes(out.codes) == out.tokens
@@ -256,3 +256,27 @@ def test_option_aliases_and_string_values() -> None:
         factory(FS, rpm=1500, shaft_rpm=1500)
     with pytest.raises(ValueError):
         factory(FS, rpm="fast")
+
+
+def _knocks(times_s: np.ndarray, seed: int) -> np.ndarray:
+    """One second of noise and a small 1x tone, a 3.5 kHz resonance struck at `times_s`."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(FS)) / FS
+    x = 0.05 * rng.standard_normal(t.size) + 0.02 * np.sin(2 * np.pi * 1797 / 60 * t)
+    ring = np.exp(-t[:120] * 800.0) * np.sin(2 * np.pi * 3500.0 * t[:120])
+    for s in times_s:
+        i = int(s * FS)
+        x[i: i + ring.size] += rng.uniform(0.3, 1.0) * ring[: t.size - i]
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_impacts_no_comb_explains_are_unclear_not_healthy(seed: int) -> None:
+    # A bearing striking erratically (no fixed rate, so no comb) is something to look at again;
+    # two stray knocks in a second are not.
+    enc = factory(FS, rpm=1797)
+    erratic = enc.encode(_knocks(np.sort(np.random.default_rng(seed).uniform(0, 0.99, 90)), seed), 0.0)
+    assert "<vib:bearing:unclear>" in erratic.tokens and not [e for e in erratic.events if e.kind.startswith("bearing_")]
+    assert erratic.features["env_impact_share"] >= 0.8
+    stray = enc.encode(_knocks(np.array([0.2, 0.7]), seed), 0.0)
+    assert "<vib:bearing:ok>" in stray.tokens

@@ -8,7 +8,18 @@ import numpy as np
 import pytest
 
 from base.bearing import SKF_6205
-from adapters.vibration.envelope import CONFIDENT, FamilyMatch, _decide, envelope_analysis, kurtogram
+from adapters.vibration.envelope import (
+    CONFIDENT,
+    IMPACT_SHARE,
+    MIN_CONTRAST,
+    EnvelopeResult,
+    FamilyMatch,
+    _decide,
+    envelope_analysis,
+    impact_share,
+    kurtogram,
+    unexplained_impacts,
+)
 from firmware_sim.signals.vibration import MachineState, simulate
 
 FS = 12000.0
@@ -101,3 +112,49 @@ def test_cage_only_when_nothing_else_fits() -> None:
     assert _decide(families, {"1x": 1.0, "ftf": 1.0}, _both(families))[0] == "bpfo"
     families["bpfo"] = replace(families["bpfo"], detected=False)
     assert _decide(families, {"1x": 1.0, "ftf": 1.0}, _both(families))[0] == "ftf"
+
+
+def _impact_train(times_s: np.ndarray, seed: int = 0, resonance_hz: float = 3500.0, noise_g: float = 0.05) -> np.ndarray:
+    """One second of noise, a 1x tone and a ringing resonance struck at `times_s`."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(FS)) / FS
+    x = noise_g * rng.standard_normal(t.size) + 0.2 * np.sin(2 * np.pi * SHAFT * t)
+    ring = np.exp(-t[:120] * 800.0) * np.sin(2 * np.pi * resonance_hz * t[:120])
+    for s in times_s:
+        i = int(s * FS)
+        j = min(t.size, i + ring.size)
+        x[i:j] += rng.uniform(0.3, 1.0) * ring[: j - i]
+    return x - x.mean()
+
+
+def _impacts(x: np.ndarray) -> float:
+    top = max(SKF_6205.orders().as_dict().values()) * SHAFT
+    return impact_share(np.fft.rfft(x), x.size, FS, 3 * top, 0.9 * FS / 2, SHAFT)
+
+
+def test_impact_share_tells_repeated_impacts_from_stray_knocks() -> None:
+    rng = np.random.default_rng(3)
+    # Erratic impacts (no fixed rate, so no comb), a few per turn: in most turns.
+    assert _impacts(_impact_train(np.sort(rng.uniform(0, 0.99, 90)))) >= 0.8
+    # Noise and a shaft tone: none; three stray knocks in the second: at most their turns.
+    assert _impacts(_impact_train(np.array([]))) <= 0.1
+    assert _impacts(_impact_train(np.array([0.1, 0.45, 0.8]))) < IMPACT_SHARE
+
+
+def _result(impacts: float, score: float, defect: str | None = None) -> EnvelopeResult:
+    families = {"bpfo": replace(_match("bpfo", score), detected=False), "ftf": _match("ftf", 9.0)}
+    return EnvelopeResult(None, families, defect, impacts=impacts)
+
+
+@pytest.mark.parametrize(
+    ("impacts", "score", "defect", "expected"),
+    [
+        (0.6, 0.5, None, True),  # impacts in most turns, no comb at all
+        (0.3, MIN_CONTRAST, None, True),  # fewer, but a comb beats its typical alignment
+        (0.3, 1.0, None, False),  # a few turns, nothing periodic: stray knocks
+        (0.0, 3.0, None, False),  # a comb alone short of detection is not impact evidence
+        (0.9, 0.5, "bpfo", False),  # a named defect explains its impacts
+    ],
+)
+def test_unexplained_impacts(impacts: float, score: float, defect: str | None, expected: bool) -> None:
+    assert unexplained_impacts(_result(impacts, score, defect)) is expected

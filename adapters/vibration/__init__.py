@@ -1,7 +1,7 @@
 """Vibration encoder: ISO 10816/20816 severity, shaft-order faults and bearing envelope analysis.
 
 `make_encoder("vibration", sample_rate, rpm=..., bearing=..., machine_class=...)` builds one;
-the token vocabulary is `vib-2` (see vocab.py and docs/adapters/vibration.md).
+the token vocabulary is `vib-3` (see vocab.py and docs/adapters/vibration.md).
 """
 
 from __future__ import annotations

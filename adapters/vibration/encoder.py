@@ -23,7 +23,7 @@ from adapters.base import Event, Severity, TokenizedWindow
 from adapters.quality import assess, resample
 from adapters.vibration import severity as iso
 from base.bearing import SKF_6205, BearingGeometry, bearing_from
-from adapters.vibration.envelope import ANCHOR_SNR, EnvelopeResult, envelope_analysis, normalised
+from adapters.vibration.envelope import ANCHOR_SNR, EnvelopeResult, envelope_analysis, normalised, unexplained_impacts
 from adapters.vibration.spectrum import HALF_ORDERS, OrderSpectrum, order_analysis
 from adapters.vibration.vocab import (
     CREST_GRID,
@@ -140,7 +140,7 @@ class VibrationSpectra:
 
 
 class VibrationEncoder:
-    """Encodes acceleration windows of a rotating machine into `vib-2` tokens."""
+    """Encodes acceleration windows of a rotating machine into `vib-3` tokens."""
 
     name = "vibration"
     vocab_version = VOCAB_VERSION
@@ -256,6 +256,11 @@ class VibrationEncoder:
             envelope = None  # rate too low (or window too short) for any defect comb: not analysable
         diag = _Diagnosis(rms, peak, peak / rms if rms > 0 else 0.0, kurt, velocity, zone, orders, envelope, hann_spectrum)
         diag.shaft_faults = self._shaft_faults(orders)
+        if envelope is not None and envelope.defect is None and not envelope.unclear:
+            # Impacts in most shaft turns with no comb to explain them are bearing evidence to look at again
+            # (a ball spinning erratically, a spall under varying load), not a healthy bearing; on a loose
+            # machine (a part knocking once per turn) they have an explanation already.
+            envelope.unclear = unexplained_impacts(envelope) and "looseness" not in diag.shaft_faults
         return diag
 
     def _shaft_faults(self, o: OrderSpectrum) -> list[str]:
@@ -376,6 +381,7 @@ class VibrationEncoder:
                 f["env_band_kurtosis"] = d.envelope.band.kurtosis
             f["env_confidence"] = d.envelope.confidence
             f["env_unclear"] = float(d.envelope.unclear)
+            f["env_impact_share"] = d.envelope.impacts
             for name, m in d.envelope.families.items():
                 f[f"env_{name}_ratio"] = m.anchor
                 f[f"env_{name}_harmonics"] = float(m.harmonics)

@@ -47,6 +47,15 @@ REFERENCE_SPAN = 0.05  # scales (fraction of the defect frequency) over which th
 FAMILIES = ("bpfo", "bpfi", "bsf", "ftf")
 DECISION_MARGIN = 1.5  # contrast the chosen family must have over its best rival for full confidence (half of it: 0.5)
 CONFIDENT = 0.6  # below this confidence an impact pattern is reported as unclear, not as a fault
+# Impacts without a comb: the window is cut into blocks of one shaft turn, and a block holds an impact when its
+# envelope peaks where Gaussian noise would in only IMPACT_FALSE_RATE of blocks. A defect striking several
+# times per turn fills most blocks; a healthy machine's odd knock (a loose guard, a step in load) a few.
+# Impacts in IMPACT_SHARE of the turns, or in IMPACT_SHARE_WITH_COMB of them with a comb that beats its
+# typical alignment (MIN_CONTRAST) though its lines fall short of detection, are bearing evidence.
+IMPACT_BLOCK_TURNS = 1.0
+IMPACT_FALSE_RATE = 0.05
+IMPACT_SHARE = 0.4
+IMPACT_SHARE_WITH_COMB = 0.25
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,6 +106,7 @@ class EnvelopeResult:
     per_source: dict[str, dict[str, FamilyMatch]] = field(default_factory=dict)  # each source's own matches
     confidence: float = 0.0  # of `defect` (0..1); see _decide
     unclear: bool = False  # impact evidence that no single family explains confidently
+    impacts: float = 0.0  # share of 2-turn blocks holding an impact above the noise (see impact_share)
 
     def best(self) -> FamilyMatch | None:
         """The detected family, if any."""
@@ -114,14 +124,17 @@ def kurtogram(spectrum: np.ndarray, n: int, sample_rate: float, min_bandwidth_hz
         nb = half // m
         if nb < 16:
             continue
-        c = sfft.ifft(spectrum[: nb * m].reshape(m, nb), axis=1)
+        # Bands starting below min_lo_hz are never candidates: leave them out of the transform.
+        first = int(np.ceil(min_lo_hz / (nb * df)))
+        if first >= m:
+            continue
+        c = sfft.ifft(spectrum[first * nb: nb * m].reshape(m - first, nb), axis=1)
         p = c.real**2 + c.imag**2
         mean_p = p.mean(axis=1)
         kurt = (p * p).mean(axis=1) / np.maximum(mean_p**2, 1e-300) - 2.0
-        for i in range(m):
-            lo = i * nb * df
-            if lo >= min_lo_hz and mean_p[i] > 0:
-                bands.append(Band(lo, (i + 1) * nb * df, float(kurt[i])))
+        for j, i in enumerate(range(first, m)):
+            if mean_p[j] > 0:
+                bands.append(Band(i * nb * df, (i + 1) * nb * df, float(kurt[j])))
     return bands
 
 
@@ -146,6 +159,41 @@ def squared_envelope_spectrum(spectrum: np.ndarray, n: int, sample_rate: float, 
     return ses[:keep]
 
 
+def impact_share(spectrum: np.ndarray, n: int, sample_rate: float, lo_hz: float, hi_hz: float, shaft_hz: float) -> float:
+    """Share of IMPACT_BLOCK_TURNS-turn blocks whose squared envelope (band lo_hz..hi_hz) peaks above the noise.
+
+    The envelope of Gaussian noise is exponentially distributed (mean = median / ln 2), so a block of k
+    envelope samples exceeds ln(k / IMPACT_FALSE_RATE) x mean with probability IMPACT_FALSE_RATE; tones
+    (shaft orders, gear mesh, mains) never do. Bearing impacts that no comb explains (a ball spinning
+    erratically, a defect under varying load) still repeat in most blocks; a stray knock does not.
+    """
+    df = sample_rate / n
+    i0, i1 = max(1, int(np.ceil(lo_hz / df))), min(spectrum.size - 1, int(np.floor(hi_hz / df)))
+    blocks = int(n / sample_rate * shaft_hz / IMPACT_BLOCK_TURNS)
+    if i1 - i0 < 64 or blocks < 3:
+        return 0.0
+    # Padded only to a fast FFT length: block peaks, not the envelope's spectrum, are wanted, so its
+    # aliasing does not matter (and an awkward band width would fall back to a slow transform).
+    c = sfft.ifft(spectrum[i0:i1], n=sfft.next_fast_len(i1 - i0))
+    env = c.real**2 + c.imag**2
+    k = env.size // blocks
+    mean = float(np.median(env)) / np.log(2.0)
+    if mean <= 0:
+        return 0.0
+    peaks = env[: k * blocks].reshape(blocks, k).max(axis=1)
+    return float(np.mean(peaks > np.log(k / IMPACT_FALSE_RATE) * mean))
+
+
+def unexplained_impacts(result: EnvelopeResult) -> bool:
+    """Impacts that repeat through the window (see IMPACT_SHARE) with no defect named for them."""
+    if result.defect is not None:
+        return False
+    if result.impacts >= IMPACT_SHARE:
+        return True
+    comb = max((m.score for m in result.families.values() if m.name != "ftf"), default=0.0)
+    return result.impacts >= IMPACT_SHARE_WITH_COMB and comb >= MIN_CONTRAST
+
+
 def match_families(
     ses: np.ndarray,
     df: float,
@@ -158,14 +206,16 @@ def match_families(
     mask_shaft: bool = True,
     mask_hz: float | None = None,
     min_contrast: float = MIN_CONTRAST,
+    ratio: np.ndarray | None = None,
 ) -> dict[str, FamilyMatch]:
     """Slide each family's comb over +-tolerance of its frequency and keep the best alignment.
 
     mask_shaft: neutralise the orders of `mask_hz` (default `shaft_hz`), a shaft speed known to the bin.
+    ratio: `normalised(ses, df, shaft_hz)` when the caller has it already (it is the costly part).
     """
     if ses.size < 16:
         return {}
-    snr = normalised(ses, df, shaft_hz)
+    snr = normalised(ses, df, shaft_hz) if ratio is None else ratio.copy()
     mask_hz = mask_hz or shaft_hz
     if mask_shaft:
         _neutralise(snr, df, mask_hz, width=SHAFT_MASK_BINS)
@@ -235,11 +285,10 @@ def normalised(ses: np.ndarray, df: float, shaft_hz: float) -> np.ndarray:
     return snr
 
 
-def modulation_lines(ses: np.ndarray, df: float, shaft_hz: float, ftf_hz: float, tolerance: float) -> dict[str, float]:
-    """Peak-to-floor ratio of the SES near 1x (inner race through the load zone) and near FTF (a ball carried by the cage)."""
-    if ses.size < 16:
+def modulation_lines(snr: np.ndarray, df: float, shaft_hz: float, ftf_hz: float, tolerance: float) -> dict[str, float]:
+    """Peak-to-floor ratio of the normalised SES near 1x (inner race through the load zone) and near FTF (a ball carried by the cage)."""
+    if snr.size < 16:
         return {"1x": 1.0, "ftf": 1.0}
-    snr = normalised(ses, df, shaft_hz)
     out = {}
     for key, f in (("1x", shaft_hz), ("ftf", ftf_hz)):
         lo = max(0, int(np.floor(f * (1 - tolerance) / df)) - 1)
@@ -248,16 +297,15 @@ def modulation_lines(ses: np.ndarray, df: float, shaft_hz: float, ftf_hz: float,
     return out
 
 
-def shaft_from_envelope(ses: np.ndarray, df: float, nominal_hz: float, tolerance: float) -> float | None:
+def shaft_from_envelope(snr: np.ndarray, df: float, nominal_hz: float, tolerance: float) -> float | None:
     """Shaft speed from a clear 1x line of the envelope spectrum confirmed at 2x or 3x, else None.
 
-    When the acceleration spectrum gave no speed, an inner-race or looseness envelope often does: its
+    `snr` is the normalised SES. When the acceleration spectrum gave no speed, an inner-race or looseness envelope often does: its
     shaft lines must then be masked, or a race comb within the tolerance of an order (BPFO of a 6203
     is 3.05x) would slide onto them.
     """
-    if ses.size < 16:
+    if snr.size < 16:
         return None
-    snr = normalised(ses, df, nominal_hz)
     first = _interior_peak(snr, nominal_hz * (1 - tolerance) / df, nominal_hz * (1 + tolerance) / df)
     if first is None or first[1] < 2 * ANCHOR_SNR:
         return None
@@ -304,13 +352,15 @@ def envelope_analysis(
     modulation = {"1x": 1.0, "ftf": 1.0}
     ftf_hz = orders.get("ftf", 0.0) * shaft_hz
     for source, ses in spectra:
-        in_envelope = shaft_from_envelope(ses, df, shaft_hz, max(tolerance, REFERENCE_SPAN))
+        # One running-median floor per envelope serves the speed check, the combs and the modulation lines.
+        ratio = normalised(ses, df, shaft_hz) if ses.size >= 16 else ses
+        in_envelope = shaft_from_envelope(ratio, df, shaft_hz, max(tolerance, REFERENCE_SPAN))
         mask_hz = shaft_hz if mask_shaft else in_envelope
         # Shaft-synchronous impacts (rub, looseness, an inner race) fill the envelope with lines and
         # amplitude noise; a bearing comb must then stand out further.
         min_contrast = MIN_CONTRAST + SHAFT_IMPACT_MARGIN if in_envelope is not None else MIN_CONTRAST
         found = match_families(
-            ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz, min_contrast
+            ses, df, shaft_hz, orders, tolerance, max_harmonics, source, extra, mask_hz is not None, mask_hz, min_contrast, ratio
         )
         per_source[source] = found
         for name, match in found.items():
@@ -318,13 +368,14 @@ def envelope_analysis(
             if held is None or (match.detected, match.score) > (held.detected, held.score):
                 families[name] = match
         if ftf_hz > 0:
-            for key, value in modulation_lines(ses, df, shaft_hz, ftf_hz, tolerance).items():
+            for key, value in modulation_lines(ratio, df, shaft_hz, ftf_hz, tolerance).items():
                 modulation[key] = max(modulation[key], value)
     bands_hz = {"whitened": (min_lo, 0.9 * nyquist)}
     if best_band is not None:
         bands_hz["kurtogram"] = (best_band.lo_hz, best_band.hi_hz)
     defect, confidence, unclear = _decide(families, modulation, per_source)
-    return EnvelopeResult(best_band, families, defect, modulation, bands_hz, dict(spectra), per_source, confidence, unclear)
+    impacts = impact_share(spectrum, n, sample_rate, min_lo, 0.9 * nyquist, shaft_hz)
+    return EnvelopeResult(best_band, families, defect, modulation, bands_hz, dict(spectra), per_source, confidence, unclear, impacts)
 
 
 @lru_cache(maxsize=16)

@@ -1,4 +1,4 @@
-"""The vibration token vocabulary (version `vib-2`) and its quantisation grids.
+"""The vibration token vocabulary (version `vib-3`) and its quantisation grids.
 
 Every token the encoder can emit is listed here, in a fixed order: a token's
 code is its index in `VOCAB` (0 is padding). Changing the list means a new
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-VOCAB_VERSION = "vib-2"  # vib-2 added <vib:bearing:unclear> (appended: vib-1 codes unchanged)
+VOCAB_VERSION = "vib-3"  # vib-2 added <vib:bearing:unclear> (appended: vib-1 codes unchanged); vib-3: the same
+# tokens, but <vib:bearing:unclear> also covers impacts in most shaft turns that no defect comb explains
 
 # RMS velocity, mm/s: the R10 series the ISO severity charts are drawn on.
 RMS_GRID = (0.11, 0.18, 0.28, 0.45, 0.71, 1.12, 1.8, 2.8, 4.5, 7.1, 11.2, 18.0, 28.0, 45.0, 71.0)
