@@ -23,6 +23,10 @@ at integer shaft orders are neutralised when the shaft speed was measured
 mask would fall beside the lines and blot out true defect harmonics), and each family's harmonic comb h * f (h = 1..H) is slid over
 +-tolerance of its kinematic frequency (speed error, bearing slip); the best
 alignment gives per-harmonic peak-to-floor ratios.
+
+Impact persistence (`impact_share`): the share of shaft turns whose envelope above
+the defect-line region holds a peak Gaussian noise would rarely reach. Impacts in
+most turns with no comb to explain them make the window unclear, not healthy.
 """
 
 from __future__ import annotations
