@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import logging
 import pkgutil
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(discover())}")
     parser.add_argument("--quick", action="store_true", help="fewer repeats, smaller inputs (a smoke run)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write (merged with what is there)")
+    parser.add_argument("--minutes", type=float, default=None, help="run length of the long benchmarks (soak; default 30, quick 3)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     names = args.names or discover()
@@ -53,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         module = importlib.import_module(f"benchmarks.bench_{name}")
-        measured = module.run(quick=args.quick)
+        options = {"minutes": args.minutes} if args.minutes is not None and "minutes" in inspect.signature(module.run).parameters else {}
+        measured = module.run(quick=args.quick, **options)
         rows.extend(measured)
         results[name] = {
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
