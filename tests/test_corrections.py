@@ -72,3 +72,40 @@ def test_a_taught_planner_shows_the_correction_first_for_that_utterance(tmp_path
     teach(planner, review(queue, other, "correct", "HassTurnOn", {"area": "Living Room"}))
     same = [e for e in planner.examples.examples if e.utterance == UTTERANCE]
     assert [(e.tool, e.args) for e in same] == [("HassTurnOn", {"area": "Living Room"})]
+
+
+def test_the_next_calibration_reads_the_reviewed_commands_as_labels(tmp_path: Path) -> None:
+    from agent.cli.plan import reviewed_labels
+
+    assert reviewed_labels(tmp_path) == []  # no queue yet: nothing, and no file created
+    assert not (tmp_path / "review.sqlite").exists()
+    queue, item = queued(tmp_path)
+    review(queue, item, "correct", "HassTurnOn", {"area": "Living Room", "domain": "light"})
+    [label] = reviewed_labels(tmp_path)
+    assert (label.utterance, label.tool, label.args, label.split, label.tags) == (
+        UTTERANCE, "HassTurnOn", {"area": "Living Room", "domain": "light"}, "calibration", ["review"])
+
+
+@pytest.mark.model
+def test_the_hub_flags_and_queues_an_unsure_command_when_no_edge_is_configured(isolated_state: Path) -> None:
+    from agent.decide.calibration import calibration_path, fit_calibration
+    from agent.decide.cascade import build_cascade
+    from agent.llm.models import resolve_model
+    from base.settings import LlmSettings, load_settings
+
+    settings = load_settings(profile="hub")
+    # A calibration under which only near-certain answers are trusted (the fast path's 1.0 is; a model answer is not).
+    scores = [0.2, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0, 1.0]
+    cal = fit_calibration(scores, [0, 0, 0, 0, 0, 0, 0, 0, 1, 1], target_escalation_rate=0.8,
+                          model_sha256=resolve_model(LlmSettings()).sha256, score_kind="planner_raw_confidence")
+    cal.save(calibration_path(settings.data_dir))
+    home = Home.load(DEFAULT_HOME)
+    assert build_cascade(settings, home, mode="auto").setup.review is None  # `tessera plan`: no edge, nothing queued
+    hub = build_cascade(settings, home, mode="auto", review_unsure=True)
+    plan = hub.plan("it is a bit gloomy over by the desk")  # no template says this: the model answers, unsure
+    assert plan.route == "fallback"  # carried out locally, flagged
+    [item] = ReviewQueue.for_data_dir(settings.data_dir).pending()
+    assert (item.kind, item.reason, item.request["question"]) == ("command", "edge_not_configured", "it is a bit gloomy over by the desk")
+    assert item.local_answer == {"tool": plan.tool, "args": plan.args}
+    assert hub.plan("turn on the desk lamp").route == "fast"  # a template match is trusted: nothing more queued
+    assert len(ReviewQueue.for_data_dir(settings.data_dir).pending()) == 1

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, load_command_set, plan_all, report, stderr_progress
+from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, Labelled, load_command_set, plan_all, report, stderr_progress
 from agent.decide.planner import Plan
 from agent.decide.templates import SpeakerContext, speaker_context
 from base.errors import ConfigError
@@ -73,6 +73,18 @@ def _request(line: str, number: int, home: Any) -> tuple[str, SpeakerContext | N
         raise ConfigError(f'stdin line {number} is not a request ({err}); write text or {{"text": "...", "context": {{"area": "..."}}}}') from None
 
 
+def reviewed_labels(data_dir: Path) -> list[Labelled]:
+    """The commands operators confirmed or corrected in the review queue, as labelled utterances of this site."""
+    from agent.decide.corrections import reviewed
+    from agent.decide.review import ReviewQueue
+
+    path = Path(data_dir) / "review.sqlite"
+    if not path.exists():
+        return []
+    return [Labelled(f"review-{r.item_id}", r.text, r.tool, r.args, "calibration", ["review"])
+            for r in reviewed(ReviewQueue(path), "command")]
+
+
 def describe(plan: Plan) -> str:
     """One readable line for a plan."""
     line = f"{plan.tool} {json.dumps(plan.args)}  route {plan.route}  confidence {plan.raw_confidence:.2f}  {plan.latency_s * 1000:.0f} ms"
@@ -88,19 +100,20 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config, profile=args.profile)
     cascade = build_cascade(settings, Home.load(args.home), mode="local")
-    items = load_command_set(args.command_set, "calibration")
+    items = load_command_set(args.command_set, "calibration") + reviewed_labels(settings.data_dir)
     outcomes = plan_all(items, cascade.plan, stderr_progress("calibrate"))
     local = cascade.setup.local
     cal = fit_calibration([o.plan.raw_confidence for o in outcomes], [o.correct for o in outcomes], args.method, args.target_rate,
                           model_sha256=local.backend.model.sha256, score_kind="planner_raw_confidence")  # type: ignore[union-attr]
     path = cal.save(calibration_path(settings.data_dir))
-    summary = {"path": str(path), "n": cal.n, "accuracy": round(cal.reliability.accuracy, 4), "threshold": round(cal.threshold, 4),
+    reviewed_n = sum("review" in item.tags for item in items)
+    summary = {"path": str(path), "n": cal.n, "reviewed": reviewed_n, "accuracy": round(cal.reliability.accuracy, 4), "threshold": round(cal.threshold, 4),
                "target_escalation_rate": args.target_rate, "achieved_escalation_rate": round(cal.achieved_escalation_rate, 4),
                "ece": round(cal.reliability.ece, 4), "brier": round(cal.reliability.brier, 4), "local": report("local", outcomes).as_dict()}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"calibrated on {cal.n} utterances (local accuracy {cal.reliability.accuracy:.1%}); escalate below "
+        print(f"calibrated on {cal.n} utterances ({reviewed_n} of them reviewed by operators; local accuracy {cal.reliability.accuracy:.1%}); escalate below "
               f"P(correct) {cal.threshold:.3f}: {cal.achieved_escalation_rate:.1%} of requests (target {args.target_rate:.0%}); "
               f"ECE {cal.reliability.ece:.3f}, Brier {cal.reliability.brier:.3f}; stored in {path}")
     return 0

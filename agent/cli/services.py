@@ -49,7 +49,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
     home = Home.load(args.home)
 
     def build(knowledge: Any) -> HubDaemon:
-        cascade = build_cascade(settings, home, mode="auto")
+        cascade = build_cascade(settings, home, mode="auto", review_unsure=True)
         for done in reviewed(ReviewQueue.for_data_dir(settings.data_dir), "command"):
             teach(cascade, done)  # what operators corrected before this start
         # One model serves commands and stream events (the backend serialises calls).

@@ -60,14 +60,18 @@ class CommandCascade:
         return plan
 
 
-def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade") -> CommandCascade:
+def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade",
+                  review_unsure: bool = False) -> CommandCascade:
     """The cascade from config: the local model, the edge model if configured, the stored calibration.
 
     mode: "cascade" (escalate by calibrated confidence), "local" (never escalate), "edge" (always),
     "auto" (cascade when the edge and a calibration are configured, else local).
+    review_unsure: with "auto", a calibration and no edge, plans below the threshold still run
+    locally but are flagged and queued for an operator's review (the hub's setting).
     """
     if mode == "auto":
-        mode = "cascade" if settings.edge.url and calibration_path(settings.data_dir).exists() else "local"
+        calibrated = calibration_path(settings.data_dir).exists()
+        mode = "cascade" if calibrated and (settings.edge.url or review_unsure) else "local"
     from agent.llm.local import LlamaCppBackend
 
     local_backend = LlamaCppBackend(settings.llm)
