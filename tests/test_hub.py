@@ -19,7 +19,7 @@ from agent.ingest.broker import EmbeddedBroker
 from base.settings import load_settings
 from agent.services.hub import HubDaemon
 from agent.decide.planner import CommandPlanner
-from agent.services.health import HealthServer
+from agent.services.console import serve_console
 from tools.home import Home
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,13 +97,15 @@ def test_mqtt311_fallback_confirmation_and_bad_input(broker: EmbeddedBroker, hub
 
 def test_health_and_metrics_endpoint(hub: HubDaemon) -> None:
     hub.service.answer(b"turn on the porch light")
-    server = HealthServer(hub.metrics, hub.health).start()
+    server = serve_console(hub)  # the console serves /healthz and /metrics beside the page
     try:
-        health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{server.port}/healthz", timeout=5).read())
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5).read().decode()
+        health = json.loads(urllib.request.urlopen(f"{server.url}healthz", timeout=5).read())
+        metrics = urllib.request.urlopen(f"{server.url}metrics", timeout=5).read().decode()
+        state = json.loads(urllib.request.urlopen(f"{server.url}api/state", timeout=5).read())
     finally:
         server.stop()
     assert health["ok"] and health["mqtt_connected"]
+    assert [(d["input"], d["route"], d["tool"]) for d in state["decisions"]] == [("turn on the porch light", "fast", "HassTurnOn")]
     assert 'tessera_hub_decisions_total{route="fast"} 1' in metrics
     assert 'tessera_hub_actions_total{outcome="ok",tool="HassTurnOn"} 1' in metrics
     assert "# TYPE tessera_hub_command_seconds_sum counter" in metrics

@@ -1,13 +1,11 @@
-"""What every long-running Tessera service shares: metrics in Prometheus text, a health endpoint, clean signals."""
+"""What every long-running Tessera service shares: metrics in Prometheus text and clean signals (served by agent.services.console)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -63,50 +61,6 @@ class Metrics:
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-class HealthServer:
-    """`GET /healthz` (JSON, 200 when healthy, 503 when not) and `GET /metrics` on 127.0.0.1 by default."""
-
-    def __init__(self, metrics: Metrics, health: Callable[[], dict], host: str = "127.0.0.1", port: int = 0) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                if self.path == "/metrics":
-                    outer._send(self, 200, outer.metrics.render(), "text/plain; version=0.0.4")
-                elif self.path == "/healthz":
-                    state = outer.health()
-                    outer._send(self, 200 if state.get("ok") else 503, json.dumps(state), "application/json")
-                else:
-                    outer._send(self, 404, "not found\n", "text/plain")
-
-            def log_message(self, *args: object) -> None:  # access logs would drown the structured log
-                pass
-
-        self.metrics, self.health = metrics, health
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="tessera-health", daemon=True)
-
-    @staticmethod
-    def _send(handler: BaseHTTPRequestHandler, status: int, body: str, content_type: str) -> None:
-        data = body.encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", content_type)
-        handler.send_header("Content-Length", str(len(data)))
-        handler.end_headers()
-        handler.wfile.write(data)
-
-    def start(self) -> HealthServer:
-        """Serve in a background thread."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def stop_on_signals(stop: threading.Event) -> None:
