@@ -213,12 +213,12 @@ class Ingestor:
             c.flood_dropped += 1
             self._report(self.limiter.refuse(flow, "flood", time.time(), f"more messages than {key.stream} advances on the device clock"))
             return False
-        gaps = c.gaps
+        missing = c.missing_frames
         windows = windower.push_samples(seq, t0, rate, raw, scale)
         if windows is None:
             return False  # a duplicate or a late frame, counted by the windower
-        if c.gaps != gaps:
-            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": windower.counters.missing_frames})
+        if c.missing_frames != missing:
+            log.info("gap in stream", extra={"device": key.device, "stream": key.stream, "missing_frames": c.missing_frames - missing})
         c.accepted += 1
         c.samples += m
         if self.on_frame is not None:
