@@ -83,7 +83,7 @@ def test_a_flooding_device_is_limited_alone_and_the_others_lose_nothing(broker: 
     assert ingestor.counters.flood_dropped == flows["pump-flood"].flood_dropped
     assert all(f.flood_dropped == 0 for name, f in flows.items() if name != "pump-flood")
     floods = [e for e in events if e.reason == "flood"]
-    assert floods and {e.device for e in floods} == {"pump-flood"}
+    assert floods and {e.device for e in floods} == {"pump-flood"} and "copies" in floods[0].detail
     assert len(floods) <= FLOOD_S / 2.0 + 2, "quality events are rate-limited per device"
     assert sum(e.dropped for e in floods) <= flows["pump-flood"].flood_dropped
     # Oversized frames: refused unread, counted for their device, dead letters within its budget, one event per interval.
@@ -147,6 +147,7 @@ def test_copies_and_a_racing_clock_earn_nothing_past_the_burst() -> None:
     passed = frames(limiter, racing, [now + 0.1 * k for k in range(100_000)], now)
     assert passed <= 600 / 0.1 + 200 + 2  # 600 s of clock skew allowed, then the burst
     assert limiter.devices[("plant", "pump-2")].flood_dropped == 100_000 - passed
+    assert limiter.devices[("plant", "pump-2")].clock_ahead and not limiter.devices[("plant", "pump-1")].clock_ahead
 
 
 def test_tiny_frames_earn_for_the_time_they_cover_and_a_clock_set_back_is_followed() -> None:

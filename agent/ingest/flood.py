@@ -54,6 +54,7 @@ class DeviceFlow:
     dead_letter_at: float = 0.0
     flood_dropped: int = 0
     oversized: int = 0
+    clock_ahead: bool = False  # its latest frame claimed time beyond Tessera's clock plus skew_s
     unreported: dict[str, int] = field(default_factory=dict)
     reported_at: dict[str, float] = field(default_factory=dict)
 
@@ -101,6 +102,7 @@ class FloodLimiter:
         flow = clock.device
         if end > clock.t_end:
             limit = now + self.skew_s
+            flow.clock_ahead = end > limit
             if end > limit:
                 end = limit  # time claimed beyond Tessera's clock earns nothing
             advance = end - clock.t_end

@@ -35,6 +35,9 @@ from agent.ingest.windowing import StreamWindower, Window
 
 log = logging.getLogger(__name__)
 
+TOO_MANY = "more messages than the device's clock advances: copies, overlapping or too frequent frames"
+CLOCK_AHEAD = "frames stamped beyond Tessera's clock plus ingest.clock_skew_s: set the device's clock"
+
 
 @dataclass(slots=True, frozen=True)
 class StreamKey:
@@ -211,7 +214,7 @@ class Ingestor:
         m = raw.shape[1]
         if not self.limiter.admit(clock, t0, m / rate, time.time()):
             c.flood_dropped += 1
-            self._report(self.limiter.refuse(flow, "flood", time.time(), f"more messages than {key.stream} advances on the device clock"))
+            self._report(self.limiter.refuse(flow, "flood", time.time(), CLOCK_AHEAD if flow.clock_ahead else TOO_MANY))
             return False
         missing = c.missing_frames
         windows = windower.push_samples(seq, t0, rate, raw, scale)
