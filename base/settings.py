@@ -103,7 +103,7 @@ class EdgeSettings(BaseModel):
 class DemoSettings(BaseModel):
     """The story `tessera demo` tells: a home and a plant, times in seconds from the moment all is running."""
 
-    command: str = Field("turn on the garden lamp at 40 percent", min_length=1, max_length=500)  # spoken-style, sent to the hub
+    command: str = Field("set the garden lamp to 40 percent", min_length=1, max_length=500)  # spoken-style, sent to the hub
     command_at_s: float = Field(8.0, ge=0)
     heart_rate_bpm: float = Field(72.0, gt=20, lt=250)
     tachycardia_episode_at_s: float = Field(12.0, ge=0)  # when the simulated patient's rate climbs
