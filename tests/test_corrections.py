@@ -28,6 +28,7 @@ def queued(tmp_path: Path) -> tuple[ReviewQueue, int]:
     ("correct", None, None, "needs the right tool"),
     ("correct", "HassMakeCoffee", {}, "unknown tool 'HassMakeCoffee'"),
     ("correct", "HassLightSet", {"brightness": 250}, "arguments for HassLightSet are not valid: brightness"),
+    ("correct", "OutOfScope", {"name": "x"}, "OutOfScope takes no arguments"),
 ])
 def test_a_bad_verdict_is_refused_in_one_line_and_the_item_stays_pending(tmp_path: Path, verdict, tool, args, message) -> None:
     queue, item = queued(tmp_path)
@@ -51,6 +52,11 @@ def test_a_correction_is_kept_once_and_read_back_as_a_label(tmp_path: Path) -> N
     labels = reviewed(ReviewQueue(tmp_path / "review.sqlite"), "command")  # from disk, as at the next start
     assert [(r.text, r.tool, r.args) for r in labels] == [(UTTERANCE, "HassLightSet", {"area": "Living Room", "brightness": 30})]
     assert json.loads(queue.get(item).resolution)["verdict"] == "correct"
+
+
+def test_a_command_can_be_corrected_to_the_planners_own_answers(tmp_path: Path) -> None:
+    queue, item = queued(tmp_path)
+    assert review(queue, item, "correct", "OutOfScope", {}).tool == "OutOfScope"  # "not for a hub", no tool
 
 
 def test_a_confirmation_keeps_the_local_answer(tmp_path: Path) -> None:

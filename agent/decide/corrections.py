@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.decide.planner import CLARIFY, OUT_OF_SCOPE
 from agent.decide.review import ReviewItem, ReviewQueue
 from base.errors import TesseraError
 from tools import TOOLS
@@ -103,8 +104,12 @@ def teach(planner: Any, done: Reviewed) -> bool:
 def _checked(tool: str | None, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if not tool:
         raise ReviewError("a correction needs the right tool, e.g. HassTurnOn")
+    if tool in (CLARIFY, OUT_OF_SCOPE):  # the planner's answers that call no tool: "ask back", "not for a hub"
+        if args:
+            raise ReviewError(f"{tool} takes no arguments; send {{}}")
+        return tool, {}
     if tool not in TOOLS:
-        raise ReviewError(f"unknown tool {tool!r}; `tessera tools` lists them")
+        raise ReviewError(f"unknown tool {tool!r}; `tessera tools` lists them (or Clarify, OutOfScope)")
     if not isinstance(args, dict):
         raise ReviewError("a correction's arguments must be a JSON object, e.g. {\"name\": \"Kitchen Light\"}")
     try:

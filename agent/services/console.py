@@ -33,6 +33,7 @@ import numpy as np
 
 from adapters.base import TokenizedWindow
 from agent.decide.corrections import ReviewError, review
+from agent.decide.planner import CLARIFY, OUT_OF_SCOPE
 from agent.decide.review import ReviewQueue
 from agent.ingest.ingestor import StreamKey
 from base.errors import ConfigError
@@ -213,7 +214,8 @@ def build_app(console: Console, metrics_text: Callable[[], str], health: Callabl
     async def tools(_request: Request) -> Response:
         from tools import TOOLS
 
-        return JSONResponse([{"name": n, "description": TOOLS.get(n).description} for n in TOOLS.names()])
+        answers = [{"name": CLARIFY, "description": "ask the speaker back"}, {"name": OUT_OF_SCOPE, "description": "not for a hub"}]
+        return JSONResponse([{"name": n, "description": TOOLS.get(n).description} for n in TOOLS.names()] + answers)
 
     async def apply(request: Request) -> Response:
         try:
