@@ -146,7 +146,6 @@ class IngestSettings(BaseModel):
     # forward on the device's clock earns flood_factor tokens; a device starts with, and saves up to, flood_burst.
     flood_factor: float = Field(4.0, gt=1, le=1000)
     flood_burst: int = Field(200, ge=1)
-    clock_skew_s: float = Field(600.0, ge=0)  # device time claimed beyond Tessera's clock plus this earns nothing
     quality_event_every_s: float = Field(60.0, gt=0)  # at most one flood/oversized event per device and reason this often
     dead_letters_per_device_per_min: int = Field(60, ge=0)  # refused messages past this are counted, not republished
 

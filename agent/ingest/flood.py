@@ -7,14 +7,18 @@ each message costs one token; a frame that moves its stream forward on the devic
 - a device sending at its own rate earns `factor` times what it spends and never runs dry;
 - a backlog the broker replays after a Tessera restart passes at any speed, because its frames
   still move forward in device time (a limit by arrival rate would drop it);
-- copies of a frame (a retry loop gone wrong), frames that overlap in time, and frames stamped
-  beyond Tessera's clock plus `skew_s` earn nothing: past the burst they are dropped, counted,
-  acknowledged (so the broker does not send them again) and reported as a quality event;
-- a frame that earns fractions (tiny frames at a high rate) earns in proportion to the time it covers.
+- copies of a frame (a retry loop gone wrong) and frames that overlap the time already covered
+  earn nothing: past the burst they are dropped, counted, acknowledged (so the broker does not
+  send them again) and reported as a quality event;
+- a frame covering less time than the stream's frames do (tiny frames at a high rate) earns in
+  proportion to the time it covers.
 
-A device whose clock runs more than `skew_s` ahead earns nothing past that point and keeps only
-its burst: its flood events say so. The limit never touches other devices' streams, and it costs
-a few attribute reads per frame.
+The device's clock is trusted for its pace: a simulator at 10x or a recording replayed fast is
+a device whose clock runs fast, and passes. A clock that runs ahead of Tessera's is not capped,
+because such a cap starves every accelerated simulation after a few minutes (the soak showed
+it); a device publishing new frames faster than it can sample is the broker's per-client rate
+limit to stop (docs/wire.md, "Past one box"). The limit never touches other devices' streams,
+and it costs a few attribute reads per frame.
 """
 
 from __future__ import annotations
@@ -54,7 +58,6 @@ class DeviceFlow:
     dead_letter_at: float = 0.0
     flood_dropped: int = 0
     oversized: int = 0
-    clock_ahead: bool = False  # its latest frame claimed time beyond Tessera's clock plus skew_s
     unreported: dict[str, int] = field(default_factory=dict)
     reported_at: dict[str, float] = field(default_factory=dict)
 
@@ -72,12 +75,12 @@ class StreamClock:
 class FloodLimiter:
     """Budgets per device; `admit()` per frame, `refuse()` for what a device sent wrong."""
 
-    def __init__(self, *, factor: float = 4.0, burst: float = 200.0, skew_s: float = 600.0, event_every_s: float = 60.0,
+    def __init__(self, *, factor: float = 4.0, burst: float = 200.0, event_every_s: float = 60.0,
                  dead_letters_per_min: float = 60.0, max_devices: int = 10_000) -> None:
-        if factor <= 1.0 or burst < 1.0 or skew_s < 0 or event_every_s <= 0 or dead_letters_per_min < 0:
-            raise ValueError(f"flood limit needs factor > 1, burst >= 1, skew_s >= 0, event_every_s > 0, "
-                             f"got {factor}, {burst}, {skew_s}, {event_every_s}")
-        self.factor, self.burst, self.skew_s, self.event_every_s = factor, burst, skew_s, event_every_s
+        if factor <= 1.0 or burst < 1.0 or event_every_s <= 0 or dead_letters_per_min < 0:
+            raise ValueError(f"flood limit needs factor > 1, burst >= 1, event_every_s > 0, dead_letters_per_min >= 0, "
+                             f"got {factor}, {burst}, {event_every_s}, {dead_letters_per_min}")
+        self.factor, self.burst, self.event_every_s = factor, burst, event_every_s
         self.dead_letters_per_min = dead_letters_per_min
         self.max_devices = max_devices
         self.devices: dict[tuple[str, str], DeviceFlow] = {}
@@ -101,14 +104,10 @@ class FloodLimiter:
         end = t0 + duration_s
         flow = clock.device
         if end > clock.t_end:
-            limit = now + self.skew_s
-            flow.clock_ahead = end > limit
-            if end > limit:
-                end = limit  # time claimed beyond Tessera's clock earns nothing
             advance = end - clock.t_end
             if clock.frame_s == 0.0:
                 clock.frame_s, clock.t_end = duration_s, end  # the first frame: the bucket starts full
-            elif advance > 0.0:
+            else:
                 earned = self.factor if advance >= clock.frame_s else self.factor * advance / clock.frame_s
                 tokens = flow.tokens + earned
                 flow.tokens = tokens if tokens < self.burst else self.burst

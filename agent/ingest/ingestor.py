@@ -36,7 +36,6 @@ from agent.ingest.windowing import StreamWindower, Window
 log = logging.getLogger(__name__)
 
 TOO_MANY = "more messages than the device's clock advances: copies, overlapping or too frequent frames"
-CLOCK_AHEAD = "frames stamped beyond Tessera's clock plus ingest.clock_skew_s: set the device's clock"
 
 
 @dataclass(slots=True, frozen=True)
@@ -114,7 +113,7 @@ class Ingestor:
         self.counters = IngestCounters()
         self.windowers: dict[StreamKey, StreamWindower] = {}
         self.dead_letters_topic = dead_letter_topic(settings.mqtt.topic_prefix)
-        self.limiter = FloodLimiter(factor=cfg.flood_factor, burst=cfg.flood_burst, skew_s=cfg.clock_skew_s,
+        self.limiter = FloodLimiter(factor=cfg.flood_factor, burst=cfg.flood_burst,
                                     event_every_s=cfg.quality_event_every_s, dead_letters_per_min=cfg.dead_letters_per_device_per_min,
                                     max_devices=cfg.max_streams)
         self._allowed: dict[str, bool] = {}
@@ -214,7 +213,7 @@ class Ingestor:
         m = raw.shape[1]
         if not self.limiter.admit(clock, t0, m / rate, time.time()):
             c.flood_dropped += 1
-            self._report(self.limiter.refuse(flow, "flood", time.time(), CLOCK_AHEAD if flow.clock_ahead else TOO_MANY))
+            self._report(self.limiter.refuse(flow, "flood", time.time(), TOO_MANY))
             return False
         missing = c.missing_frames
         windows = windower.push_samples(seq, t0, rate, raw, scale)
