@@ -1,6 +1,6 @@
 """Does the review loop teach? Accuracy on later commands before and after an operator's corrections.
 
-The labelled home command set stands in for a site's traffic: the first 200 lines of its
+The labelled home command set stands in for a site's traffic: the first 120 lines of its
 calibration part are the earlier traffic, its held-out fifth the later traffic. The hub's planner (fast path, then the
 local model with this home's worked examples) answers the earlier traffic; every wrong answer
 is queued for review, as the hub queues what it is unsure of. An operator then corrects the
@@ -25,7 +25,7 @@ from benchmarks.common import Measurement
 from tools.home import Home
 
 STEPS = (10, 25)
-EARLIER = 200  # utterances of earlier traffic: about 60% reach the model, at about a second each
+EARLIER = 120  # utterances of earlier traffic: about 60% reach the model, at about a second each
 
 
 def run(quick: bool = False) -> list[Measurement]:
@@ -33,9 +33,11 @@ def run(quick: bool = False) -> list[Measurement]:
     home = Home.load(DEFAULT_HOME)
     planner = CommandPlanner(home, LlamaCppBackend(LlmSettings(n_threads=2)))
     earlier = load_command_set(DEFAULT_SET, "calibration")[:EARLIER]
-    later = load_command_set(DEFAULT_SET, "test")
+    later = load_command_set(DEFAULT_SET, "heldout")
     if quick:
         earlier, later = earlier[:120], later[:40]
+    if not earlier or not later:
+        raise SystemExit(f"{DEFAULT_SET} has no calibration or heldout lines; see examples/commands/README.md")
     wrong = [o for o in (Outcome(item, planner.plan(item.utterance)) for item in earlier) if not o.correct]
     queue = ReviewQueue(Path(tempfile.mkdtemp(prefix="tessera-review-")) / "review.sqlite")
     queued = [(queue.enqueue("command", "low_confidence", {"question": o.item.utterance}, {"tool": o.plan.tool, "args": o.plan.args},
