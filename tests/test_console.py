@@ -71,8 +71,12 @@ def test_the_token_guards_the_page_and_the_api_but_not_healthz(broker: EmbeddedB
         with httpx.Client(follow_redirects=True) as browser_like:  # /?token= once, then the cookie
             assert "Tessera console" in browser_like.get(f"{base}/?token=s3cret-console-token").text
             assert browser_like.get(f"{base}/api/state").status_code == 200
-        bad = httpx.post(f"{base}/api/review/1", headers=auth, content=b"not json")
+        json_type = auth | {"Content-Type": "application/json"}
+        bad = httpx.post(f"{base}/api/review/1", headers=json_type, content=b"not json")
         assert bad.status_code == 400 and "must be JSON" in bad.json()["error"]
+        # A form or text/plain post (what another site's page could send without asking) is refused.
+        cross_site = httpx.post(f"{base}/api/review/1", headers=auth | {"Content-Type": "text/plain"}, content=b'{"verdict": "confirm"}')
+        assert cross_site.status_code == 415
         missing = httpx.post(f"{base}/api/review/99", headers=auth, json={"verdict": "confirm"})
         assert missing.status_code == 400 and "no review item 99" in missing.json()["error"]
     finally:

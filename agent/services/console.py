@@ -218,6 +218,9 @@ def build_app(console: Console, metrics_text: Callable[[], str], health: Callabl
         return JSONResponse([{"name": n, "description": TOOLS.get(n).description} for n in TOOLS.names()] + answers)
 
     async def apply(request: Request) -> Response:
+        # Only JSON: another site's page cannot send it without a CORS preflight, which this server never grants.
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return JSONResponse({"error": "send the review as Content-Type: application/json"}, 415)
         try:
             body = await request.json()
         except ValueError:
