@@ -67,9 +67,10 @@ def test_outer_race_windows_off_the_load_zone(results: list[FileResult]) -> None
 def test_ball_windows_are_never_a_race(results: list[FileResult]) -> None:
     windows = [w for r in results if r.label == "ball" for w in r.window_labels]
     assert len(windows) == 40 and set(windows) <= {"ball", UNCLEAR, "healthy"}
-    # Impacts in most shaft turns that no comb explains are unclear, not healthy: measured 68 % of the
-    # ball windows unclear at load 0, 55 % at load 1 (before that rule 32 % and 20 %). The 0.007 in
-    # ball files look like the normal baseline (kurtosis 3, no impacts) and stay healthy.
-    assert sum(w == UNCLEAR for w in windows) >= 20
+    # Impacts in most shaft turns that no comb explains are unclear, not healthy: measured 80 % of the
+    # ball windows unclear at load 0, 65 % at load 1 (68 % and 55 % with the impact share alone, 32 %
+    # and 20 % before it). The 0.007 in ball files look like the normal baseline (kurtosis 3, the median
+    # turn's envelope peak where Gaussian noise puts it) and stay healthy.
+    assert sum(w == UNCLEAR for w in windows) >= 25
     impulsive = [w for r in results if r.label == "ball" and "007" not in r.file for w in r.window_labels]
-    assert sum(w == UNCLEAR for w in impulsive) / len(impulsive) >= 0.7
+    assert sum(w == UNCLEAR for w in impulsive) / len(impulsive) >= 0.85

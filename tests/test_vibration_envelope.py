@@ -17,6 +17,8 @@ from adapters.vibration.envelope import (
     _decide,
     envelope_analysis,
     impact_share,
+    impact_stats,
+    impacts_lift_median,
     kurtogram,
     unexplained_impacts,
 )
@@ -139,6 +141,23 @@ def test_impact_share_tells_repeated_impacts_from_stray_knocks() -> None:
     # Noise and a shaft tone: none; three stray knocks in the second: at most their turns.
     assert _impacts(_impact_train(np.array([]))) <= 0.1
     assert _impacts(_impact_train(np.array([0.1, 0.45, 0.8]))) < IMPACT_SHARE
+
+
+def test_weak_impacts_in_most_turns_lift_the_median_turn() -> None:
+    # Impacts that only now and then clear the 5 %-of-blocks level (heavy noise) still lift the typical
+    # turn's peak; noise alone, or eight stray knocks in the second, leave it where Gaussian noise puts it.
+    rng = np.random.default_rng(3)
+    top = max(SKF_6205.orders().as_dict().values()) * SHAFT
+
+    def stats(x: np.ndarray) -> tuple[float, float, int]:
+        return impact_stats(np.fft.rfft(x), x.size, FS, 3 * top, 0.9 * FS / 2, SHAFT)
+
+    share, excess, blocks = stats(_impact_train(np.sort(rng.uniform(0, 0.99, 90)), noise_g=0.3))
+    assert share < IMPACT_SHARE and impacts_lift_median(excess, blocks)
+    for quiet in (np.array([]), np.sort(rng.uniform(0, 0.99, 8))):
+        _, excess, blocks = stats(_impact_train(quiet))
+        assert abs(excess) < 0.5 and not impacts_lift_median(excess, blocks)
+    assert not impacts_lift_median(5.0, 2)  # too few turns to say
 
 
 def _result(impacts: float, score: float, defect: str | None = None) -> EnvelopeResult:

@@ -382,6 +382,7 @@ class VibrationEncoder:
             f["env_confidence"] = d.envelope.confidence
             f["env_unclear"] = float(d.envelope.unclear)
             f["env_impact_share"] = d.envelope.impacts
+            f["env_impact_excess"] = d.envelope.impact_excess
             for name, m in d.envelope.families.items():
                 f[f"env_{name}_ratio"] = m.anchor
                 f[f"env_{name}_harmonics"] = float(m.harmonics)
