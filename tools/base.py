@@ -83,6 +83,7 @@ class ToolContext:
     tickets: TicketStore | None = None  # maintenance tickets and acknowledgements (SQLite beside the audit log)
     knowledge: KnowledgeStore | None = None  # the rag/ store, for search_knowledge
     outbox: Outbox | None = None  # store-and-forward for what must reach people and upstream systems
+    device_id: str | None = None  # the device that heard the command (a voice satellite), when the request says
 
     def forward(self, topic: str, payload: str) -> None:
         """Send a message that must not be lost (alert, ticket, report, acknowledgement), QoS 1.

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from tools.base import Permission, ToolContext, ToolResult, tool
 from tools.discovery import command_message
-from tools.home import Entity, Home, MatchFailure, Target
+from tools.home import Entity, Home, MatchFailedReason, MatchFailure, Target
 from tools.timers import SHOPPING_LIST, Timer, board_for, lists_for
 
 
@@ -125,6 +125,44 @@ class WeatherSlots(BaseModel):
     name: str | None = Field(None, max_length=80)
 
 
+class FanModeSlots(TargetSlots):
+    """HassClimateSetFanMode: the thermostat's fan mode (auto, low, high, ...)."""
+
+    fan_mode: str = Field(min_length=1, max_length=30)
+
+
+class FanSpeedSlots(TargetSlots):
+    """HassFanSetSpeed: fan speed in percent."""
+
+    percentage: int = Field(ge=0, le=100)
+
+
+class MediaSearchSlots(TargetSlots):
+    """HassMediaSearchAndPlay: what to look for, and optionally what kind of media it is (artist, album, track, ...)."""
+
+    search_query: str = Field(min_length=1, max_length=200)
+    media_class: str | None = Field(None, max_length=30)
+
+
+class BroadcastSlots(BaseModel):
+    """HassBroadcast: the message every other satellite of the home says."""
+
+    message: str = Field(min_length=1, max_length=500)
+
+
+class RespondSlots(BaseModel):
+    """HassRespond: a fixed answer (Home Assistant's templates give it as the response they name)."""
+
+    response: str | None = Field(None, max_length=500)
+
+
+class CleanAreaSlots(BaseModel):
+    """HassVacuumCleanArea: the area to clean, and optionally which vacuum."""
+
+    area: str = Field(min_length=1, max_length=60)
+    name: str | None = Field(None, max_length=80)
+
+
 def _resolve(ctx: ToolContext, slots: TargetSlots, default_domains: tuple[str, ...] = ()) -> list[Entity] | MatchFailure:
     home = ctx.home or Home()
     target = slots.target()
@@ -133,11 +171,21 @@ def _resolve(ctx: ToolContext, slots: TargetSlots, default_domains: tuple[str, .
     return home.resolve(target)
 
 
+def _question(failure: MatchFailure) -> ToolResult:
+    """The clarifying answer to a target that resolved to nothing usable."""
+    return ToolResult(False, failure.question(), {"clarify": True, "reason": failure.reason.value})
+
+
 def _command(ctx: ToolContext, intent: str, slots: TargetSlots, service_for: dict[str, str], data: dict[str, Any] | None = None,
              default_domains: tuple[str, ...] = ()) -> ToolResult:
     found = _resolve(ctx, slots, default_domains)
     if isinstance(found, MatchFailure):
-        return ToolResult(False, found.question(), {"clarify": True, "reason": found.reason.value})
+        return _question(found)
+    return _send(ctx, intent, found, service_for, data)
+
+
+def _send(ctx: ToolContext, intent: str, found: list[Entity], service_for: dict[str, str], data: dict[str, Any] | None = None) -> ToolResult:
+    """Publish the service call to each entity it applies to."""
     acted = []
     for entity in found:
         service = service_for.get(entity.domain, service_for.get("*", ""))
@@ -186,7 +234,7 @@ def climate_set_temperature(args: TemperatureSlots, ctx: ToolContext) -> ToolRes
     """Set a thermostat, within its own min/max."""
     found = _resolve(ctx, args, ("climate",))
     if isinstance(found, MatchFailure):
-        return ToolResult(False, found.question(), {"clarify": True, "reason": found.reason.value})
+        return _question(found)
     for entity in found:
         low, high = entity.attributes.get("min_temp", 5), entity.attributes.get("max_temp", 35)
         if not low <= args.temperature <= high:
@@ -197,7 +245,7 @@ def climate_set_temperature(args: TemperatureSlots, ctx: ToolContext) -> ToolRes
 def _read(ctx: ToolContext, args: TargetSlots, default_domains: tuple[str, ...], describe) -> ToolResult:
     found = _resolve(ctx, args, default_domains)
     if isinstance(found, MatchFailure):
-        return ToolResult(False, found.question(), {"clarify": True, "reason": found.reason.value})
+        return _question(found)
     return ToolResult(True, "; ".join(describe(e) for e in found), {"entities": [e.entity_id for e in found]})
 
 
@@ -293,7 +341,7 @@ def cancel_all_timers(args: AreaSlots, ctx: ToolContext) -> ToolResult:
     for timer in timers:
         _announce(ctx, "cancel", timer)
     count = board.cancel(timers)
-    return ToolResult(True, f"{count} timer{'s' if count != 1 else ''} cancelled", {"cancelled": count})
+    return ToolResult(True, f"{count} timer{'s' if count != 1 else ''} cancelled", {"cancelled": count, "speech": {"canceled": count}})
 
 
 def _change(ctx: ToolContext, args: TimerChangeSlots, sign: int) -> ToolResult:
@@ -350,7 +398,20 @@ def timer_status(args: TimerTargetSlots, ctx: ToolContext) -> ToolResult:
         return ToolResult(True, "No timers are running", {"timers": []})
     now = board.clock()
     lines = [f"{t.name + ' timer' if t.name else 'timer'}: {_said(t.left(now))} left{' (paused)' if t.paused_left is not None else ''}" for t in found]
-    return ToolResult(True, "; ".join(lines), {"timers": [{"id": t.id, "name": t.name, "seconds_left": round(t.left(now))} for t in found]})
+    return ToolResult(True, "; ".join(lines), {"timers": [{"id": t.id, "name": t.name, "seconds_left": round(t.left(now))} for t in found],
+                                               "speech": {"timers": [_timer_info(t, now) for t in found]}})
+
+
+def _timer_info(timer: Timer, now: float) -> dict[str, Any]:
+    """A timer as Home Assistant's timer status response reads it: time left, and a rounded form to say."""
+    left = round(timer.left(now))
+    hours, rest = divmod(left, 3600)
+    minutes, seconds = divmod(rest, 60)
+    # Said less precisely as it gets longer: no seconds past an hour, seconds to the nearest 5 past a minute.
+    rounded_seconds = 0 if hours else (min(55, 5 * round(seconds / 5)) if minutes else seconds)
+    return {"id": timer.id, "name": timer.name, "is_active": timer.paused_left is None, "total_seconds_left": left,
+            "hours_left": hours, "minutes_left": minutes, "seconds_left": seconds,
+            "rounded_hours_left": hours, "rounded_minutes_left": minutes, "rounded_seconds_left": rounded_seconds}
 
 
 # --- lists ------------------------------------------------------------------------------
@@ -399,6 +460,16 @@ def list_complete(args: ItemSlots, ctx: ToolContext) -> ToolResult:
     return ToolResult(done, f"Checked off {args.item}" if done else f"{args.item} is not on {name}", {"list": name})
 
 
+@tool("HassListRemoveItem", "Remove an item from a to-do list.", Permission.READ)
+def list_remove(args: ItemSlots, ctx: ToolContext) -> ToolResult:
+    """Remove a to-do item."""
+    name = _list_name(ctx, args.name)
+    if isinstance(name, ToolResult):
+        return name
+    done = lists_for(ctx.site).remove(name, args.item)
+    return ToolResult(done, f"Removed {args.item}" if done else f"{args.item} is not on {name}", {"list": name})
+
+
 # --- media, vacuum, time, weather, nevermind ---------------------------------------------
 
 @tool("HassMediaNext", "Skip to the next track on a TV or speaker.", Permission.ACTUATE)
@@ -418,7 +489,7 @@ def set_volume_relative(args: VolumeStepSlots, ctx: ToolContext) -> ToolResult:
     """Volume up / down from the registry's current level (10 % a step, as Home Assistant's volume_up does by default)."""
     found = _resolve(ctx, args, ("media_player",))
     if isinstance(found, MatchFailure):
-        return ToolResult(False, found.question(), {"clarify": True, "reason": found.reason.value})
+        return _question(found)
     step = {"up": 10, "down": -10}.get(str(args.volume_step), None)
     step = int(args.volume_step) if step is None and str(args.volume_step).lstrip("-").isdigit() else step
     if step is None:
@@ -452,18 +523,100 @@ def vacuum_return(args: TargetSlots, ctx: ToolContext) -> ToolResult:
     return _command(ctx, "HassVacuumReturnToBase", args, {"vacuum": "return_to_base"}, default_domains=("vacuum",))
 
 
+@tool("HassVacuumCleanArea", "Send a robot vacuum to clean an area.", Permission.ACTUATE)
+def vacuum_clean_area(args: CleanAreaSlots, ctx: ToolContext) -> ToolResult:
+    """Clean one area: the named vacuum, else the home's only one, else the one in (or on the floor of) that area."""
+    home = ctx.home or Home()
+    area = home.area(args.area)
+    if area is None:
+        return _question(MatchFailure(MatchFailedReason.AREA, args.area))
+    found = home.resolve(Target(name=args.name, domain=["vacuum"]))
+    if isinstance(found, MatchFailure):
+        return _question(found)
+    if len(found) > 1:
+        on_floor = {a.id for a in home.areas if a.floor == area.floor}
+        found = [e for e in found if e.area == area.id] or [e for e in found if area.floor and e.area in on_floor] or found
+    if len(found) > 1:
+        return ToolResult(False, f"Which vacuum should clean the {area.name}: {', '.join(e.name for e in found)}?", {"clarify": True, "reason": "several_vacuums"})
+    return _send(ctx, "HassVacuumCleanArea", found, {"vacuum": "clean_area"}, {"area": area.name, "area_id": area.id})
+
+
+@tool("HassFanSetSpeed", "Set the speed (percent) of a fan.", Permission.ACTUATE)
+def fan_set_speed(args: FanSpeedSlots, ctx: ToolContext) -> ToolResult:
+    """Set fan speed."""
+    return _command(ctx, "HassFanSetSpeed", args, {"fan": "set_percentage"}, {"percentage": args.percentage}, ("fan",))
+
+
+@tool("HassClimateSetFanMode", "Set the fan mode of a thermostat.", Permission.ACTUATE)
+def climate_set_fan_mode(args: FanModeSlots, ctx: ToolContext) -> ToolResult:
+    """Set a thermostat's fan mode, one of its `fan_modes` when it lists them."""
+    found = _resolve(ctx, args, ("climate",))
+    if isinstance(found, MatchFailure):
+        return _question(found)
+    for entity in found:
+        modes = entity.attributes.get("fan_modes")
+        if modes and args.fan_mode not in modes:
+            return ToolResult(False, f"{entity.name} has no fan mode {args.fan_mode}; it has {', '.join(map(str, modes))}", {"reason": "fan_mode"})
+    return _send(ctx, "HassClimateSetFanMode", found, {"climate": "set_fan_mode"}, {"fan_mode": args.fan_mode})
+
+
+@tool("HassLawnMowerStartMowing", "Start a lawn mower mowing.", Permission.ACTUATE)
+def lawn_mower_start(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Start mowing."""
+    return _command(ctx, "HassLawnMowerStartMowing", args, {"lawn_mower": "start_mowing"}, default_domains=("lawn_mower",))
+
+
+@tool("HassLawnMowerDock", "Send a lawn mower back to its dock.", Permission.ACTUATE)
+def lawn_mower_dock(args: TargetSlots, ctx: ToolContext) -> ToolResult:
+    """Dock the mower."""
+    return _command(ctx, "HassLawnMowerDock", args, {"lawn_mower": "dock"}, default_domains=("lawn_mower",))
+
+
+@tool("HassMediaSearchAndPlay", "Find music or video by name and play it on a TV or speaker.", Permission.ACTUATE)
+def media_search_and_play(args: MediaSearchSlots, ctx: ToolContext) -> ToolResult:
+    """Play what was asked for: the player is told to play it, and the registry shows it playing."""
+    found = _resolve(ctx, args, ("media_player",))
+    if isinstance(found, MatchFailure):
+        return _question(found)
+    players = [e for e in found if e.domain == "media_player"][:1]  # one player plays it, as in Home Assistant
+    media = {"media_content_id": args.search_query, "media_content_type": args.media_class or "music"}
+    result = _send(ctx, "HassMediaSearchAndPlay", players or found, {"media_player": "play_media"}, {"search_query": args.search_query,
+                   **({"media_class": args.media_class} if args.media_class else {}), **media})
+    if result.ok:
+        for player in players:
+            player.state = "playing"
+            player.attributes.update(media_title=args.search_query, media_content_id=args.search_query,
+                                     media_content_type=media["media_content_type"])
+        result.data["speech"] = {"media": {"title": args.search_query, "media_class": args.media_class}}
+    return result
+
+
+@tool("HassBroadcast", "Say a message on every other satellite of the home.", Permission.NOTIFY)
+def broadcast(args: BroadcastSlots, ctx: ToolContext) -> ToolResult:
+    """Announce a message on the hub's broadcast topic, for every satellite but the one that heard it."""
+    satellites = [e.entity_id for e in (ctx.home or Home()).entities if e.domain == "assist_satellite" and e.entity_id != ctx.device_id]
+    ctx.publish(ctx.topic("hub", "broadcast"), json.dumps({"message": args.message, "satellites": satellites, "exclude": ctx.device_id}), 1, False)
+    return ToolResult(True, f"Announced: {args.message}", {"satellites": satellites})
+
+
+@tool("HassRespond", "Answer with a fixed sentence.", Permission.READ)
+def respond(args: RespondSlots, ctx: ToolContext) -> ToolResult:
+    """Nothing to do but answer."""
+    return ToolResult(True, args.response or "", {})
+
+
 @tool("HassGetCurrentTime", "Tell the time.", Permission.READ)
 def current_time(args: NoSlots, ctx: ToolContext) -> ToolResult:
     """The hub's local time."""
     now = datetime.fromtimestamp(ctx.clock())
-    return ToolResult(True, f"It is {now:%H:%M}", {"time": now.strftime("%H:%M:%S")})
+    return ToolResult(True, f"It is {now:%H:%M}", {"time": now.strftime("%H:%M:%S"), "speech": {"time": now.time()}})
 
 
 @tool("HassGetCurrentDate", "Tell today's date.", Permission.READ)
 def current_date(args: NoSlots, ctx: ToolContext) -> ToolResult:
     """The hub's local date."""
     today = datetime.fromtimestamp(ctx.clock()).date()
-    return ToolResult(True, f"Today is {today:%A %d %B %Y}", {"date": today.isoformat()})
+    return ToolResult(True, f"Today is {today:%A %d %B %Y}", {"date": today.isoformat(), "speech": {"date": today}})
 
 
 @tool("HassGetWeather", "Tell the weather from the home's weather entity.", Permission.READ)
@@ -496,4 +649,6 @@ HOME_INTENTS = MODEL_INTENTS + (
     "HassMediaNext", "HassMediaPrevious", "HassSetVolumeRelative", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
     "HassShoppingListAddItem", "HassShoppingListCompleteItem", "HassListAddItem", "HassListCompleteItem",
     "HassGetCurrentTime", "HassGetCurrentDate", "HassGetWeather", "HassVacuumStart", "HassVacuumReturnToBase", "HassNevermind",
+    "HassBroadcast", "HassRespond", "HassClimateSetFanMode", "HassFanSetSpeed", "HassLawnMowerStartMowing", "HassLawnMowerDock",
+    "HassMediaSearchAndPlay", "HassListRemoveItem", "HassVacuumCleanArea",
 )

@@ -140,6 +140,16 @@ class ListStore:
                 return True
         return False
 
+    def remove(self, list_name: str, item: str) -> bool:
+        """Delete the first item of that name, open or completed; False when there is none."""
+        entries = self.lists.get(list_name, [])
+        for i, entry in enumerate(entries):
+            if normalize(str(entry["item"])) == normalize(item):
+                del entries[i]
+                self._save()
+                return True
+        return False
+
     def items(self, list_name: str, complete: bool = False) -> list[str]:
         """The open (or completed) items of a list."""
         return [str(e["item"]) for e in self.lists.get(list_name, []) if e["complete"] == complete]

@@ -48,11 +48,13 @@ class Sample:
 
 
 def generated_home(seed: int = 0) -> Home:
-    """A home of random rooms and devices: three floors, eight areas, two to four devices a room, and a weather entity."""
+    """A home of random rooms and devices: three floors, eight areas, two to four devices a room, a weather entity, a to-do list
+    and a lawn mower."""
     rng = random.Random(seed)
     floors = [{"id": f"f{level + 1}", "name": name, "level": level} for name, level in FLOOR_NAMES]
     areas, entities = [], [{"entity_id": "weather.home", "name": "Forecast Home", "state": "sunny", "attributes": {"temperature": 18.5}},
-                           {"entity_id": "todo.chores", "name": "Chores", "state": "0"}]
+                           {"entity_id": "todo.chores", "name": "Chores", "state": "0"},
+                           {"entity_id": "lawn_mower.meadow", "name": "Meadow Mower", "state": "docked"}]
     for i, name in enumerate(rng.sample(AREA_NAMES, 8)):
         area_id = name.lower().replace(" ", "_")
         areas.append({"id": area_id, "name": name, "floor": floors[i % 3]["id"]})
@@ -61,7 +63,7 @@ def generated_home(seed: int = 0) -> Home:
             entity = {"entity_id": f"{domain}.{area_id}_{thing.lower().replace(' ', '_')}", "name": f"{name} {thing}", "area": area_id,
                       "device_class": device_class, "state": "off", "attributes": {}}
             if domain == "climate":
-                entity["attributes"] = {"temperature": 20, "current_temperature": 19.5, "min_temp": 5, "max_temp": 35}
+                entity["attributes"] = {"temperature": 20, "current_temperature": 19.5, "min_temp": 5, "max_temp": 35, "fan_mode": "auto"}
             if domain == "media_player":
                 entity["attributes"] = {"volume_level": 30}
             entities.append(entity)

@@ -11,7 +11,8 @@ model path; the language is `hub.language`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -44,7 +45,19 @@ class TemplateMatch:
     args: dict[str, Any]
     readings: int  # distinct (intent, slots) readings among the equally good matches; 1 is unambiguous
     area_from_context: bool  # the area came from the speaker, not from the words
-    response: str | None = None
+    response: str | None = None  # the template's response: the key of Home Assistant's answer to it
+    said: dict[str, Any] = field(default_factory=dict)  # each slot as said (Home Assistant's speech slots), else its value
+
+
+# The latest matches, by (language, sentence, speaker's area): the hub answers a command planned on the
+# fast path with the response of the template that matched it, without matching it again.
+_RECENT: OrderedDict[tuple[str, str, str | None], TemplateMatch] = OrderedDict()
+RECENT_MATCHES = 64
+
+
+def recent_match(language: str, text: str, context: SpeakerContext | None = None) -> TemplateMatch | None:
+    """The match `TemplateMatcher.match` found lately for this sentence spoken in this context, if any."""
+    return _RECENT.get((language, text, context.area if context else None))
 
 
 def speaker_context(data: Any, home: Home) -> SpeakerContext | None:
@@ -147,13 +160,18 @@ class TemplateMatcher:
                                             language=self.language) if r.intent.name in HOME_INTENTS]
         if not results:
             return None
-        # Home Assistant's own ranking: a named entity first (longest name), then fewer wildcards, more literal text.
+        # Home Assistant's own ranking: a named entity first (longest name), then hassil's (_rank).
         results.sort(key=_rank)
         best = results[0]
         readings = {_key(best.intent.name, self._args(r)) for r in results if _rank(r)[:-1] == _rank(best)[:-1]}
         area = best.entities.get("area")
         from_context = area is not None and area.text_span is None and bool(intent_context)
-        return TemplateMatch(best.intent.name, self._args(best), len(readings), from_context, best.response)
+        said = {k: _value(e.text or e.value) for k, e in best.entities.items()}  # as Home Assistant's speech slots
+        found = TemplateMatch(best.intent.name, self._args(best), len(readings), from_context, best.response, said)
+        _RECENT[(self.language, text, context.area if context else None)] = found
+        while len(_RECENT) > RECENT_MATCHES:
+            _RECENT.popitem(last=False)
+        return found
 
     def unknown_place(self, text: str) -> str | None:
         """The room or floor a sentence names that the home does not have ("the lights in the guest room"), or None.
@@ -203,8 +221,11 @@ class TemplateMatcher:
 def _rank(result: Any) -> tuple:
     name = result.entities.get("name")
     named = name is not None and not name.is_wildcard
-    wildcards = sum(1 for e in result.entities_list if e.is_wildcard)
-    return (not named, -(len(name.text) if named else 0), wildcards, -result.text_chunks_matched, result.intent.name)
+    wildcards = [e for e in result.entities_list if e.is_wildcard]
+    # Then hassil's own ranking: fewer wildcards, more literal text, less text a wildcard swallowed
+    # ("play track Yesterday": media_class track, search_query Yesterday).
+    return (not named, -(len(name.text) if named else 0), len(wildcards), -result.text_chunks_matched,
+            sum(len(e.text or "") for e in wildcards), result.intent.name)
 
 
 def _key(intent: str, args: dict[str, Any]) -> tuple:
