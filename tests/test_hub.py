@@ -249,10 +249,13 @@ def test_timers_run_on_the_hub_and_lists_are_kept(broker: EmbeddedBroker, hub: H
         assert started["ok"] and started["tool"] == "HassStartTimer" and started["args"] == {"seconds": 1}, started
         assert hub.service.answer(b"set a 10 minute timer for pizza")["ok"]
         status = hub.service.answer(b"how much time is left on the pizza timer")
-        assert status["tool"] == "HassTimerStatus" and re.search(r"pizza timer: (9 minutes \d+ seconds|10 minutes) left", status["answer"]), status
+        # Home Assistant's answer, and Tessera's own sentence as the detail.
+        assert status["tool"] == "HassTimerStatus" and re.fullmatch(r"(9 minutes and \d+ seconds|10 minutes) left\.", status["answer"]), status
+        assert re.search(r"pizza timer: (9 minutes \d+ seconds|10 minutes) left", status["detail"]), status
         assert hub.service.answer(b"pause the pizza timer")["answer"] == "Timer paused"
         added = hub.service.answer(b"add 5 minutes to the pizza timer")
-        assert added["tool"] == "HassIncreaseTimer" and re.search(r"; 1[45] minutes( \d+ seconds)? left", added["answer"]), added
+        assert added["tool"] == "HassIncreaseTimer" and added["answer"] == "5 minutes added to timer named pizza", added
+        assert re.search(r"; 1[45] minutes( \d+ seconds)? left", added["detail"]), added
         events = []
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not any(e["action"] == "finished" for e in events):
@@ -262,7 +265,7 @@ def test_timers_run_on_the_hub_and_lists_are_kept(broker: EmbeddedBroker, hub: H
                 pass
         assert [e["action"] for e in events].count("start") == 2 and any(e["action"] == "finished" and e["seconds"] == 1 for e in events)
         cancelled = hub.service.answer(b"cancel all timers")
-        assert cancelled["tool"] == "HassCancelAllTimers" and cancelled["answer"] == "1 timer cancelled", cancelled
+        assert cancelled["tool"] == "HassCancelAllTimers" and cancelled["answer"] == "Canceled 1 timer.", cancelled
 
         assert hub.service.answer(b"add oat milk to my shopping list")["ok"]
         done = hub.service.answer(b"check oat milk off my shopping list")
@@ -272,3 +275,95 @@ def test_timers_run_on_the_hub_and_lists_are_kept(broker: EmbeddedBroker, hub: H
     finally:
         watcher.loop_stop()
         watcher.disconnect()
+
+
+# Devices the newer intents act on, beside examples/home.yaml's: two voice satellites, a mower, a vacuum, a to-do list.
+MORE_DEVICES = [
+    {"entity_id": "assist_satellite.kitchen", "name": "Kitchen Satellite", "area": "kitchen", "state": "idle"},
+    {"entity_id": "assist_satellite.bedroom", "name": "Bedroom Satellite", "area": "bedroom", "state": "idle"},
+    {"entity_id": "lawn_mower.mowbot", "name": "Mowbot", "area": "garage", "state": "docked"},
+    {"entity_id": "vacuum.robot", "name": "Robot Vacuum", "area": "hallway", "state": "docked"},
+    {"entity_id": "todo.chores", "name": "Chores", "state": "0"},
+]
+
+
+def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answers(broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch,
+                                                                                 tmp_path: Path) -> None:
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    monkeypatch.setenv("TESSERA_DATA_DIR", str(tmp_path))
+    settings = load_settings()
+    home = Home.load(REPO / "examples" / "home.yaml")
+    home = Home.model_validate(home.model_dump() | {"entities": [*home.model_dump()["entities"], *MORE_DEVICES]})
+    home.entity("climate.living_room").attributes["fan_modes"] = ["auto", "low", "high"]
+    daemon = HubDaemon(settings, home, CommandPlanner(home, backend=None)).start()
+    inbox: queue.Queue = queue.Queue()
+    c = client(broker, mqtt.MQTTv5, inbox, "my/replies", "tessera/home/+/set", "tessera/home/hub/broadcast")
+    seen: list = []  # device commands and announcements, in order
+
+    def ask(text: str, **context: str) -> dict:
+        props = Properties(PacketTypes.PUBLISH)
+        props.ResponseTopic = "my/replies"
+        c.publish("tessera/home/hub/command", json.dumps({"text": text, **({"context": context} if context else {})}), qos=1, properties=props)
+        while True:
+            msg = inbox.get(timeout=10)
+            if msg.topic == "my/replies":
+                return json.loads(msg.payload)
+            seen.append((msg.topic, json.loads(msg.payload)))
+
+    def sent(topic: str) -> dict:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(t == topic for t, _ in seen):
+            try:
+                msg = inbox.get(timeout=0.2)
+                seen.append((msg.topic, json.loads(msg.payload)))
+            except queue.Empty:
+                pass
+        return next(p for t, p in reversed(seen) if t == topic)
+
+    try:
+        said = ask("broadcast that dinner is ready", device_id="assist_satellite.kitchen")
+        assert (said["tool"], said["args"], said["answer"], said["route"]) == ("HassBroadcast", {"message": "dinner is ready"}, "Done", "fast"), said
+        # Every satellite of the home but the one that heard it.
+        assert sent("tessera/home/hub/broadcast") == {"message": "dinner is ready", "satellites": ["assist_satellite.bedroom"],
+                                                       "exclude": "assist_satellite.kitchen"}
+
+        said = ask("who made you")
+        assert said["tool"] == "HassRespond" and said["answer"].startswith("I was created by the wonderful Home Assistant community"), said
+
+        said = ask("set the Living Room Thermostat fan mode to low")
+        assert (said["tool"], said["args"], said["answer"]) == ("HassClimateSetFanMode", {"name": "Living Room Thermostat", "fan_mode": "low"},
+                                                                "Fan mode set to low"), said
+        assert sent("tessera/home/climate.living_room/set") == {"service": "set_fan_mode", "fan_mode": "low"}
+        refused = ask("set the Living Room Thermostat fan mode to top")  # a mode this thermostat does not have
+        assert not refused["ok"] and "auto, low, high" in refused["answer"], refused
+
+        said = ask("set the speed of the office fan to 40%")
+        assert (said["tool"], said["args"], said["answer"]) == ("HassFanSetSpeed", {"name": "Office Fan", "percentage": 40}, "Speed set"), said
+        assert sent("tessera/home/fan.office_fan/set") == {"service": "set_percentage", "percentage": 40}
+
+        said = ask("start the Mowbot")
+        assert (said["tool"], said["answer"]) == ("HassLawnMowerStartMowing", "Started"), said
+        assert sent("tessera/home/lawn_mower.mowbot/set") == {"service": "start_mowing"}
+        said = ask("dock the Mowbot")
+        assert (said["tool"], said["answer"]) == ("HassLawnMowerDock", "Docking"), said
+        assert sent("tessera/home/lawn_mower.mowbot/set") == {"service": "dock"}
+
+        said = ask("play the album abbey road on the kitchen speaker")
+        assert (said["tool"], said["answer"]) == ("HassMediaSearchAndPlay", "Playing media"), said
+        assert said["args"] == {"name": "Kitchen Speaker", "search_query": "abbey road", "media_class": "album"}, said
+        assert sent("tessera/home/media_player.kitchen_speaker/set")["service"] == "play_media"
+        speaker = daemon.service.home.entity("media_player.kitchen_speaker")
+        assert speaker.state == "playing" and speaker.attributes["media_title"] == "abbey road"
+
+        assert ask("add eggs to the Chores list")["answer"] == "Added eggs"
+        said = ask("remove eggs from my Chores list")
+        assert (said["tool"], said["args"], said["answer"]) == ("HassListRemoveItem", {"item": "eggs", "name": "Chores"}, "Removed eggs"), said
+        assert json.loads((tmp_path / "lists.json").read_text())["Chores"] == []
+
+        said = ask("clean the kitchen")
+        assert (said["tool"], said["args"], said["answer"]) == ("HassVacuumCleanArea", {"area": "Kitchen"}, "Cleaning kitchen"), said
+        assert sent("tessera/home/vacuum.robot/set") == {"service": "clean_area", "area": "Kitchen", "area_id": "kitchen"}
+    finally:
+        c.loop_stop()
+        c.disconnect()
+        daemon.stop()

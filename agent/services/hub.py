@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
@@ -28,7 +28,7 @@ from base.settings import TesseraSettings
 from agent.llm.base import LLMBackend
 from agent.decide.loop import Guard
 from agent.decide.planner import Plan
-from agent.decide.templates import SpeakerContext, speaker_context
+from agent.decide.templates import SpeakerContext, TemplateMatch, recent_match, speaker_context
 from agent.services.runtime import ServiceRuntime
 from agent.services.health import Metrics
 from agent.services.watch import WatchObserver
@@ -37,6 +37,7 @@ from tools.discovery import DISCOVERY_TOPICS, learn
 from tools.executor import execute
 from tools.home import Home
 from tools.intents import HOME_INTENTS
+from tools.responses import speech
 from tools.timers import ListStore, TimerBoard, install
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,12 @@ class CommandService:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
                             grammar_text(plan.schema), plan.raw_confidence, None, plan.route)
-        result = execute(TOOLS.get(plan.tool), plan.args, self.ctx, self.guard.policy, self.guard.audit, decision)
-        return base | self._result(plan.tool, plan.args, result)
+        # The device that heard the command goes with it (a broadcast is not said back to it).
+        ctx = replace(self.ctx, device_id=context.device_id) if context and context.device_id else self.ctx
+        result = execute(TOOLS.get(plan.tool), plan.args, ctx, self.guard.policy, self.guard.audit, decision)
+        # Answered with the response of the template that matched, when the fast path planned it.
+        match = recent_match(self.settings.hub.language, text, context)
+        return base | self._result(plan.tool, plan.args, result, match if match and match.intent == plan.tool else None)
 
     def _confirm(self, decision_id: int) -> dict[str, Any]:
         pending = self._pending.pop(decision_id, None)
@@ -132,8 +137,14 @@ class CommandService:
         result = execute(TOOLS.get(pending.tool), pending.args, self.ctx, self.guard.policy, self.guard.audit, decision, confirmed=True)
         return {"tool": pending.tool, "args": pending.args} | self._result(pending.tool, pending.args, result)
 
-    def _result(self, tool: str, args: dict[str, Any], result: ToolResult) -> dict[str, Any]:
+    def _result(self, tool: str, args: dict[str, Any], result: ToolResult, match: TemplateMatch | None = None) -> dict[str, Any]:
         out = {"ok": result.ok, "answer": result.message, "decision_id": result.data.get("decision_id")}
+        if result.ok:
+            # Home Assistant's answer in the hub's language; Tessera's own sentence where it has none, and as the detail.
+            said = speech(self.settings.hub.language, tool, args, result.data, self.home, match.response if match else None,
+                          match.said if match else None)
+            if said or (said is not None and not result.message):
+                out |= {"answer": said, "detail": result.message}
         if result.data.get("needs_confirmation"):
             now = self.clock()
             # Unconfirmed requests expire; dropping them here keeps the table bounded.
