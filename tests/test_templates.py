@@ -152,5 +152,8 @@ def test_answers_are_home_assistants_responses_in_the_hubs_language() -> None:
     assert speech("en", "HassGetCurrentTime", {}, {"speech": {"time": time(14, 5)}}, home) == "2:05 PM"
     asked = TemplateMatcher(home, "en").match("is the Haustür locked")
     assert speech("en", asked.intent, asked.args, {"entities": ["lock.haustuer"]}, home, asked.response, asked.said) == "Yes"
+    # A model's plan names no response: the one the templates would name for its slots or domain answers it.
+    assert speech("en", "HassTurnOn", {"name": "Rollladen"}, {"entities": ["cover.rollladen"]}, home) == "Opening"
+    assert speech("en", "HassLightSet", {"name": "Stehlampe", "brightness": 40}, {"entities": ["light.stehlampe"]}, home) == "Brightness set"
     # No response for an intent: Tessera's own sentence stays (the caller gets None).
     assert speech("en", "HassNoSuchIntent", {}, {}, home) is None

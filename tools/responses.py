@@ -53,11 +53,15 @@ def _environment() -> Any:
     return ImmutableSandboxedEnvironment()
 
 
-def response_key(language: str, intent: str, key: str | None = None) -> str | None:
-    """The response to use: the one a template named, else "default", else the intent's only one."""
+def response_key(language: str, intent: str, key: str | None = None, hints: tuple[str, ...] = ()) -> str | None:
+    """The response to use: the one a template named; without one (a model's plan), the first of `hints` (the slots
+    given, the domain acted on) that names a response as the templates do ("brightness", "cover", "area"), else
+    "default", else the intent's only one."""
     known = responses(language).get(intent) or {}
     if key in known:
         return key
+    if key is None and (hinted := next((h for h in hints if h in known), None)):
+        return hinted
     if "default" in known:
         return "default"
     return next(iter(known)) if len(known) == 1 else None
@@ -66,11 +70,11 @@ def response_key(language: str, intent: str, key: str | None = None) -> str | No
 def render(language: str, intent: str, key: str | None, slots: dict[str, Any], entities: list[Entity], home: Home | None = None,
            wanted_state: str | None = None) -> str | None:
     """Home Assistant's answer for `intent` in `language`, or None where it has none (or it cannot be rendered)."""
-    key = response_key(language, intent, key)
+    states = [State(e) for e in entities]
+    key = response_key(language, intent, key, (*slots, *(s.domain for s in states[:1])))
     if key is None:
         return None
     source = responses(language)[intent][key]
-    states = [State(e) for e in entities]
     matched = [s for s in states if wanted_state is None or s.state == wanted_state]
     first = (matched or states or [None])[0]
     by_id = {e.entity_id: e for e in (home.entities if home else entities)}
