@@ -68,7 +68,7 @@ IMPACT_SHARE_WITH_COMB = 0.25
 # and by IMPACT_MEDIAN_SIGMAS standard errors. A median is moved by at most half the blocks, so stray knocks
 # (even a few a second, ringing over several turns) do not lift it.
 IMPACT_MEDIAN_EXCESS = 1.0
-IMPACT_MEDIAN_SIGMAS = 3.5
+IMPACT_MEDIAN_SIGMAS = 4.0
 GUMBEL_MEDIAN = -math.log(math.log(2.0))  # median of the standard Gumbel law, 0.3665
 
 
