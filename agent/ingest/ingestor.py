@@ -117,6 +117,7 @@ class Ingestor:
                                     event_every_s=cfg.quality_event_every_s, dead_letters_per_min=cfg.dead_letters_per_device_per_min,
                                     max_devices=cfg.max_streams)
         self._allowed: dict[str, bool] = {}
+        self._max_frame_bytes = cfg.max_frame_bytes
         # By topic, one dict hit per frame: the stream's key, windower and place on its device's clock.
         self._streams: dict[str, tuple[StreamKey, StreamWindower, StreamClock]] = {}
         self._client: mqtt.Client | None = None
@@ -188,32 +189,22 @@ class Ingestor:
         size = len(payload)
         c.bytes += size
         known = self._streams.get(topic)
-        flow: DeviceFlow | None = None
-        try:
-            if known is None:
-                key = self._key(topic)
-                flow = self.limiter.flow(key.site, key.device)
-            else:
-                key, windower, clock = known
-                flow = clock.device
-            if size > self.cfg.max_frame_bytes:
-                raise WireError(WireErrorReason.OVERSIZED, f"{size} bytes > ingest.max_frame_bytes {self.cfg.max_frame_bytes}")
-            if payload[:2] == MAGIC:
+        if known is not None and size <= self._max_frame_bytes and payload[:2] == MAGIC:
+            key, windower, clock = known  # the path of every high-rate frame: a known stream, binary
+            try:
                 seq, t0, rate, raw, scale = read_binary(payload)
-            else:
-                frame = decode_frame(payload)
-                seq, t0, rate, raw, scale = frame.seq, frame.t0, frame.rate, frame.samples, None
-                if raw.ndim == 1:
-                    raw = raw[None, :]
-            if known is None:
-                windower, clock = self._open_stream(key, topic, flow)
-        except WireError as err:
-            self._refuse(err, topic, payload, flow)
-            return False
+            except WireError as err:
+                self._refuse(err, topic, payload, clock.device)
+                return False
+        else:
+            opened = self._first_or_other(topic, payload, known)
+            if opened is None:
+                return False
+            key, windower, clock, (seq, t0, rate, raw, scale) = opened
         m = raw.shape[1]
         if not self.limiter.admit(clock, t0, m / rate, time.time()):
             c.flood_dropped += 1
-            self._report(self.limiter.refuse(flow, "flood", time.time(), TOO_MANY))
+            self._report(self.limiter.refuse(clock.device, "flood", time.time(), TOO_MANY))
             return False
         missing = c.missing_frames
         windows = windower.push_samples(seq, t0, rate, raw, scale)
@@ -231,6 +222,35 @@ class Ingestor:
                 for window in windows:
                     self.on_window(key, window)
         return True
+
+    def _first_or_other(self, topic: str, payload: bytes, known: tuple | None) -> tuple | None:
+        """Everything but a binary frame of a known stream: a new stream's first frame, JSON, oversized.
+
+        (key, windower, clock, (seq, t0, rate, raw, scale)), or None when the message was refused.
+        """
+        flow: DeviceFlow | None = None
+        try:
+            if known is None:
+                key = self._key(topic)
+                flow = self.limiter.flow(key.site, key.device)
+            else:
+                key, windower, clock = known
+                flow = clock.device
+            size = len(payload)
+            if size > self._max_frame_bytes:
+                raise WireError(WireErrorReason.OVERSIZED, f"{size} bytes > ingest.max_frame_bytes {self._max_frame_bytes}")
+            if payload[:2] == MAGIC:
+                frame = read_binary(payload)
+            else:
+                decoded = decode_frame(payload)
+                raw = decoded.samples
+                frame = decoded.seq, decoded.t0, decoded.rate, raw[None, :] if raw.ndim == 1 else raw, None
+            if known is None:
+                windower, clock = self._open_stream(key, topic, flow)
+        except WireError as err:
+            self._refuse(err, topic, payload, flow)
+            return None
+        return key, windower, clock, frame
 
     def _meta(self, topic: str, payload: bytes) -> None:
         parts = topic.split("/")

@@ -68,6 +68,7 @@ class StreamWindower:
         # (800 kB at 12.8 kHz) for every 0.1 s frame. Unconsumed samples live in [_start, _n)
         # and are moved to the front only when the end is reached, about once per window.
         self._buf = np.empty((1, 0))
+        self._width = 0  # self._buf.shape[1], read once per frame
         self._start = 0
         self._n = 0
         self._buffer_t0 = 0.0
@@ -96,41 +97,49 @@ class StreamWindower:
         counters = self.counters
         counters.frames += 1
         channels, m = raw.shape
+        # One comparison chain for the common case: the next frame of an unchanged stream.
+        if seq != self._next_seq or rate != self._rate or channels != self._channels:
+            if not self._irregular(seq, t0, rate, channels):
+                return None
+        n = self._n
+        if n + m > self._width:
+            n = self._make_room(m)
+        dest = self._last = self._buf[:, n : n + m]
+        dest[...] = raw  # a plain cast, then an in-place multiply: cheaper than one mixed-type ufunc call
+        if scale is not None:
+            dest *= scale
+        n += m
+        self._n = n
+        self._next_seq = seq + 1
+        self._frame_n = m
+        counters.samples += m
+        if n - self._start < self._n_window:
+            return []
+        return self._cut()
+
+    def _irregular(self, seq: int, t0: float, rate: float, channels: int) -> bool:
+        """A frame that is not simply the next one: whether to store it (gaps filled, restarts done); False for a duplicate or late frame."""
         next_seq = self._next_seq
         if next_seq is not None and seq < next_seq:
             if next_seq - seq <= REORDER_SPAN or t0 <= self._buffer_end():
                 late = seq in self._missing
                 if late:
                     self._missing.remove(seq)
-                    counters.out_of_order += 1
+                    self.counters.out_of_order += 1
                 else:
-                    counters.duplicates += 1
+                    self.counters.duplicates += 1
                 if self._totals is not None:
                     if late:
                         self._totals.out_of_order += 1
                     else:
                         self._totals.duplicates += 1
-                return None
+                return False
             self._restart(t0, rate, channels)  # the device rebooted and counts from 0 again
         elif next_seq is None or rate != self._rate or channels != self._channels:
             self._restart(t0, rate, channels)
-        elif seq > next_seq:
-            self._fill_gap(seq, t0)
-        n = self._n
-        if n + m > self._buf.shape[1]:
-            n = self._make_room(m)
-        dest = self._last = self._buf[:, n : n + m]
-        if scale is None:
-            dest[...] = raw
         else:
-            np.multiply(raw, scale, out=dest)
-        self._n = n + m
-        self._next_seq = seq + 1
-        self._frame_n = m
-        counters.samples += m
-        if self._n - self._start < self._n_window:
-            return []
-        return self._cut()
+            self._fill_gap(seq, t0)  # seq > next_seq
+        return True
 
     def last_frame(self) -> np.ndarray:
         """The samples of the frame just pushed, as windows hold them: a view valid until the next push."""
@@ -141,13 +150,13 @@ class StreamWindower:
         size = max(self._buf.shape[1], 2 * self._n_window + max(self._frame_n, m), held + m)
         target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
         target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
-        self._buf, self._start, self._n = target, 0, held
+        self._buf, self._width, self._start, self._n = target, size, 0, held
         return held
 
     def _append(self, samples: np.ndarray) -> None:
         m = samples.shape[1]
         n = self._n
-        if n + m > self._buf.shape[1]:
+        if n + m > self._width:
             n = self._make_room(m)
         self._buf[:, n : n + m] = samples
         self._n = n + m
@@ -163,7 +172,7 @@ class StreamWindower:
         self._n_window = min(MAX_WINDOW_SAMPLES // channels, max(1, int(round(self.window_s * self._rate))))
         self._n_hop = min(self._n_window, max(1, int(round(self.hop_s * self._rate))))
         self._buf = np.empty((channels, 0))
-        self._start = self._n = 0
+        self._width = self._start = self._n = 0
         self._buffer_t0 = t0
         self._missing.clear()
 
