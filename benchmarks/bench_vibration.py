@@ -1,9 +1,20 @@
 """Vibration encoder: real-time factor per core at 12 and 48 kHz, the cost of each stage, accuracy on a simulated set
-and on the real CWRU bearing set (window level, load 0 = development, load 1 = held out; skipped when absent)."""
+and on the real CWRU bearing set (window level, load 0 = development, load 1 = held out; skipped when absent).
+
+Side by side with an earlier revision (CPU time of both encoders alternating on the same windows in one process,
+which a shared machine's load cannot tilt the way it tilts two separate runs):
+
+    python -m benchmarks.bench_vibration --against REV [--pairs 60]
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
+import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -179,3 +190,61 @@ def _accuracy(quick: bool) -> list[Measurement]:
                 )
             )
     return rows
+
+
+def side_by_side(rev: str, pairs: int = 60, root: Path | None = None) -> list[Measurement]:
+    """CPU time per 1 s window of this tree's encoder and of revision `rev`'s, alternating on the same windows.
+
+    `rev`'s adapters/ is taken with `git archive` into a temporary package (`adapters` renamed so both load in
+    one process); what it imports from elsewhere (base/, the simulator) comes from this tree.
+    """
+    root = root or Path(__file__).resolve().parents[1]
+    rows: list[Measurement] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(["git", "-C", str(root), "archive", rev, "adapters"], check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        pkg = Path(tmp) / "adapters"
+        old_name = "adapters_at_rev"
+        pkg.rename(Path(tmp) / old_name)
+        for py in (Path(tmp) / old_name).rglob("*.py"):
+            py.write_text(re.sub(r"\b(from|import) adapters\b", rf"\1 {old_name}", py.read_text()))
+        sys.path.insert(0, tmp)
+        try:
+            old_factory = importlib.import_module(f"{old_name}.vibration.encoder").factory
+            with sfft.set_workers(1):
+                for rate in (12000.0, 48000.0):
+                    windows = _windows(rate, 10)
+                    encoders = {"this tree": factory(rate), rev: old_factory(rate)}
+                    times: dict[str, list[float]] = {k: [] for k in encoders}
+                    for enc in encoders.values():
+                        enc.encode(windows[0], 0.0)
+                    for i in range(pairs):
+                        for key in (list(encoders) if i % 2 == 0 else list(encoders)[::-1]):
+                            start = time.process_time()
+                            for w in windows:
+                                encoders[key].encode(w, 0.0)
+                            times[key].append((time.process_time() - start) / len(windows))
+                    new, old = statistics.median(times["this tree"]), statistics.median(times[rev])
+                    rows.append(
+                        Measurement(
+                            f"vibration_side_by_side_{int(rate / 1000)}k",
+                            new / old,
+                            "x time of rev",
+                            f"CPU time per 1 s window, this tree / {rev}, alternating, median of {pairs} runs of 10 windows",
+                            {"this_tree_ms": round(new * 1e3, 3), "rev_ms": round(old * 1e3, 3), "rev": rev},
+                        )
+                    )
+        finally:
+            sys.path.remove(tmp)
+            for name in [m for m in sys.modules if m == old_name or m.startswith(old_name + ".")]:
+                del sys.modules[name]
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_vibration")
+    parser.add_argument("--against", required=True, metavar="REV", help="git revision whose encoder to time side by side")
+    parser.add_argument("--pairs", type=int, default=60, help="alternating runs of 10 windows per encoder (default 60)")
+    a = parser.parse_args()
+    for row in side_by_side(a.against, a.pairs):
+        print(f"{row.name}: {row.value:.3f} {row.unit} ({row.extra['this_tree_ms']} against {row.extra['rev_ms']} ms)")
