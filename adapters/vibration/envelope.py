@@ -486,10 +486,10 @@ def _decide(
         return None, 0.0, False
     names = {m.name for m in detected}
     by_ftf, by_1x = modulation.get("ftf", 1.0), modulation.get("1x", 1.0)
-    # The ball explains a dense line pattern only where its own comb is plain: seen in both envelopes (an
+    # The ball explains a dense line pattern only where its own comb is plain: detected in both envelopes (an
     # inner race's 1x sidebands, h x BPFI +- k x 1x, let a ball comb thread them in one envelope, and
     # BPFI - 5x of a 6205 lies 4 % from FTF, inside the search span of a declared speed).
-    ball_seen = sum(_seen(found.get("bsf")) for found in per_source.values()) >= min(2, len(per_source))
+    ball_seen = sum(bool(found.get("bsf") and found["bsf"].detected) for found in per_source.values()) >= min(2, len(per_source))
     ball_signature = "bsf" in names and by_ftf >= ANCHOR_SNR and by_ftf > by_1x and ball_seen
     if ball_signature:
         best = families["bsf"]
