@@ -65,8 +65,9 @@ IMPACT_SHARE_WITH_COMB = 0.25
 # Weaker impacts in nearly every turn (a spall rolling in and out of the load zone, a skidding ball) seldom
 # reach that peak but lift the typical turn's: the median block peak, over the envelope mean, exceeds what
 # Gaussian noise gives (Gumbel: ln k + 0.3665, standard error 1 / (ln 2 sqrt(blocks))) by IMPACT_MEDIAN_EXCESS
-# and by IMPACT_MEDIAN_SIGMAS standard errors. A median is moved by at most half the blocks, so stray knocks
-# (even a few a second, ringing over several turns) do not lift it.
+# and by IMPACT_MEDIAN_SIGMAS standard errors. A median moves only as far as the blocks above it allow: stray
+# knocks striking a few turns barely lift it (a simulated healthy machine knocking 7 times in a second, a
+# quarter of its turns, reached 1.2: such a window reads unclear).
 IMPACT_MEDIAN_EXCESS = 1.0
 IMPACT_MEDIAN_SIGMAS = 4.0
 GUMBEL_MEDIAN = -math.log(math.log(2.0))  # median of the standard Gumbel law, 0.3665
@@ -463,8 +464,8 @@ def _decide(
 
     The candidate is the detected race/ball family with the best contrast (cage only when nothing
     else fits). Cage-modulated ball impacts (lines at 2 x BSF +- k x FTF) fill the envelope spectrum
-    so densely that race combs find lines too; when a ball comb is present and the envelope is
-    modulated more at FTF than at 1x, the ball explains the spectrum.
+    so densely that race combs find lines too; when a ball comb is detected in both envelopes and the
+    envelope is modulated more at FTF than at 1x, the ball explains the spectrum.
 
     Confidence rests on three things the field checks before calling a defect:
       margin      the candidate's contrast over the best rival family's (a comb that another family
