@@ -99,7 +99,7 @@ class StreamWindower:
         channels, m = raw.shape
         # One comparison chain for the common case: the next frame of an unchanged stream.
         if seq != self._next_seq or rate != self._rate or channels != self._channels:
-            if not self._irregular(seq, t0, rate, channels):
+            if not self._irregular(seq, t0, rate, channels, m):
                 return None
         n = self._n
         if n + m > self._width:
@@ -117,7 +117,7 @@ class StreamWindower:
             return []
         return self._cut()
 
-    def _irregular(self, seq: int, t0: float, rate: float, channels: int) -> bool:
+    def _irregular(self, seq: int, t0: float, rate: float, channels: int, m: int) -> bool:
         """A frame that is not simply the next one: whether to store it (gaps filled, restarts done); False for a duplicate or late frame."""
         next_seq = self._next_seq
         if next_seq is not None and seq < next_seq:
@@ -138,7 +138,7 @@ class StreamWindower:
         elif next_seq is None or rate != self._rate or channels != self._channels:
             self._restart(t0, rate, channels)
         else:
-            self._fill_gap(seq, t0)  # seq > next_seq
+            self._fill_gap(seq, t0, m)  # seq > next_seq
         return True
 
     def last_frame(self) -> np.ndarray:
@@ -147,19 +147,22 @@ class StreamWindower:
 
     def _make_room(self, m: int) -> int:
         held = self._n - self._start
-        size = max(self._buf.shape[1], 2 * self._n_window + max(self._frame_n, m), held + m)
-        target = self._buf if size == self._buf.shape[1] else np.empty((self._channels, size))
+        # Two windows and a frame; more only while a gap's NaN and the frame after it must fit at
+        # once (windows are views), and back to that size at the next move, so a stream that had
+        # a long gap does not keep a buffer several windows long.
+        size = max(2 * self._n_window + max(self._frame_n, m), held + m)
+        target = self._buf if size <= self._width <= size + (size >> 2) else np.empty((self._channels, size))
         target[:, :held] = self._buf[:, self._start : self._n]  # numpy buffers overlapping ranges
         self._buf, self._width, self._start, self._n = target, size, 0, held
         return held
 
-    def _append(self, samples: np.ndarray) -> None:
-        m = samples.shape[1]
+    def _append_nan(self, missing: int, then: int) -> None:
+        """`missing` NaN samples, in place, with room for the `then` samples of the frame after them."""
         n = self._n
-        if n + m > self._width:
-            n = self._make_room(m)
-        self._buf[:, n : n + m] = samples
-        self._n = n + m
+        if n + missing + then > self._width:
+            n = self._make_room(missing + then)
+        self._buf[:, n : n + missing] = np.nan
+        self._n = n + missing
 
     def _buffer_end(self) -> float:
         return self._buffer_t0 + (self._n - self._start) / self._rate if self._rate else 0.0
@@ -176,7 +179,7 @@ class StreamWindower:
         self._buffer_t0 = t0
         self._missing.clear()
 
-    def _fill_gap(self, seq: int, t0: float) -> None:
+    def _fill_gap(self, seq: int, t0: float, m: int) -> None:
         self.counters.gaps += 1
         first_missing = self._next_seq or 0
         self.counters.missing_frames += seq - first_missing
@@ -190,7 +193,7 @@ class StreamWindower:
             self._restart(t0, self._rate, self._channels)
             self.counters.restarts -= 1  # a long gap, already counted as a gap
         elif missing:
-            self._append(np.full((self._channels, missing), np.nan))
+            self._append_nan(missing, m)
 
     def _cut(self) -> list[Window]:
         n_window, n_hop = self._n_window, self._n_hop
