@@ -6,7 +6,8 @@ process as the demo runs them: a gateway runtime for the plant and a hub-profile
 the home, each with its stream watcher, guard and audit log, ticket store and outbox, on their
 own data directories. Every `every_s` the child records its resident memory, open files and
 threads, the size of every SQLite file under its data directories, and its queue depths (windows
-waiting for the watcher, outbox messages waiting for the broker), with ingest counters. The
+waiting for the watcher, outbox messages waiting for the broker: at the sample and the deepest of
+polls every 0.5 s since the previous one), with ingest counters. The
 result is the slope of resident memory (least squares, MB per hour, over the samples after the
 first two minutes of warm-up, and over the second half of the run) and the maximum of each figure.
 
@@ -98,7 +99,8 @@ def summarize(samples: list[dict], sim: dict, minutes: float, every_s: float) ->
     last = samples[-1]
     detail = (f"{minutes:g} min wall of plant.yaml + home.yaml at {SPEED:g}x ({minutes * SPEED:g} min simulated), "
               f"a sample every {every_s:g} s; slope by least squares after {WARMUP_S:g} s")
-    per_minute = [{k: s[k] for k in ("t", "rss_mb", "open_files", "threads", "watch_queue", "outbox_pending")}
+    per_minute = [{k: s[k] for k in ("t", "rss_mb", "open_files", "threads", "watch_queue", "outbox_pending", "watch_queue_peak",
+                                     "outbox_pending_peak", "frames_missing")}
                   | {"sqlite_kb": sum(s["sqlite_kb"].values())} for s in samples]
     return [
         Measurement("soak.rss_slope_mb_per_h", slope, "MB/h", f"resident memory of the services process; {detail}",
@@ -108,9 +110,11 @@ def summarize(samples: list[dict], sim: dict, minutes: float, every_s: float) ->
         Measurement("soak.threads_max", peak("threads"), "threads", f"first {samples[0]['threads']}, last {last['threads']}"),
         Measurement("soak.sqlite_kb_last", sum(last["sqlite_kb"].values()), "kB", "all SQLite files (audit, tickets, outbox, WAL)",
                     {"files": json.dumps(last["sqlite_kb"]), "slope_mb_per_h": round(sql_slope, 3)}),
-        Measurement("soak.watch_queue_max", peak("watch_queue"), "windows", "windows waiting for the watchers (bound 1,000 each)",
-                    {"windows_dropped": last["windows_dropped"]}),
-        Measurement("soak.outbox_pending_max", peak("outbox_pending"), "messages", "outbound messages waiting on disk"),
+        Measurement("soak.watch_queue_max", peak("watch_queue_peak"), "windows",
+                    "windows waiting for the watchers (bound 1,000 each), deepest of polls every 0.5 s",
+                    {"windows_dropped": last["windows_dropped"], "at_minute_samples_max": peak("watch_queue")}),
+        Measurement("soak.outbox_pending_max", peak("outbox_pending_peak"), "messages",
+                    "outbound messages waiting on disk, deepest of polls every 0.5 s", {"at_minute_samples_max": peak("outbox_pending")}),
         Measurement("soak.frames", last["frames_accepted"], "frames", "frames accepted by both runtimes over the run",
                     {"missing_frames": last["frames_missing"], "dropped_on_devices_by_dropout_faults": sim["dropped_by_dropout_fault"],
                      "dead_letters": last["dead_letters"], "flood_dropped": last["flood_dropped"],
@@ -161,15 +165,28 @@ def serve(url: str, data: Path, out: Path, duration_s: float, every_s: float) ->
         (data / name).mkdir(parents=True, exist_ok=True)
         runtimes.append(ServiceRuntime(settings, name, event_backend=FixedDecisions()).start())
     start = time.monotonic()
+    peak = {"watch_queue": 0, "outbox_pending": 0}  # the deepest queues since the last sample, polled every 0.5 s
+    polling = threading.Event()
+
+    def poll_queues() -> None:
+        while not polling.wait(0.5):
+            peak["watch_queue"] = max(peak["watch_queue"], sum(r.watcher._queue.qsize() for r in runtimes))
+            peak["outbox_pending"] = max(peak["outbox_pending"], sum(r.outbox.pending() for r in runtimes))
+
+    threading.Thread(target=poll_queues, daemon=True).start()
     try:
         with out.open("w") as sink:
             while True:
-                sink.write(json.dumps(_sample(runtimes, data, time.monotonic() - start)) + "\n")
+                sample = _sample(runtimes, data, time.monotonic() - start)
+                sample.update({f"{k}_peak": max(v, sample[k]) for k, v in peak.items()})
+                peak.update(watch_queue=0, outbox_pending=0)
+                sink.write(json.dumps(sample) + "\n")
                 sink.flush()
                 if time.monotonic() - start >= duration_s:
                     break
                 time.sleep(max(0.0, min(every_s, duration_s - (time.monotonic() - start))))
     finally:
+        polling.set()
         for runtime in runtimes:
             runtime.stop(flush_s=2.0)
 
