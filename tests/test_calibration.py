@@ -138,3 +138,38 @@ def test_refuses_missing_corrupt_and_future_files(tmp_path: Path) -> None:
 def test_bad_fitting_input_is_refused(scores, correct, method) -> None:
     with pytest.raises(CalibrationError):
         fit_calibration(scores, correct, method)
+
+
+def test_each_source_gets_its_own_map_and_a_small_source_shares_the_pooled_one(tmp_path: Path) -> None:
+    # The fast path's 1.0 is nearly always right; the model's 0.99 is right half the time. One pooled
+    # map would call the model's 0.99 near-certain; a map per source does not.
+    rng = np.random.default_rng(3)
+    fast = np.ones(300)
+    fast_ok = (rng.uniform(size=300) < 0.99).astype(int)
+    model = rng.uniform(0.9, 1.0, 300)
+    model_ok = (rng.uniform(size=300) < 0.5).astype(int)
+    rare = np.full(5, 0.95)
+    scores = np.concatenate([fast, model, rare])
+    ok = np.concatenate([fast_ok, model_ok, np.ones(5, int)])
+    sources = ["fast"] * 300 + ["local"] * 300 + ["edge"] * 5
+    cal = fit_calibration(scores, ok, "isotonic", 0.3, sources=sources)
+    assert sorted(cal.by_source) == ["fast", "local"]  # 5 edge answers are too few for a map of their own
+    assert cal.predict(1.0, "fast") > 0.95
+    assert cal.predict(0.99, "local") < 0.75
+    assert cal.predict(0.95, "edge") == cal.predict(0.95)  # the pooled map
+    # The threshold is chosen on each answer's own map, and survives storage.
+    back = load_calibration(cal.save(tmp_path / "c.json"))
+    assert back.by_source == cal.by_source and back.escalation_rate(cal.threshold) == pytest.approx(cal.achieved_escalation_rate)
+    assert cal.escalation_rate(cal.threshold) == pytest.approx(cal.achieved_escalation_rate)
+    with pytest.raises(CalibrationError, match="sources"):
+        fit_calibration(scores, ok, sources=sources[:-1])
+
+
+def test_a_calibration_stored_before_maps_per_source_still_loads(tmp_path: Path) -> None:
+    s, y = logistic_set(n=200)
+    path = fit_calibration(s, y, "isotonic").save(tmp_path / "old.json")
+    data = json.loads(path.read_text())
+    del data["by_source"], data["sources"]
+    path.write_text(json.dumps(data))
+    old = load_calibration(path)
+    assert old.by_source == {} and old.predict(0.7, "local") == old.predict(0.7)

@@ -4,6 +4,11 @@ Fitted on (raw score, correct) pairs from a labelled set: isotonic regression (p
 violators, numpy) or Platt scaling (a logistic in the raw score, scipy). The stored calibration
 records the model it was fitted for; a calibration made for another model is refused, since
 its scores mean something else.
+
+Scores from different sources do not mean the same: a template match's 1.0 is a rule, a
+model's 0.99 is a token probability that a small model reaches when wrong too. Given the
+source of each score ("fast", "local"), a map is fitted per source with enough answers, and
+the pooled map serves the others.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from base.errors import TesseraError
 FORMAT_VERSION = 1
 FILENAME = "calibration.json"
 Method = Literal["isotonic", "platt"]
+MIN_SOURCE_ANSWERS = 20  # fewer answers from one source than this: it shares the pooled map
 
 
 class CalibrationError(TesseraError):
@@ -56,24 +62,36 @@ class Calibration:
     fitted_at: float = 0.0
     version: int = FORMAT_VERSION
     meta: dict[str, Any] = field(default_factory=dict)
+    by_source: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # source -> isotonic knots x, y
+    sources: list[str] = field(default_factory=list)  # the source of each of `scores`, in the same order
 
-    def predict(self, raw: float | np.ndarray) -> float | np.ndarray:
-        """P(correct) for one raw score or an array of them."""
+    def predict(self, raw: float | np.ndarray, source: str | None = None) -> float | np.ndarray:
+        """P(correct) for one raw score or an array of them, from `source`'s own map when it has one."""
         x = np.asarray(raw, dtype=float)
-        if self.method == "platt":
+        if source in self.by_source:
+            knots = self.by_source[source]
+            out = np.interp(x, knots["x"], knots["y"])
+        elif self.method == "platt":
             out = _sigmoid(self.params["a"] * x + self.params["b"])
         else:
             out = np.interp(x, self.params["x"], self.params["y"])
         return float(out) if out.ndim == 0 else out
 
+    def predict_each(self, scores: Any, sources: list[str] | None = None) -> np.ndarray:
+        """P(correct) for each score, each from its own source's map."""
+        x = np.asarray(scores, dtype=float)
+        if not sources:
+            return np.asarray(self.predict(x), dtype=float)
+        return np.array([self.predict(float(v), s) for v, s in zip(x, sources)], dtype=float)
+
     def threshold_for_escalation_rate(self, rate: float) -> float:
         """The calibrated-confidence threshold below which `rate` of the fitting set would escalate."""
-        threshold, _ = _threshold(np.asarray(self.predict(np.asarray(self.scores))), rate)
+        threshold, _ = _threshold(self.predict_each(self.scores, self.sources), rate)
         return threshold
 
     def escalation_rate(self, threshold: float) -> float:
         """Share of the fitting set whose calibrated confidence is below `threshold`."""
-        conf = np.asarray(self.predict(np.asarray(self.scores)))
+        conf = self.predict_each(self.scores, self.sources)
         return float(np.mean(conf < threshold)) if conf.size else 0.0
 
     def save(self, path: Path) -> Path:
@@ -114,12 +132,19 @@ def load_calibration(path: Path, model_sha256: str | None = None) -> Calibration
 
 
 def fit_calibration(scores: Any, correct: Any, method: Method = "isotonic", target_escalation_rate: float = 0.2, *,
-                    model_sha256: str = "", score_kind: str = "mean_token_prob", bins: int = 10) -> Calibration:
-    """Fit raw scores to outcomes and choose the threshold that escalates `target_escalation_rate` of them."""
+                    model_sha256: str = "", score_kind: str = "mean_token_prob", bins: int = 10,
+                    sources: list[str] | None = None) -> Calibration:
+    """Fit raw scores to outcomes and choose the threshold that escalates `target_escalation_rate` of them.
+
+    `sources` (one per score, e.g. the plan's route) fits an isotonic map per source with at
+    least MIN_SOURCE_ANSWERS answers; the pooled fit (`method`) serves the rest.
+    """
     x = np.asarray(scores, dtype=float).ravel()
     y = np.asarray(correct, dtype=float).ravel()
     if x.size != y.size:
         raise CalibrationError(f"{x.size} scores but {y.size} outcomes; pass one outcome per score")
+    if sources is not None and len(sources) != x.size:
+        raise CalibrationError(f"{x.size} scores but {len(sources)} sources; pass one source per score or none")
     if x.size < 2:
         raise CalibrationError(f"need at least 2 labelled answers to calibrate, got {x.size}")
     if not np.all(np.isfinite(x)):
@@ -136,14 +161,27 @@ def fit_calibration(scores: Any, correct: Any, method: Method = "isotonic", targ
         params = {"a": a, "b": b}
     else:
         raise CalibrationError(f"unknown calibration method {method!r}; use isotonic or platt")
+    order = np.argsort(x, kind="mergesort")
     cal = Calibration(method=method, params=params, threshold=0.0, target_escalation_rate=target_escalation_rate,
                       achieved_escalation_rate=0.0, reliability=Reliability(0.0, 0.0, 0.0, 0.0, bins),
-                      scores=np.sort(x).tolist(), model_sha256=model_sha256, score_kind=score_kind, n=int(x.size), fitted_at=time.time())
-    conf = np.asarray(cal.predict(x))
+                      scores=x[order].tolist(), model_sha256=model_sha256, score_kind=score_kind, n=int(x.size), fitted_at=time.time(),
+                      by_source=_per_source(x, y, sources), sources=[sources[i] for i in order] if sources else [])
+    conf = cal.predict_each(x, sources)
     cal.threshold, cal.achieved_escalation_rate = _threshold(conf, target_escalation_rate)
     cal.reliability = Reliability(ece=expected_calibration_error(conf, y, bins), brier=float(np.mean((conf - y) ** 2)),
                                   brier_raw=float(np.mean((np.clip(x, 0, 1) - y) ** 2)), accuracy=float(y.mean()), bins=bins)
     return cal
+
+
+def _per_source(x: np.ndarray, y: np.ndarray, sources: list[str] | None) -> dict[str, dict[str, list[float]]]:
+    """Isotonic knots for each source with enough answers."""
+    fitted: dict[str, dict[str, list[float]]] = {}
+    for source in sorted(set(sources or [])):
+        mask = np.array([s == source for s in sources or []])
+        if mask.sum() >= MIN_SOURCE_ANSWERS:
+            kx, ky = isotonic_fit(x[mask], y[mask])
+            fitted[source] = {"x": kx.tolist(), "y": ky.tolist()}
+    return fitted
 
 
 def isotonic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

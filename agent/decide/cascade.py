@@ -48,26 +48,36 @@ class CommandCascade:
         request = EscalationRequest("command", utterance, examples=[e.utterance for e in (edge or self.setup.local).examples.similar(utterance, 8)],
                                     local_answer={"tool": local.tool, "args": local.args})
         outcome = run_with_escalation(local, local.raw_confidence, (lambda: edge.plan(utterance, context)) if edge else None, self.setup.review,
-                                      policy=self.setup.policy, request=request)
+                                      policy=self.setup.policy, request=request, source=local.route)
         plan = outcome.answer
+        source = "edge" if outcome.route is Route.EDGE else local.route  # a fallback is the local answer
         if outcome.route is Route.EDGE:
             plan.route = "edge"
             plan.latency_s += local.latency_s
         elif outcome.route is Route.FALLBACK:
             plan.route = "fallback"
-        calibrated = outcome.decision.confidence
-        log.info("planned", extra={"route": plan.route, "tool": plan.tool, "calibrated_confidence": calibrated})
+        plan.confidence = self.calibrated(plan.raw_confidence, source)
+        log.info("planned", extra={"route": plan.route, "tool": plan.tool, "calibrated_confidence": plan.confidence})
         return plan
+
+    def calibrated(self, raw: float, source: str) -> float | None:
+        """P(correct) of an answer from `source` ("fast", "local", "edge") by the stored calibration; None without one.
+
+        A source the calibration has no map of its own for (the edge, usually) takes the pooled map.
+        """
+        cal = self.setup.calibration
+        return None if cal is None else float(cal.predict(raw, source))
 
 
 def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade",
-                  review_unsure: bool = False) -> CommandCascade:
+                  review_unsure: bool = False, review: bool = True) -> CommandCascade:
     """The cascade from config: the local model, the edge model if configured, the stored calibration.
 
     mode: "cascade" (escalate by calibrated confidence), "local" (never escalate), "edge" (always),
     "auto" (cascade when the edge and a calibration are configured, else local).
     review_unsure: with "auto", a calibration and no edge, plans below the threshold still run
     locally but are flagged and queued for an operator's review (the hub's setting).
+    review: False never queues (evaluation runs must not fill a site's review queue).
     """
     if mode == "auto":
         calibrated = calibration_path(settings.data_dir).exists()
@@ -95,8 +105,20 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
         raise TesseraError("no calibration stored for this model; run `tessera calibrate --home FILE` first, or use --mode local")
     else:
         policy = ThresholdPolicy.from_calibration(calibration)
-    review = ReviewQueue.for_data_dir(settings.data_dir) if mode != "local" else None
-    return CommandCascade(CascadeSetup(local, edge, policy, review, calibration))
+    queue = ReviewQueue.for_data_dir(settings.data_dir) if mode != "local" and review else None
+    return CommandCascade(CascadeSetup(local, edge, policy, queue, calibration))
+
+
+def fast_only(settings: TesseraSettings, home: Home) -> CommandCascade:
+    """The template fast path alone, no model: what it does not match is declined (Clarify or OutOfScope).
+
+    The stored calibration's fast-path map applies whatever model it was fitted with: template
+    matches do not depend on the model.
+    """
+    path = calibration_path(settings.data_dir)
+    calibration = load_calibration(path) if path.exists() else None
+    planner = CommandPlanner(home, None, language=settings.hub.language)
+    return CommandCascade(CascadeSetup(planner, None, FixedPolicy(Route.LOCAL), None, calibration))
 
 
 def build_event_backend(settings: TesseraSettings, local: LLMBackend) -> LLMBackend:

@@ -62,8 +62,8 @@ class RouteDecision:
 class EscalationPolicy(Protocol):
     """Decides local or edge from a raw confidence (the kind the calibration was fitted on)."""
 
-    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
-        """Route one answer."""
+    def decide(self, confidence: float, source: str | None = None) -> RouteDecision:
+        """Route one answer; `source` names what produced it ("fast", "local"), for a calibration fitted per source."""
         ...
 
 
@@ -80,9 +80,9 @@ class ThresholdPolicy:
         threshold = calibration.threshold if escalation_rate is None else calibration.threshold_for_escalation_rate(escalation_rate)
         return cls(threshold=threshold, calibration=calibration)
 
-    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
+    def decide(self, confidence: float, source: str | None = None) -> RouteDecision:
         """Edge when P(correct) < threshold, else local."""
-        p = float(self.calibration.predict(confidence)) if self.calibration is not None else float(confidence)
+        p = float(self.calibration.predict(confidence, source)) if self.calibration is not None else float(confidence)
         if p < self.threshold:
             return RouteDecision(Route.EDGE, RouteReason.LOW_CONFIDENCE, self.threshold, p)
         return RouteDecision(Route.LOCAL, RouteReason.CONFIDENT, self.threshold, p)
@@ -94,7 +94,7 @@ class FixedPolicy:
 
     route: Route
 
-    def decide(self, confidence: float, context: Any = None) -> RouteDecision:
+    def decide(self, confidence: float, source: str | None = None) -> RouteDecision:
         """The fixed route."""
         reason = RouteReason.FORCED_EDGE if self.route is Route.EDGE else RouteReason.FORCED_LOCAL
         return RouteDecision(self.route, reason, None, None)
@@ -184,13 +184,13 @@ class CascadeOutcome(Generic[T]):
 
 
 def run_with_escalation(local: T, confidence: float, edge_call: Callable[[], T] | None, review_queue: ReviewQueue | None, *,
-                        policy: EscalationPolicy, request: EscalationRequest, context: Any = None) -> CascadeOutcome[T]:
+                        policy: EscalationPolicy, request: EscalationRequest, source: str | None = None) -> CascadeOutcome[T]:
     """Route `local` by `policy`; on low confidence call `edge_call`, falling back to `local` if the edge fails.
 
     `edge_call` may itself raise `EdgeUnavailable(EdgeFailure.BAD_RESPONSE, ...)` when the edge's
     answer is unusable (its JSON did not parse, its tool is unknown): that falls back the same way.
     """
-    decision = policy.decide(confidence, context)
+    decision = policy.decide(confidence, source)
     if decision.route is Route.LOCAL:
         return CascadeOutcome(Route.LOCAL, local, decision.reason, decision)
     if edge_call is None:

@@ -58,6 +58,7 @@ class Plan:
     raw_confidence: float
     latency_s: float
     answer: str = ""  # the clarifying question, when there is one
+    confidence: float | None = None  # calibrated P(correct), set by the cascade when a calibration is stored
     completion: Completion | None = None
     messages: list[Message] = field(default_factory=list)
     schema: dict[str, Any] | None = None
@@ -66,7 +67,8 @@ class Plan:
         """The fields `tessera plan --json` prints."""
         return {
             "utterance": self.utterance, "tool": self.tool, "args": self.args, "route": self.route,
-            "confidence": round(self.raw_confidence, 4), "latency_s": round(self.latency_s, 4), "answer": self.answer,
+            "confidence": round(self.confidence if self.confidence is not None else self.raw_confidence, 4),
+            "calibrated": self.confidence is not None, "raw_confidence": round(self.raw_confidence, 4), "latency_s": round(self.latency_s, 4), "answer": self.answer,
             "prompt_tokens": self.completion.prompt_tokens if self.completion else 0,
         }
 
