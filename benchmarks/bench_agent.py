@@ -1,9 +1,12 @@
-"""The command agent: accuracy local / edge / cascade, latency, prefix-cache speed-up, overhead over bare llama.cpp.
+"""The command agent: accuracy fast path / local / edge / cascade, latency, prefix-cache speed-up, overhead over bare llama.cpp.
 
-Everything is measured side by side in one run on the held-out fifth of the labelled
-command set; the edge is a real llama_cpp.server on loopback serving the same
-SmolLM2-135M (the only instruction-tuned GGUF installable offline here), given what an
-edge box has more of: more worked examples and self-consistency over 3 samples.
+Everything is measured side by side in one run, on the held-out fifth of the labelled
+command set and on the held-out third of the paraphrase set (sentences written outside Home
+Assistant's templates, kept apart from calibration); the edge is a real llama_cpp.server on
+loopback serving the same SmolLM2-135M (the only instruction-tuned GGUF installable offline
+here), given what an edge box has more of: more worked examples and self-consistency over 3
+samples. The calibration is the one `tessera calibrate` fits: a map per route, on the
+command set's calibration part and on template sentences over a generated home.
 """
 
 from __future__ import annotations
@@ -13,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.decide.calibration import fit_calibration
 from agent.decide.cascade import CascadeSetup, CommandCascade
-from agent.decide.command_eval import load_command_set, plan_all, report
+from agent.decide.command_eval import NAMED_SETS, SURE, calibrate_planner, load_command_set, plan_all, report
+from agent.decide.templates import TemplateMatcher
 from base.settings import EdgeSettings, LlmSettings
 from agent.decide.escalation import FixedPolicy, Route, ThresholdPolicy
 from agent.llm.local import LlamaCppBackend
@@ -30,11 +33,11 @@ TARGET_ESCALATION = 0.2
 def run(quick: bool) -> list[Measurement]:
     """Run every agent measurement."""
     home = Home.load(REPO / "examples" / "home.yaml")
-    sets = REPO / "examples" / "commands" / "home_commands.jsonl"
-    heldout = load_command_set(sets, "heldout")
-    calibration_items = load_command_set(sets, "calibration")
+    heldout = load_command_set(NAMED_SETS["home"], "heldout")
+    calibration_items = load_command_set(NAMED_SETS["home"], "calibration")
+    paraphrases = load_command_set(NAMED_SETS["paraphrases"], "heldout")
     if quick:
-        heldout, calibration_items = heldout[:30], calibration_items[:60]
+        heldout, calibration_items, paraphrases = heldout[:30], calibration_items[:60], paraphrases[:30]
     backend = LlamaCppBackend(LlmSettings())
     local = CommandPlanner(home, backend)
     rows: list[Measurement] = []
@@ -43,7 +46,7 @@ def run(quick: bool) -> list[Measurement]:
     model_report = report("model-only", plan_all(heldout, model_only.plan))
     rows += _accuracy_rows("local", local_report) + _accuracy_rows("local_model_only", model_report)
     rows += _cache_rows(model_only, backend)
-    rows += _edge_rows(home, local, calibration_items, heldout, local_report, backend.model.sha256)
+    rows += _edge_rows(home, local, model_only, calibration_items, heldout, paraphrases, quick)
     return rows
 
 
@@ -52,6 +55,8 @@ def _accuracy_rows(name: str, r) -> list[Measurement]:
         Measurement(f"agent.{name}.exact_match", r.accuracy, "ratio", f"held-out {r.n} utterances, tool + arguments exact; routes {r.routes}"),
         Measurement(f"agent.{name}.p50_s", r.p50_s, "s", "planner latency per utterance, median"),
         Measurement(f"agent.{name}.p95_s", r.p95_s, "s", "planner latency per utterance, 95th percentile"),
+        Measurement(f"agent.{name}.wrong_at_0.9", r.wrong_sure / max(r.n, 1), "ratio",
+                    f"{r.wrong_sure} of {r.n} answers wrong at {'calibrated' if r.calibrated else 'raw'} confidence >= {SURE}"),
     ]
 
 
@@ -87,11 +92,20 @@ def _cache_rows(planner: CommandPlanner, backend: LlamaCppBackend) -> list[Measu
     ]
 
 
-def _edge_rows(home: Home, local: CommandPlanner, calibration_items, heldout, local_report, model_sha256: str) -> list[Measurement]:
+def _edge_rows(home: Home, local: CommandPlanner, model_only: CommandPlanner, calibration_items, heldout, paraphrases,
+               quick: bool) -> list[Measurement]:
     from tests.edge_server import EdgeServer  # a real llama_cpp.server on loopback
 
     from agent.llm.edge import EdgeBackend
 
+    cal, _ = calibrate_planner(local.plan, local, calibration_items, "en", 2 if quick else 5, "isotonic", TARGET_ESCALATION)
+    # The same planners, now reporting calibrated confidence: a cascade that never escalates is "local".
+    fast_alone = CommandCascade(CascadeSetup(CommandPlanner(home, None), None, FixedPolicy(Route.LOCAL), None, cal))
+    calibrated_local = CommandCascade(CascadeSetup(local, None, FixedPolicy(Route.LOCAL), None, cal))
+    calibrated_model = CommandCascade(CascadeSetup(model_only, None, FixedPolicy(Route.LOCAL), None, cal))
+    templates = TemplateMatcher(home)
+    para = {name: report(name, plan_all(paraphrases, planner.plan, templates=templates))
+            for name, planner in [("fast", fast_alone), ("local", calibrated_local), ("model", calibrated_model)]}
     with tempfile.TemporaryDirectory() as tmp:
         server = EdgeServer(Path(tmp))
         try:
@@ -100,17 +114,26 @@ def _edge_rows(home: Home, local: CommandPlanner, calibration_items, heldout, lo
                 edge = CommandPlanner(home, edge_backend, fast_path=False, n_examples=edge_settings.max_examples)
                 edge_only = CommandCascade(CascadeSetup(local, edge, FixedPolicy(Route.EDGE), None, None))
                 edge_report = report("edge", plan_all(heldout, edge_only.plan))
-                calibrating = plan_all(calibration_items, local.plan)
-                cal = fit_calibration([o.plan.raw_confidence for o in calibrating], [o.correct for o in calibrating], "isotonic",
-                                      TARGET_ESCALATION, model_sha256=model_sha256, score_kind="planner_raw_confidence")
                 cascade = CommandCascade(CascadeSetup(local, edge, ThresholdPolicy.from_calibration(cal), None, cal))
                 cascade_report = report("cascade", plan_all(heldout, cascade.plan))
+                para["cascade"] = report("cascade", plan_all(paraphrases, cascade.plan, templates=templates))
         finally:
             server.stop()
     return [
         *_accuracy_rows("edge", edge_report),
         *_accuracy_rows("cascade", cascade_report),
-        Measurement("agent.decide.cascade.escalation_rate", cascade_report.escalation_rate, "ratio", f"threshold {cal.threshold:.3f} fitted for {TARGET_ESCALATION:.0%} on the calibration split"),
+        Measurement("agent.decide.cascade.escalation_rate", cascade_report.escalation_rate, "ratio", f"threshold {cal.threshold:.3f} fitted for {TARGET_ESCALATION:.0%} on the calibration sentences"),
         Measurement("agent.cascade_vs_edge", cascade_report.accuracy / max(edge_report.accuracy, 1e-9), "ratio", "cascade accuracy / edge-only accuracy, same held-out set"),
-        Measurement("agent.decide.calibration.ece", cal.reliability.ece, "ratio", f"isotonic on {cal.n} calibration utterances; Brier {cal.reliability.brier:.3f}"),
+        Measurement("agent.decide.calibration.ece", cal.reliability.ece, "ratio",
+                    f"isotonic per route ({', '.join(sorted(cal.by_source))}) on {cal.n} calibration sentences; Brier {cal.reliability.brier:.3f}"),
+        *[row for name, r in para.items() for row in _paraphrase_rows(name, r)],
+    ]
+
+
+def _paraphrase_rows(name: str, r) -> list[Measurement]:
+    outside_exact, outside_n = r.outside
+    return [
+        *_accuracy_rows(f"paraphrases.{name}", r),
+        Measurement(f"agent.paraphrases.{name}.outside_templates", outside_exact / max(outside_n, 1), "ratio",
+                    f"{outside_exact} of {outside_n} paraphrases no template matches, exact; escalated {r.escalation_rate:.1%}"),
     ]

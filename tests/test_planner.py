@@ -169,3 +169,36 @@ def test_eval_commands_edge_mode_without_an_edge_is_one_line(capsys: pytest.Capt
 
     assert main(["eval", "commands", "--mode", "edge"]) == 1
     assert "edge.url" in capsys.readouterr().err
+
+
+def test_eval_commands_fast_mode_reads_contexts_marks_template_matches_and_plots(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--mode fast` needs no model; a line's speaker context is honoured; what no template matches is counted apart."""
+    from agent.cli import main
+
+    lines = [
+        {"id": "p0001", "utterance": "turn on the lights", "tool": "HassTurnOn", "args": {"area": "Kitchen", "domain": "light"},
+         "split": "heldout", "context": {"area": "Kitchen"}},
+        {"id": "p0002", "utterance": "it's a bit gloomy in the kitchen", "tool": "HassLightSet", "args": {"area": "Kitchen", "brightness": 75},
+         "split": "heldout"},
+        {"id": "p0003", "utterance": "tell me a joke about robots", "tool": "OutOfScope", "args": {}, "split": "heldout"},
+    ]
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines), encoding="utf-8")
+    assert main(["eval", "commands", "--set", str(path), "--mode", "fast", "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)
+    assert result["mode"] == "fast" and result["n"] == 3 and result["routes"] == {"fast": 3}
+    assert result["outside_templates"]["n"] == 2  # the first line is a template's, in the speaker's kitchen
+    assert result["exact"] >= 2  # that line, and the joke declined as out of scope; the gloomy kitchen needs the model
+    assert sum(row["n"] for row in result["reliability"]) == 3
+    assert main(["eval", "commands", "--set", str(path), "--mode", "fast", "--plot"]) == 0
+    out = capsys.readouterr().out
+    assert "wrong at raw confidence >= 0.9" in out and "confidence    n  accuracy" in out
+
+
+def test_the_reliability_diagram_draws_accuracy_and_marks_the_bins_confidence() -> None:
+    from agent.decide.command_eval import reliability_diagram
+
+    (header, row) = reliability_diagram([{"lo": 0.9, "hi": 1.0, "n": 4, "confidence": 0.95, "accuracy": 0.5}], width=20)
+    assert header.startswith("confidence")
+    bar = row[-20:]
+    assert bar.count("#") == 10 and bar.index("|") == 19 and "50.0%" in row

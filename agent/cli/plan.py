@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, Labelled, load_command_set, plan_all, report, stderr_progress
+from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, Labelled, calibrate_planner, load_command_set, plan_all, report, stderr_progress
 from agent.decide.planner import Plan
 from agent.decide.templates import SpeakerContext, speaker_context
 from base.errors import ConfigError
@@ -31,6 +31,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     cal = commands.add_parser("calibrate", help="fit the confidence calibration on the labelled set and store the escalation threshold")
     cal.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
     cal.add_argument("--set", dest="command_set", type=Path, default=DEFAULT_SET, help="labelled JSONL command set (its calibration split is used)")
+    cal.add_argument("--templates-per-intent", type=int, default=5,
+                     help="also fit on sentences expanded from Home Assistant's templates over a generated home, this many an intent (default 5; 0: none)")
     cal.add_argument("--target-rate", type=float, default=0.2, help="share of requests to escalate (default 0.2)")
     cal.add_argument("--method", choices=["isotonic", "platt"], default="isotonic")
     cal.add_argument("--json", action="store_true", help="machine-readable output")
@@ -92,8 +94,8 @@ def describe(plan: Plan) -> str:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Plan the calibration split locally, fit P(correct) from the raw confidence, store it with its threshold."""
-    from agent.decide.calibration import calibration_path, fit_calibration
+    """Plan the set's calibration split, what operators reviewed, and template sentences locally; store P(correct) and the threshold."""
+    from agent.decide.calibration import calibration_path
     from agent.decide.cascade import build_cascade
     from base.settings import load_settings
     from tools.home import Home
@@ -101,19 +103,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, profile=args.profile)
     cascade = build_cascade(settings, Home.load(args.home), mode="local")
     items = load_command_set(args.command_set, "calibration") + reviewed_labels(settings.data_dir)
-    outcomes = plan_all(items, cascade.plan, stderr_progress("calibrate"))
-    local = cascade.setup.local
-    cal = fit_calibration([o.plan.raw_confidence for o in outcomes], [o.correct for o in outcomes], args.method, args.target_rate,
-                          model_sha256=local.backend.model.sha256, score_kind="planner_raw_confidence")  # type: ignore[union-attr]
+    cal, outcomes = calibrate_planner(cascade.plan, cascade.setup.local, items, settings.hub.language, args.templates_per_intent,
+                                      args.method, args.target_rate)
     path = cal.save(calibration_path(settings.data_dir))
-    reviewed_n = sum("review" in item.tags for item in items)
+    reviewed_n = sum("review" in o.item.tags for o in outcomes)
     summary = {"path": str(path), "n": cal.n, "reviewed": reviewed_n, "accuracy": round(cal.reliability.accuracy, 4), "threshold": round(cal.threshold, 4),
                "target_escalation_rate": args.target_rate, "achieved_escalation_rate": round(cal.achieved_escalation_rate, 4),
-               "ece": round(cal.reliability.ece, 4), "brier": round(cal.reliability.brier, 4), "local": report("local", outcomes).as_dict()}
+               "ece": round(cal.reliability.ece, 4), "brier": round(cal.reliability.brier, 4), "sources": sorted(cal.by_source),
+               "local": report("local", outcomes).as_dict()}
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"calibrated on {cal.n} utterances ({reviewed_n} of them reviewed by operators; local accuracy {cal.reliability.accuracy:.1%}); escalate below "
+        print(f"calibrated on {cal.n} utterances ({reviewed_n} of them reviewed by operators; local accuracy {cal.reliability.accuracy:.1%}), "
+              f"a map for each of {', '.join(sorted(cal.by_source)) or 'none (too few answers per route)'}; escalate below "
               f"P(correct) {cal.threshold:.3f}: {cal.achieved_escalation_rate:.1%} of requests (target {args.target_rate:.0%}); "
               f"ECE {cal.reliability.ece:.3f}, Brier {cal.reliability.brier:.3f}; stored in {path}")
     return 0

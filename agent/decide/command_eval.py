@@ -1,8 +1,14 @@
 """Score the command planner on a labelled command set: exact match, routes, latency.
 
 Exact match means the same tool and the same arguments, as docs/home.md defines them.
-`--set templates` scores sentences expanded from Home Assistant's own templates over a
-generated home, spoken in one of its areas (agent/decide/conformance.py).
+Sets: `home` (the default, examples/commands/home_commands.jsonl), `paraphrases`
+(examples/commands/paraphrases.jsonl: sentences written outside Home Assistant's templates,
+kept apart from calibration), `templates` (sentences expanded from Home Assistant's own
+templates over a generated home, spoken in one of its areas: agent/decide/conformance.py),
+or any JSONL file in that format.
+
+Confidence is the calibrated P(correct) when a calibration is stored, else the raw score;
+the failure that matters is a wrong answer given with confidence >= 0.9.
 """
 
 from __future__ import annotations
@@ -19,10 +25,14 @@ from typing import Any
 
 from base.errors import ConfigError
 from agent.decide.planner import Plan
-from agent.decide.templates import SpeakerContext
+from agent.decide.templates import SpeakerContext, TemplateMatcher
 
-DEFAULT_SET = Path("examples/commands/home_commands.jsonl")
-DEFAULT_HOME = Path(__file__).resolve().parents[2] / "examples" / "home.yaml"  # beside the source checkout that ./run installs
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # beside the source checkout that ./run installs
+DEFAULT_HOME = EXAMPLES / "home.yaml"
+NAMED_SETS = {"home": EXAMPLES / "commands" / "home_commands.jsonl", "paraphrases": EXAMPLES / "commands" / "paraphrases.jsonl"}
+DEFAULT_SET = NAMED_SETS["home"]
+SURE = 0.9  # an answer at or above this confidence is acted on as certain
+CALIBRATION_TEMPLATE_SEED = 1  # `--set templates` scores seed 0's sample and home; calibration fits on another
 
 
 @dataclass(slots=True)
@@ -44,11 +54,17 @@ class Outcome:
 
     item: Labelled
     plan: Plan
+    template_match: bool = False  # a Home Assistant template matches the sentence as said
 
     @property
     def correct(self) -> bool:
         """Same tool and same arguments."""
         return self.plan.tool == self.item.tool and self.plan.args == self.item.args
+
+    @property
+    def confidence(self) -> float:
+        """Calibrated P(correct) when the plan carries one, else its raw score."""
+        return self.plan.confidence if self.plan.confidence is not None else self.plan.raw_confidence
 
 
 @dataclass(slots=True)
@@ -63,6 +79,10 @@ class Report:
     p95_s: float
     by_tool: dict[str, tuple[int, int]]
     failures: list[dict[str, Any]]
+    wrong_sure: int = 0  # wrong answers with confidence >= SURE
+    calibrated: bool = False  # confidences are calibrated P(correct), not raw scores
+    outside: tuple[int, int] = (0, 0)  # (exact, n) on sentences no template matches
+    reliability: list[dict[str, float]] = field(default_factory=list)  # per confidence bin: n, mean confidence, accuracy
 
     @property
     def accuracy(self) -> float:
@@ -78,7 +98,9 @@ class Report:
         """JSON-ready summary."""
         return {"mode": self.mode, "n": self.n, "exact": self.exact, "accuracy": round(self.accuracy, 4),
                 "escalation_rate": round(self.escalation_rate, 4), "routes": self.routes, "p50_s": round(self.p50_s, 4),
-                "p95_s": round(self.p95_s, 4), "by_tool": {k: {"correct": c, "n": n} for k, (c, n) in self.by_tool.items()}}
+                "p95_s": round(self.p95_s, 4), "wrong_at_0.9": self.wrong_sure, "calibrated": self.calibrated,
+                "outside_templates": {"exact": self.outside[0], "n": self.outside[1]}, "reliability": self.reliability,
+                "by_tool": {k: {"correct": c, "n": n} for k, (c, n) in self.by_tool.items()}}
 
 
 def load_command_set(path: Path, split: str = "all") -> list[Labelled]:
@@ -93,7 +115,8 @@ def load_command_set(path: Path, split: str = "all") -> list[Labelled]:
             continue
         try:
             row = json.loads(line)
-            item = Labelled(row["id"], row["utterance"], row["tool"], row.get("args", {}), row.get("split", "calibration"), row.get("tags", []))
+            item = Labelled(row["id"], row["utterance"], row["tool"], row.get("args", {}), row.get("split", "calibration"), row.get("tags", []),
+                            row.get("context"))
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ConfigError(f"command set {path} line {number} is not a labelled command ({err}); see examples/commands/README.md") from err
         if split in ("all", item.split):
@@ -101,15 +124,40 @@ def load_command_set(path: Path, split: str = "all") -> list[Labelled]:
     return items
 
 
-def plan_all(items: list[Labelled], plan: Callable[..., Plan], progress: Callable[[int, int], None] | None = None) -> list[Outcome]:
-    """Plan every utterance, in order, in its speaker's context when it has one."""
+def plan_all(items: list[Labelled], plan: Callable[..., Plan], progress: Callable[[int, int], None] | None = None,
+             templates: TemplateMatcher | None = None) -> list[Outcome]:
+    """Plan every utterance, in order, in its speaker's context when it has one; `templates` marks template matches."""
     outcomes = []
     for i, item in enumerate(items, 1):
         context = SpeakerContext(**item.context) if item.context else None
-        outcomes.append(Outcome(item, plan(item.utterance, context) if context else plan(item.utterance)))
+        matched = templates is not None and templates.match(item.utterance, context) is not None
+        outcomes.append(Outcome(item, plan(item.utterance, context) if context else plan(item.utterance), matched))
         if progress:
             progress(i, len(items))
     return outcomes
+
+
+def reliability_bins(outcomes: list[Outcome], bins: int = 10) -> list[dict[str, float]]:
+    """The reliability diagram's points: per equal-width confidence bin, its answers, mean confidence and accuracy."""
+    rows = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [o for o in outcomes if lo <= o.confidence < hi or (b == bins - 1 and o.confidence == 1.0)]
+        if inside:
+            rows.append({"lo": lo, "hi": hi, "n": len(inside), "confidence": round(statistics.fmean(o.confidence for o in inside), 4),
+                         "accuracy": round(sum(o.correct for o in inside) / len(inside), 4)})
+    return rows
+
+
+def reliability_diagram(rows: list[dict[str, float]], width: int = 40) -> list[str]:
+    """The reliability diagram as text: per bin, accuracy as a bar, '|' where a calibrated bin would end (its mean confidence)."""
+    lines = ["confidence    n  accuracy"]
+    for r in rows:
+        bar = ["#" if i < round(r["accuracy"] * width) else " " for i in range(width)]
+        mark = min(width - 1, round(r["confidence"] * width))
+        bar[mark] = "|"
+        lines.append(f"{r['lo']:.1f}-{r['hi']:.1f} {int(r['n']):5d}  {r['accuracy']:6.1%}  {''.join(bar)}")
+    return lines
 
 
 def report(mode: str, outcomes: list[Outcome]) -> Report:
@@ -122,9 +170,13 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
         entry[1] += 1
     failures = [{"utterance": o.item.utterance, "expected": {"tool": o.item.tool, "args": o.item.args},
                  "got": {"tool": o.plan.tool, "args": o.plan.args}, "route": o.plan.route} for o in outcomes if not o.correct]
+    outside = [o for o in outcomes if not o.template_match]
     return Report(mode, len(outcomes), sum(o.correct for o in outcomes), dict(Counter(o.plan.route for o in outcomes)),
                   statistics.median(latencies), latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
-                  {k: (v[0], v[1]) for k, v in sorted(by_tool.items())}, failures)
+                  {k: (v[0], v[1]) for k, v in sorted(by_tool.items())}, failures,
+                  wrong_sure=sum(1 for o in outcomes if not o.correct and o.confidence >= SURE),
+                  calibrated=bool(outcomes) and all(o.plan.confidence is not None for o in outcomes),
+                  outside=(sum(o.correct for o in outside), len(outside)), reliability=reliability_bins(outcomes))
 
 
 def templates_as_labelled(language: str, seed: int, per_intent: int) -> tuple[Any, list[Labelled]]:
@@ -133,6 +185,29 @@ def templates_as_labelled(language: str, seed: int, per_intent: int) -> tuple[An
 
     home, samples = template_set(language, seed, per_intent)
     return home, [Labelled(f"t{i:04d}", s.text, s.tool, s.args, "heldout", ["template"], s.context) for i, s in enumerate(samples, 1)]
+
+
+def calibrate_planner(plan: Callable[..., Plan], local: Any, items: list[Labelled], language: str, templates_per_intent: int,
+                      method: str = "isotonic", target_rate: float = 0.2) -> tuple[Any, list[Outcome]]:
+    """Fit the planner's calibration, a map per route, on `items` planned by `plan` and on template sentences.
+
+    The template sentences are expanded from Home Assistant's templates over a generated home,
+    another sample than `--set templates` scores (CALIBRATION_TEMPLATE_SEED), and planned by
+    `local`'s backend on that home: the fast path's scores are fitted on the templates' own
+    phrasing, the model's mostly on the labelled set's.
+    """
+    from agent.decide.calibration import fit_calibration
+    from agent.decide.planner import CommandPlanner
+
+    outcomes = plan_all(items, plan, stderr_progress("calibrate"))
+    if templates_per_intent > 0:
+        home, expanded = templates_as_labelled(language, CALIBRATION_TEMPLATE_SEED, templates_per_intent)
+        on_generated = CommandPlanner(home, local.backend, language=language)
+        outcomes += plan_all(expanded, on_generated.plan, stderr_progress("calibrate templates"))
+    cal = fit_calibration([o.plan.raw_confidence for o in outcomes], [o.correct for o in outcomes], method, target_rate,  # type: ignore[arg-type]
+                          model_sha256=local.backend.model.sha256, score_kind="planner_raw_confidence",
+                          sources=[o.plan.route for o in outcomes])
+    return cal, outcomes
 
 
 def stderr_progress(label: str) -> Callable[[int, int], None]:
@@ -148,40 +223,60 @@ def stderr_progress(label: str) -> Callable[[int, int], None]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tessera eval commands`."""
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
-    parser.add_argument("--set", dest="command_set", type=Path, default=DEFAULT_SET,
-                        help="labelled JSONL command set, or `templates`: sentences expanded from Home Assistant's templates over a generated home")
+    parser.add_argument("--set", dest="command_set", default="home",
+                        help="home (default), paraphrases, templates (expanded from Home Assistant's templates over a generated home), or a labelled JSONL file")
     parser.add_argument("--per-intent", type=int, default=10, help="--set templates: sentences per intent (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="--set templates: seed of the generated home and the sample (default 0)")
-    parser.add_argument("--split", choices=["heldout", "calibration", "all"], default="heldout", help="which part to score (default heldout)")
-    parser.add_argument("--mode", choices=["local", "edge", "cascade", "all"], default="local", help="route(s) to score (default local)")
+    parser.add_argument("--split", choices=["heldout", "calibration", "dev", "all"], default="heldout", help="which part to score (default heldout)")
+    parser.add_argument("--mode", choices=["fast", "local", "edge", "cascade", "all"], default="local",
+                        help="fast: the template fast path alone; local: fast path, then the model; all: fast, local, cascade (and edge when edge.url is set)")
     parser.add_argument("--no-fast-path", action="store_true", help="send every utterance to the model (to measure what the fast path pays)")
+    parser.add_argument("--plot", action="store_true", help="print the reliability diagram (confidence against accuracy) of each mode")
     parser.add_argument("--failures", type=int, default=10, help="how many failures to list (default 10)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Score the planner in each requested mode and print the reports."""
-    from agent.decide.cascade import build_cascade
-    from base.settings import load_settings
+def load_set(name: str, home_path: Path, split: str, language: str, seed: int, per_intent: int) -> tuple[Any, list[Labelled]]:
+    """The home and the labelled items of a named set or a JSONL file."""
     from tools.home import Home
 
+    if name == "templates":
+        return templates_as_labelled(language, seed, per_intent)
+    path = NAMED_SETS.get(name, Path(name))
+    return Home.load(home_path), load_command_set(path, split)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the planner in each requested mode and print the reports."""
+    from base.settings import load_settings
+
     settings = load_settings(args.config, profile=args.profile)
-    if str(args.command_set) == "templates":
-        home, items = templates_as_labelled(settings.hub.language, args.seed, args.per_intent)
-    else:
-        home, items = Home.load(args.home), load_command_set(args.command_set, args.split)
-    modes = ["local", "edge", "cascade"] if args.mode == "all" else [args.mode]
-    reports = []
-    for mode in modes:
-        cascade = build_cascade(settings, home, fast_path=not args.no_fast_path, mode=mode)
-        reports.append(report(mode, plan_all(items, cascade.plan, stderr_progress(f"eval {mode}"))))
+    home, items = load_set(str(args.command_set), args.home, args.split, settings.hub.language, args.seed, args.per_intent)
+    if not items:
+        raise ConfigError(f"set {args.command_set} has no {args.split!r} lines; choose another --split")
+    modes = [args.mode] if args.mode != "all" else ["fast", "local", *(["edge"] if settings.edge.url else []), "cascade"]
+    templates = TemplateMatcher(home, settings.hub.language)
+    reports = [report(mode, plan_all(items, _planner(settings, home, mode, args.no_fast_path).plan, stderr_progress(f"eval {mode}"), templates))
+               for mode in modes]
     if args.json:
         print(json.dumps([r.as_dict() | {"failures": r.failures[: args.failures]} for r in reports], indent=2))
         return 0
     for r in reports:
-        print(f"{r.mode:8s} exact {r.exact}/{r.n} = {r.accuracy:.1%}  escalated {r.escalation_rate:.1%}  "
+        kind = "calibrated" if r.calibrated else "raw"
+        print(f"{r.mode:8s} exact {r.exact}/{r.n} = {r.accuracy:.1%}  outside templates {r.outside[0]}/{r.outside[1]}  "
+              f"wrong at {kind} confidence >= {SURE}: {r.wrong_sure}  escalated {r.escalation_rate:.1%}  "
               f"p50 {r.p50_s * 1000:.0f} ms  p95 {r.p95_s * 1000:.0f} ms  routes {r.routes}")
+        if args.plot:
+            print("\n".join("   " + line for line in reliability_diagram(r.reliability)))
         for f in r.failures[: args.failures]:
             print(f"   ✗ {f['utterance']!r}: expected {json.dumps(f['expected'])}, got {json.dumps(f['got'])} [{f['route']}]")
     return 0
 
+
+def _planner(settings: Any, home: Any, mode: str, no_fast_path: bool) -> Any:
+    """What plans in `mode`: the fast path alone needs no model; the others are the configured cascade, never queueing for review."""
+    from agent.decide.cascade import build_cascade, fast_only
+
+    if mode == "fast":
+        return fast_only(settings, home)
+    return build_cascade(settings, home, fast_path=not no_fast_path, mode=mode, review=False)
