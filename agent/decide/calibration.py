@@ -28,6 +28,9 @@ FORMAT_VERSION = 1
 FILENAME = "calibration.json"
 Method = Literal["isotonic", "platt"]
 MIN_SOURCE_ANSWERS = 20  # fewer answers from one source than this: it shares the pooled map
+# A source's map counts this many pseudo-answers at the source's own accuracy into each block: the
+# few highest scores of a small model, all right by luck, must not make its top scores "certain".
+PRIOR_ANSWERS = 4.0
 
 
 class CalibrationError(TesseraError):
@@ -179,13 +182,18 @@ def _per_source(x: np.ndarray, y: np.ndarray, sources: list[str] | None) -> dict
     for source in sorted(set(sources or [])):
         mask = np.array([s == source for s in sources or []])
         if mask.sum() >= MIN_SOURCE_ANSWERS:
-            kx, ky = isotonic_fit(x[mask], y[mask])
+            kx, ky = isotonic_fit(x[mask], y[mask], prior_answers=PRIOR_ANSWERS)
             fitted[source] = {"x": kx.tolist(), "y": ky.tolist()}
     return fitted
 
 
-def isotonic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Pool adjacent violators: knots (x, y) of the non-decreasing least-squares fit of y on x."""
+def isotonic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None,
+                 prior_answers: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Pool adjacent violators: knots (x, y) of the non-decreasing least-squares fit of y on x.
+
+    prior_answers > 0 shrinks each block's mean toward the overall mean as if that many answers
+    at the overall rate were added to it (a Beta prior), then restores order.
+    """
     order = np.argsort(x, kind="mergesort")
     xs, ys = x[order], y[order]
     ws = np.ones_like(ys) if weights is None else np.asarray(weights, dtype=float)[order]
@@ -204,6 +212,9 @@ def isotonic_fit(x: np.ndarray, y: np.ndarray, weights: np.ndarray | None = None
             w = wts[-2] + wts[-1]
             m = (means[-2] * wts[-2] + means[-1] * wts[-1]) / w
             means[-2:] = [m]; wts[-2:] = [w]; hi[-2:] = [hi[-1]]; lo.pop()
+    if prior_answers > 0:
+        overall = float(np.sum(ws * ys) / np.sum(ws))
+        means = np.maximum.accumulate([(m * w + prior_answers * overall) / (w + prior_answers) for m, w in zip(means, wts)]).tolist()
     # Each block is flat from its first to its last score; np.interp joins blocks linearly.
     kx: list[float] = []
     ky: list[float] = []
