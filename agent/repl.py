@@ -378,7 +378,7 @@ def cmd_plan(repl: Repl, rest: str) -> None:
     cascade = repl.cascade()
     with _fast_path(cascade.setup.local, "--model" not in flags):
         plan = cascade.plan(utterance)
-    calibrated = cascade.setup.calibration.predict(plan.raw_confidence) if cascade.setup.calibration else None
+    calibrated = plan.confidence  # by the route that produced it, when a calibration is stored
     if plan.completion is not None:
         show_prompt(repl, plan, "--gbnf" in flags)
     show_plan(repl, plan, calibrated)

@@ -116,11 +116,12 @@ class CommandService:
     def _command(self, text: str, context: SpeakerContext | None = None) -> dict[str, Any]:
         plan = self.planner.plan(text, context)
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
-        base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route, "confidence": round(plan.raw_confidence, 4)}
+        base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route,
+                "confidence": round(plan.confidence if plan.confidence is not None else plan.raw_confidence, 4), "calibrated": plan.confidence is not None}
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
-                            grammar_text(plan.schema), plan.raw_confidence, None, plan.route)
+                            grammar_text(plan.schema), plan.raw_confidence, plan.confidence, plan.route)
         # The device that heard the command goes with it (a broadcast is not said back to it).
         ctx = replace(self.ctx, device_id=context.device_id) if context and context.device_id else self.ctx
         result = execute(TOOLS.get(plan.tool), plan.args, ctx, self.guard.policy, self.guard.audit, decision)
