@@ -22,6 +22,20 @@ from base.net import free_port
 from base.errors import ModelError
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the process that started the server dies.
+
+    The server runs in its own session (so that kill() reaches its whole group), which a killed
+    parent's signals do not reach: without this, a demo or test run stopped by SIGKILL or a
+    timeout leaves a model server running on the shared cores. The kernel signals when the
+    starting *thread* ends, so start servers from a thread that outlives them (the main one).
+    """
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class LocalLlamaServer:
     """One llama_cpp.server process serving a GGUF model with an API key; `kill()` plays a crash."""
 
@@ -44,7 +58,8 @@ class LocalLlamaServer:
         if tls_cert and tls_key:
             cmd += ["--ssl_keyfile", str(tls_key), "--ssl_certfile", str(tls_cert)]
         self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                        preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         self._wait_ready(startup_s)
 
     def _wait_ready(self, startup_s: float) -> None:
