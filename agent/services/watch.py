@@ -36,6 +36,9 @@ from tools import TOOLS, ToolContext
 log = logging.getLogger(__name__)
 
 MAX_QUEUED_WINDOWS = 1000  # backpressure: past this, the oldest windows are dropped and counted
+# The same by size: a 12.8 kHz vibration window is 800 kB, so a thousand of them would hold 800 MB
+# (and glibc keeps such freed blocks on its heap): a backlog may hold 64 MB of samples at most.
+MAX_QUEUED_BYTES = 64 << 20
 # What a device's retained meta may tell its stream's encoder (docs/wire.md): the vibration
 # encoder places the bearing defect frequencies from the shaft speed and the bearing geometry,
 # the traffic encoder turns counts into flow per lane.
@@ -69,6 +72,8 @@ class EventWatcher:
         self.ingest = ingest or Ingestor(settings, on_window=self._enqueue, on_meta=self._remember_meta, on_quality=self._quality)
         self.quality: dict[tuple[str, str], QualityEvent] = {}  # (site, device) -> its latest flood or oversized event
         self._queue: queue.Queue = queue.Queue(MAX_QUEUED_WINDOWS)
+        self._queued_bytes = 0  # samples held in the queue; changed under _bytes_lock
+        self._bytes_lock = threading.Lock()
         self._encoders: dict[StreamKey, Encoder | None] = {}
         self._meta: dict[tuple[str, str], dict] = {}  # (site, device) -> retained meta
         self._stale: set[tuple[str, str]] = set()  # devices whose meta changed since their encoders were built
@@ -108,16 +113,26 @@ class EventWatcher:
     def _enqueue(self, key: StreamKey, window: Any) -> None:
         item = (key, window.samples.copy(), window.t0, window.rate)  # ingest's windows are views valid for the call
         while True:
-            try:
-                self._queue.put_nowait(item)
-                return
-            except queue.Full:
+            with self._bytes_lock:
+                fits = self._queued_bytes == 0 or self._queued_bytes + item[1].nbytes <= MAX_QUEUED_BYTES
+            if fits:
                 try:
-                    self._queue.get_nowait()  # drop the oldest; the worker may have taken it meanwhile
-                    self._queue.task_done()
-                    self.metrics.inc("watch_windows_dropped_total", "windows dropped because decisions fell behind")
-                except queue.Empty:
+                    self._queue.put_nowait(item)
+                    self._count_bytes(item[1].nbytes)
+                    return
+                except queue.Full:
                     pass
+            try:
+                dropped = self._queue.get_nowait()  # drop the oldest; the worker may have taken it meanwhile
+                self._count_bytes(-dropped[1].nbytes)
+                self._queue.task_done()
+                self.metrics.inc("watch_windows_dropped_total", "windows dropped because decisions fell behind")
+            except queue.Empty:
+                pass
+
+    def _count_bytes(self, change: int) -> None:
+        with self._bytes_lock:
+            self._queued_bytes += change
 
     def _quality(self, event: QualityEvent) -> None:
         # Runs on the network thread, at most once per device and reason per ingest.quality_event_every_s.
@@ -140,6 +155,7 @@ class EventWatcher:
             except queue.Empty:
                 continue
             key, samples, t0, rate = item
+            self._count_bytes(-samples.nbytes)
             try:
                 self.handle(key, samples, t0, rate)
             except Exception:  # one bad window or decision must not stop the watcher
