@@ -39,3 +39,20 @@ def test_a_dead_edge_keeps_the_local_plan_flagged_and_queued(tmp_path: Path) -> 
     assert plan.route == "fallback" and plan.tool == "Clarify"
     item = review.pending()[0]
     assert item.kind == "command" and item.request["question"] == "kindly bring the office shade down"
+
+
+def test_each_answer_is_reported_with_its_own_routes_calibrated_confidence() -> None:
+    """A template match and a model's answer with the same raw score are not equally sure; an edge answer is a model's."""
+    from agent.decide.calibration import fit_calibration
+    from agent.decide.escalation import FixedPolicy, Route
+
+    scores = [1.0] * 40 + [0.5] * 40 + [0.9] * 40
+    correct = [1] * 40 + [0] * 40 + [1, 0] * 20
+    cal = fit_calibration(scores, correct, sources=["fast"] * 80 + ["local"] * 40)
+    c = CommandCascade(CascadeSetup(CommandPlanner(HOME, backend=None), None, FixedPolicy(Route.LOCAL), None, cal))
+    assert c.calibrated(1.0, "fast") > 0.95
+    assert c.calibrated(0.9, "local") < 0.6
+    assert c.calibrated(1.0, "edge") == c.calibrated(1.0, "local")  # no edge map: the model's, not the pooled
+    plan = c.plan("turn off the kitchen lights")
+    assert plan.route == "fast" and plan.confidence == c.calibrated(1.0, "fast")
+    assert plan.as_json()["calibrated"] is True

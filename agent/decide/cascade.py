@@ -63,10 +63,16 @@ class CommandCascade:
     def calibrated(self, raw: float, source: str) -> float | None:
         """P(correct) of an answer from `source` ("fast", "local", "edge") by the stored calibration; None without one.
 
-        A source the calibration has no map of its own for (the edge, usually) takes the pooled map.
+        An edge answer is a model's answer too: without a map of its own (the calibration is fitted
+        on the hub, without the edge) it takes the local model's, not the pooled one, whose top is the
+        templates' near-certainty.
         """
         cal = self.setup.calibration
-        return None if cal is None else float(cal.predict(raw, source))
+        if cal is None:
+            return None
+        if source not in cal.by_source and "local" in cal.by_source:
+            source = "local"
+        return float(cal.predict(raw, source))
 
 
 def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade",
