@@ -1,12 +1,11 @@
 """The command agent: accuracy fast path / local / edge / cascade, latency, prefix-cache speed-up, overhead over bare llama.cpp.
 
-Everything is measured side by side in one run, on the held-out fifth of the labelled
-command set and on the held-out third of the paraphrase set (sentences written outside Home
-Assistant's templates, kept apart from calibration); the edge is a real llama_cpp.server on
-loopback serving the same SmolLM2-135M (the only instruction-tuned GGUF installable offline
-here), given what an edge box has more of: more worked examples and self-consistency over 3
-samples. The calibration is the one `tessera calibrate` fits: a map per route, on the
-command set's calibration part and on template sentences over a generated home.
+Everything is measured side by side in one run on the held-out fifth of the labelled
+command set; the edge is a real llama_cpp.server on loopback serving the same SmolLM2-135M
+(the only instruction-tuned GGUF installable offline here), given what an edge box has more
+of: more worked examples and self-consistency over 3 samples. The calibration is the one
+`tessera calibrate` fits: a map per route, on the command set's calibration part and on
+template sentences over a generated home. bench_commands measures the paraphrase set.
 """
 
 from __future__ import annotations
@@ -14,11 +13,12 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from agent.decide.cascade import CascadeSetup, CommandCascade
 from agent.decide.command_eval import NAMED_SETS, SURE, calibrate_planner, load_command_set, plan_all, report
-from agent.decide.templates import TemplateMatcher
 from base.settings import EdgeSettings, LlmSettings
 from agent.decide.escalation import FixedPolicy, Route, ThresholdPolicy
 from agent.llm.local import LlamaCppBackend
@@ -35,27 +35,28 @@ def run(quick: bool) -> list[Measurement]:
     home = Home.load(REPO / "examples" / "home.yaml")
     heldout = load_command_set(NAMED_SETS["home"], "heldout")
     calibration_items = load_command_set(NAMED_SETS["home"], "calibration")
-    paraphrases = load_command_set(NAMED_SETS["paraphrases"], "heldout")
     if quick:
-        heldout, calibration_items, paraphrases = heldout[:30], calibration_items[:60], paraphrases[:30]
+        heldout, calibration_items = heldout[:30], calibration_items[:60]
     backend = LlamaCppBackend(LlmSettings())
     local = CommandPlanner(home, backend)
     rows: list[Measurement] = []
     local_report = report("local", plan_all(heldout, local.plan))
     model_only = CommandPlanner(home, backend, fast_path=False)
     model_report = report("model-only", plan_all(heldout, model_only.plan))
-    rows += _accuracy_rows("local", local_report) + _accuracy_rows("local_model_only", model_report)
+    rows += accuracy_rows("local", local_report) + accuracy_rows("local_model_only", model_report)
     rows += _cache_rows(model_only, backend)
-    rows += _edge_rows(home, local, model_only, calibration_items, heldout, paraphrases, quick)
+    rows += _edge_rows(home, local, calibration_items, heldout, quick)
     return rows
 
 
-def _accuracy_rows(name: str, r) -> list[Measurement]:
+def accuracy_rows(name: str, r) -> list[Measurement]:
+    """Exact match, p50/p95 latency and the share wrong at confidence >= SURE of one report (`name` under agent. unless dotted)."""
+    prefix = name if "." in name else f"agent.{name}"
     return [
-        Measurement(f"agent.{name}.exact_match", r.accuracy, "ratio", f"held-out {r.n} utterances, tool + arguments exact; routes {r.routes}"),
-        Measurement(f"agent.{name}.p50_s", r.p50_s, "s", "planner latency per utterance, median"),
-        Measurement(f"agent.{name}.p95_s", r.p95_s, "s", "planner latency per utterance, 95th percentile"),
-        Measurement(f"agent.{name}.wrong_at_0.9", r.wrong_sure / max(r.n, 1), "ratio",
+        Measurement(f"{prefix}.exact_match", r.accuracy, "ratio", f"held-out {r.n} utterances, tool + arguments exact; routes {r.routes}"),
+        Measurement(f"{prefix}.p50_s", r.p50_s, "s", "planner latency per utterance, median"),
+        Measurement(f"{prefix}.p95_s", r.p95_s, "s", "planner latency per utterance, 95th percentile"),
+        Measurement(f"{prefix}.wrong_at_0.9", r.wrong_sure / max(r.n, 1), "ratio",
                     f"{r.wrong_sure} of {r.n} answers wrong at {'calibrated' if r.calibrated else 'raw'} confidence >= {SURE}"),
     ]
 
@@ -92,48 +93,34 @@ def _cache_rows(planner: CommandPlanner, backend: LlamaCppBackend) -> list[Measu
     ]
 
 
-def _edge_rows(home: Home, local: CommandPlanner, model_only: CommandPlanner, calibration_items, heldout, paraphrases,
-               quick: bool) -> list[Measurement]:
-    from tests.edge_server import EdgeServer  # a real llama_cpp.server on loopback
-
+def _edge_rows(home: Home, local: CommandPlanner, calibration_items, heldout, quick: bool) -> list[Measurement]:
     from agent.llm.edge import EdgeBackend
 
     cal, _ = calibrate_planner(local.plan, local, calibration_items, "en", 2 if quick else 5, "isotonic", TARGET_ESCALATION)
-    # The same planners, now reporting calibrated confidence: a cascade that never escalates is "local".
-    fast_alone = CommandCascade(CascadeSetup(CommandPlanner(home, None), None, FixedPolicy(Route.LOCAL), None, cal))
-    calibrated_local = CommandCascade(CascadeSetup(local, None, FixedPolicy(Route.LOCAL), None, cal))
-    calibrated_model = CommandCascade(CascadeSetup(model_only, None, FixedPolicy(Route.LOCAL), None, cal))
-    templates = TemplateMatcher(home)
-    para = {name: report(name, plan_all(paraphrases, planner.plan, templates=templates))
-            for name, planner in [("fast", fast_alone), ("local", calibrated_local), ("model", calibrated_model)]}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EdgeServer(Path(tmp))
-        try:
-            edge_settings = EdgeSettings(url=server.url, api_key=server.api_key, timeout_s=60, samples=3, max_examples=8)
-            with EdgeBackend(edge_settings) as edge_backend:
-                edge = CommandPlanner(home, edge_backend, fast_path=False, n_examples=edge_settings.max_examples)
-                edge_only = CommandCascade(CascadeSetup(local, edge, FixedPolicy(Route.EDGE), None, None))
-                edge_report = report("edge", plan_all(heldout, edge_only.plan))
-                cascade = CommandCascade(CascadeSetup(local, edge, ThresholdPolicy.from_calibration(cal), None, cal))
-                cascade_report = report("cascade", plan_all(heldout, cascade.plan))
-                para["cascade"] = report("cascade", plan_all(paraphrases, cascade.plan, templates=templates))
-        finally:
-            server.stop()
+    with edge_server() as edge_settings, EdgeBackend(edge_settings) as edge_backend:
+        edge = CommandPlanner(home, edge_backend, fast_path=False, n_examples=edge_settings.max_examples)
+        edge_only = CommandCascade(CascadeSetup(local, edge, FixedPolicy(Route.EDGE), None, None))
+        edge_report = report("edge", plan_all(heldout, edge_only.plan))
+        cascade = CommandCascade(CascadeSetup(local, edge, ThresholdPolicy.from_calibration(cal), None, cal))
+        cascade_report = report("cascade", plan_all(heldout, cascade.plan))
     return [
-        *_accuracy_rows("edge", edge_report),
-        *_accuracy_rows("cascade", cascade_report),
+        *accuracy_rows("edge", edge_report),
+        *accuracy_rows("cascade", cascade_report),
         Measurement("agent.decide.cascade.escalation_rate", cascade_report.escalation_rate, "ratio", f"threshold {cal.threshold:.3f} fitted for {TARGET_ESCALATION:.0%} on the calibration sentences"),
         Measurement("agent.cascade_vs_edge", cascade_report.accuracy / max(edge_report.accuracy, 1e-9), "ratio", "cascade accuracy / edge-only accuracy, same held-out set"),
         Measurement("agent.decide.calibration.ece", cal.reliability.ece, "ratio",
                     f"isotonic per route ({', '.join(sorted(cal.by_source))}) on {cal.n} calibration sentences; Brier {cal.reliability.brier:.3f}"),
-        *[row for name, r in para.items() for row in _paraphrase_rows(name, r)],
     ]
 
 
-def _paraphrase_rows(name: str, r) -> list[Measurement]:
-    outside_exact, outside_n = r.outside
-    return [
-        *_accuracy_rows(f"paraphrases.{name}", r),
-        Measurement(f"agent.paraphrases.{name}.outside_templates", outside_exact / max(outside_n, 1), "ratio",
-                    f"{outside_exact} of {outside_n} paraphrases no template matches, exact; escalated {r.escalation_rate:.1%}"),
-    ]
+@contextmanager
+def edge_server() -> Iterator[EdgeSettings]:
+    """A real llama_cpp.server on loopback serving the local model, as the edge: 8 worked examples, a vote of 3."""
+    from tests.edge_server import EdgeServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EdgeServer(Path(tmp))
+        try:
+            yield EdgeSettings(url=server.url, api_key=server.api_key, timeout_s=60, samples=3, max_examples=8)
+        finally:
+            server.stop()

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, Labelled, calibrate_planner, load_command_set, plan_all, report, stderr_progress
+from agent.decide.command_eval import DEFAULT_HOME, DEFAULT_SET, Labelled, calibrate_planner, load_command_set, report
 from agent.decide.planner import Plan
 from agent.decide.templates import SpeakerContext, speaker_context
 from base.errors import ConfigError
