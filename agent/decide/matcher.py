@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.decide.slots import WORD_NUMBERS, Mention, Slots
+from agent.decide.slots import Mention, Slots
 from tools.home import Entity, Home, MatchFailure, Target
 
 WARMER = ("warmer", "heat up", "turn up the heat", "turn the heat up", "hotter", "too cold", "freezing", "chilly", "up one", "up a degree",
@@ -37,20 +37,24 @@ def _turned(s: Slots, direction: str) -> bool:
     return bool(re.search(rf"\bturn (?:\w+ ){{0,3}}?{direction}\b", s.text))
 
 
-def build_args(intent: str, s: Slots, home: Home) -> dict[str, Any] | None:
-    """Home Assistant slot values for `intent` from the slots, or None when a required value is missing."""
+def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = None) -> dict[str, Any] | None:
+    """Home Assistant slot values for `intent` from the slots, or None when a required value is missing.
+
+    `speaker_area` is the registry name of the area the command was spoken in, when known: as in Home
+    Assistant, a group command that names no area or floor ("lights off in here") acts there.
+    """
     if intent == "HassStartTimer":
         return _timer_args(s)
     if intent == "HassCancelTimer":
         return {k: v for k, v in (_timer_args(s) or {}).items() if k == "name"}
-    args = target_args(s, intent)
+    args = target_args(s, intent, speaker_area)
     if args is None:
         return None
     values = _intent_values(intent, s, home, args)
     return None if values is None else {**args, **values}
 
 
-def target_args(s: Slots, intent: str) -> dict[str, Any] | None:
+def target_args(s: Slots, intent: str, speaker_area: str | None = None) -> dict[str, Any] | None:
     """name, or area / floor plus domain and device class, as docs/home.md prescribes."""
     group_words = s.has("all", "every", "everything")
     named = [m for m in s.entities if not (m.generic and (group_words or s.floors or _outside_area(m, s)))]
@@ -61,6 +65,8 @@ def target_args(s: Slots, intent: str) -> dict[str, Any] | None:
         args["area"] = s.areas[0].obj.name
     elif s.floors:
         args["floor"] = s.floors[0].obj.name
+    elif speaker_area and not group_words:
+        args["area"] = speaker_area
     domain, device_class = _group_domain(s, intent)
     if domain is None and intent in ("HassTurnOn", "HassTurnOff") and s.has(*LIGHTS_ON, *LIGHTS_OFF):
         domain = "light"
@@ -170,9 +176,10 @@ def _attribute(home: Home, target: dict[str, Any], attribute: str, domain: str |
 
 def _timer_args(s: Slots) -> dict[str, Any] | None:
     args: dict[str, Any] = {}
-    words = "|".join(sorted(WORD_NUMBERS, key=len, reverse=True))
+    numbers = s.vocabulary.numbers
+    words = "|".join(sorted(map(re.escape, numbers), key=len, reverse=True))
     for value, unit in re.findall(rf"(\d+|half an|an|a|{words}) (hours?|minutes?|mins?|seconds?|secs?)\b", s.text):
-        amount = {"an": 1, "a": 1, "half an": 0.5}.get(value) or WORD_NUMBERS.get(value) or float(value)
+        amount = {"an": 1, "a": 1, "half an": 0.5}.get(value) or numbers.get(value) or float(value)
         key = {3600: "hours", 60: "minutes", 1: "seconds"}[TIMER_UNITS[unit]]
         if amount == 0.5 and key == "hours":
             key, amount = "minutes", 30
@@ -180,7 +187,7 @@ def _timer_args(s: Slots) -> dict[str, Any] | None:
     if s.has("and a half") and "hours" in args:
         args["minutes"] = args.get("minutes", 0) + 30
     named = re.search(r"(\w+) timer", s.text) or re.search(r"timer (?:for|on) (?:the|my) (\w+)", s.text)
-    if named and named.group(1) not in TIMER_NOT_NAMES and not named.group(1).isdigit() and named.group(1) not in WORD_NUMBERS:
+    if named and named.group(1) not in TIMER_NOT_NAMES and not named.group(1).isdigit() and named.group(1) not in s.vocabulary.number_words:
         args["name"] = named.group(1)
     return args or None
 

@@ -94,7 +94,7 @@ class CommandPlanner:
     def _index_home(self) -> None:
         # Built from the registry; rebuilt when devices come or go (MQTT discovery).
         self._home_stamp = _stamp(self.home)
-        self.extractor = SlotExtractor(self.home)
+        self.extractor = SlotExtractor(self.home, self.language)
         self.templates = TemplateMatcher(self.home, self.language)
         bank = self._given_examples if self._given_examples is not None else home_examples(self.home) + self._template_examples()
         # One example per tool sits in the static prefix (cached); the closest others follow per utterance.
@@ -155,7 +155,7 @@ class CommandPlanner:
         if tool not in MODEL_INTENTS:
             plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
-            args = build_args(tool, slots, self.home)
+            args = build_args(tool, slots, self.home, context.area if context else None)
             confidence = completion.confidence
             if args is None:
                 schema = self.call_schema(slots, tool)

@@ -4,6 +4,12 @@ A 135M model cannot spell a home's device names; this module can. It corrects
 typos against the home's own vocabulary, finds entity / area / floor mentions
 (longest match first), domain words, numbers, colors and states. The planner
 then only has to choose among what was found.
+
+The words it knows come from Home Assistant's own data for the hub's language
+(`home_assistant_intents`: its lists of colors, states, device classes and
+brightness levels, its expansion rules, every literal word of its templates)
+and from unicode-rbnf, which spells the numbers hassil's range lists parse. What
+that data cannot express stays written here, each list with its reason.
 """
 
 from __future__ import annotations
@@ -11,56 +17,132 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
 
 from tools.home import Area, Entity, Floor, Home, normalize
 
-# Words that name a domain (and a device class) when no device is named.
-DOMAIN_WORDS: dict[str, tuple[str, str | None]] = {
-    "light": ("light", None), "lights": ("light", None), "lamp": ("light", None), "lamps": ("light", None), "lighting": ("light", None),
+# Stays: Home Assistant names these domains only inside whole sentence templates (no list or rule
+# says "fan" is a fan), and a bare "door" in a home is its lock, where HA's cover classes read a cover.
+EXTRA_DOMAIN_WORDS: dict[str, tuple[str, str | None]] = {
     "fan": ("fan", None), "fans": ("fan", None),
-    "blind": ("cover", "blind"), "blinds": ("cover", "blind"), "curtain": ("cover", "curtain"), "curtains": ("cover", "curtain"),
-    "shade": ("cover", "shade"), "shades": ("cover", "shade"), "cover": ("cover", None), "covers": ("cover", None),
     "lock": ("lock", None), "locks": ("lock", None), "doors": ("lock", None), "door": ("lock", None),
     "tv": ("media_player", None), "television": ("media_player", None), "speaker": ("media_player", None),
     "speakers": ("media_player", None), "music": ("media_player", None),
     "switch": ("switch", None), "switches": ("switch", None), "plug": ("switch", None), "plugs": ("switch", None),
     "outlet": ("switch", "outlet"), "outlets": ("switch", "outlet"), "socket": ("switch", "outlet"), "sockets": ("switch", "outlet"),
     "humidity": ("sensor", "humidity"), "motion": ("binary_sensor", "motion"), "moving": ("binary_sensor", "motion"),
-    "coverings": ("cover", None), "covering": ("cover", None),
+    "cover": ("cover", None), "covers": ("cover", None), "coverings": ("cover", None), "covering": ("cover", None),
     "thermostat": ("climate", None), "heating": ("climate", None), "heat": ("climate", None),
 }
-
-COLORS = (
-    "warm white", "cool white", "daylight", "white", "red", "green", "blue", "yellow", "orange", "purple", "pink", "cyan",
-    "magenta", "violet", "teal", "turquoise", "gold", "lime", "indigo", "crimson", "amber", "lavender",
-)
-STATES = ("on", "off", "open", "closed", "locked", "unlocked", "playing", "paused", "idle", "home", "away")
-# Short common words that look like typos of something else ("can" ~ "cyan", "tea" ~ "teal").
+# Stays: HA's lists name no media-player or presence states (its presence states are the home's zones).
+EXTRA_STATES = {"playing": "playing", "paused": "paused", "idle": "idle", "home": "home", "away": "away"}
+# Stays: HA's templates say these amounts only inside sentences ("half" in its lists is half an hour).
+EXTRA_PERCENT_WORDS = {"three quarters": 75, "half": 50, "halfway": 50, "50 50": 50, "full": 100, "max out": 100, "a quarter": 25, "quarter": 25}
+# Stays: short common words that look like typos of something else ("can" ~ "cyan", "tea" ~ "teal").
 COMMON_WORDS = frozenset(
     "can get tea set put let got how who why its out now not any and are was but for you our too way day see hot top low run "
     "lite nite from that this what when with have some will your just into over also back than then them they very".split()
 )
-WORD_NUMBERS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "thirty": 30, "forty": 40, "forty five": 45, "fifty": 50,
-    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90, "hundred": 100, "a hundred": 100,
-}
-# Words never "corrected" (they are right as they are) and verbs typos are corrected towards.
+# Stays: words of commands HA's templates do not say (relative wording, indirect requests, politeness), never
+# "corrected" and corrected towards; every word of the templates and their lists is taken from HA's data.
 COMMAND_WORDS = (
-    "unpause", "paused", "playing", "locked", "unlocked", "closed", "opened", "warm", "cool", "cold", "white", "down", "stairs",
-    "going", "bed", "everything", "outside", "inside", "there", "their", "where", "these", "those", "this", "that", "with",
-    "from", "into", "about", "leave", "left", "still", "right", "now", "some", "more", "less", "much", "little", "bit",
-    "shut", "kill", "activate", "deactivate", "power", "raise", "lower", "pull", "roll", "draw", "bump", "want", "could", "would",
+    "unpause", "opened", "stairs", "going", "bed", "everything", "outside", "inside", "their", "these", "those", "into", "about",
+    "leave", "still", "more", "less", "little", "bit", "kill", "power", "pull", "roll", "draw", "bump", "want", "could", "would",
     "should", "possible", "thanks", "thank", "hey", "okay", "chilly", "freezing", "dark", "bright", "brighter", "dimmer",
-    "halfway", "fully", "full", "half", "show", "movie", "song", "music", "news", "weather", "tomorrow", "today", "minute",
-    "hour", "second", "wake", "remind", "make", "does", "doing", "check", "tell", "help", "need", "temp", "notch", "running",
-    "unplug", "quarter", "house", "anything", "floor", "room", "hey",
-    "turn", "switch", "on", "off", "toggle", "set", "make", "put", "the", "lights", "light", "please", "brightness", "percent",
-    "degrees", "temperature", "open", "close", "lock", "unlock", "pause", "resume", "volume", "timer", "minutes", "hours",
-    "seconds", "cancel", "dim", "brighten", "warmer", "cooler", "louder", "quieter", "what", "is", "are", "the", "kitchen",
-    "bedroom", "upstairs", "downstairs", "everything", "all", "start", "stop", "play", "music", "blinds", "curtains",
+    "halfway", "fully", "full", "half", "news", "tomorrow", "wake", "remind", "doing", "help", "need", "notch", "running",
+    "unplug", "quarter", "quarters", "anything", "toggle", "please", "degrees", "minutes", "hours", "seconds", "dim", "brighten", "warmer",
+    "cooler", "louder", "quieter", "upstairs", "downstairs", "blinds", "curtains",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The words of one language slot extraction knows, from Home Assistant's data."""
+
+    domain_words: dict[str, tuple[str, str | None]]  # word -> (domain, device class)
+    colors: dict[str, str]  # spoken color name -> the color HA's slot carries ("blau" -> "blue"), longest first
+    states: dict[str, str]  # spoken form -> state
+    numbers: dict[str, int]  # spelled-out number -> value
+    percent_words: dict[str, int]  # "max" -> 100
+    template_words: frozenset[str]  # every literal word of the templates and of their lists
+
+    @property
+    def number_words(self) -> frozenset[str]:
+        return frozenset(w for phrase in self.numbers for w in phrase.split())
+
+
+@lru_cache(maxsize=4)
+def vocabulary(language: str = "en") -> Vocabulary:
+    """Colors, states, device classes, level words and number words of `language`, from the installed HA data."""
+    from home_assistant_intents import get_intents
+
+    from agent.decide.templates import template_words
+
+    data = get_intents(language) or {}
+    lists, rules = data.get("lists", {}), data.get("expansion_rules", {})
+    domain_words: dict[str, tuple[str, str | None]] = {}
+    for said, out in _list_values(lists.get("cover_classes")):
+        if " " not in said:
+            domain_words[said] = ("cover", str(out[0] if isinstance(out, list) else out))
+    if "light" in rules:  # English names the light domain in one rule: (light|lights|lighting|lamp|lamps)
+        domain_words.update({w: ("light", None) for w in _expand(rules["light"]) if " " not in w})
+    domain_words.update(EXTRA_DOMAIN_WORDS)
+    colors = {said: said for said, _ in _list_values(lists.get("color_temperature_names"))}
+    colors.update({said: str(out) for said, out in _list_values(lists.get("color"))})
+    states: dict[str, str] = {}
+    for name, values in lists.items():
+        if name.endswith("_states") and not name.startswith("bs_"):  # binary sensors report on/off for "open"
+            for said, out in _list_values(values):
+                states.setdefault(said, str(out))
+    for said, out in EXTRA_STATES.items():
+        states.setdefault(said, out)
+    percent = {said: int(out) for said, out in _list_values(lists.get("brightness_level"))}
+    percent.update(EXTRA_PERCENT_WORDS)
+    listed = {w for said in (*colors, *states, *domain_words) for w in said.split()}
+    return Vocabulary(
+        domain_words, dict(sorted(colors.items(), key=lambda c: -len(c[0]))), states, _number_words(language), percent,
+        template_words(language) | listed,
+    )
+
+
+def _expand(template: str) -> list[str]:
+    """Every spoken form of a template fragment ("[securely] locked" -> "securely locked", "locked")."""
+    from hassil import parse_sentence
+    from hassil.sample import sample_expression
+
+    try:
+        return sorted({normalize(s) for s in sample_expression(parse_sentence(template).expression)} - {""})
+    except Exception:  # a fragment with a list or rule reference: its plain words only
+        return [normalize(re.sub(r"[<{][^>}]*[>}]|[\[\]()|]", " ", template))]
+
+
+def _list_values(values: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """(spoken form, value) of a list of HA's data; ranges and wildcards have none."""
+    out = []
+    for item in (values or {}).get("values", []):
+        if isinstance(item, dict):
+            out += [(said, item.get("out", said)) for said in _expand(str(item["in"]))]
+        else:
+            out += [(said, said) for said in _expand(str(item))]
+    return out
+
+
+def _number_words(language: str) -> dict[str, int]:
+    # hassil parses spoken numbers in its range lists with unicode-rbnf; the same engine spells 0-100 here.
+    try:
+        from unicode_rbnf import RbnfEngine
+
+        engine = RbnfEngine.for_language(language.split("-")[0].split("_")[0])
+    except Exception:
+        return {}
+    words: dict[str, int] = {}
+    for n in range(101):
+        result = engine.format_number(n)
+        for text in {result.text, *result.text_by_ruleset.values()}:
+            if (said := normalize(text)) and not said.isdigit():
+                words.setdefault(said, n)
+    return words
 
 
 @dataclass(slots=True)
@@ -71,11 +153,7 @@ class Mention:
     obj: Entity | Area | Floor
     text: str
     start: int  # word index
-
-    @property
-    def generic(self) -> bool:
-        """True when the words are a bare domain word ("blinds", "thermostat") that happens to be an alias."""
-        return self.text in DOMAIN_WORDS
+    generic: bool = False  # the words are a bare domain word ("blinds", "thermostat") that happens to be an alias
 
 
 @dataclass(slots=True)
@@ -94,6 +172,7 @@ class Slots:
     colors: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
     corrections: dict[str, str] = field(default_factory=dict)
+    vocabulary: Vocabulary = field(default_factory=vocabulary)
 
     def has(self, *words: str) -> bool:
         """True when any of `words` (single words or phrases) occurs."""
@@ -101,23 +180,32 @@ class Slots:
         return any(f" {w} " in padded for w in words)
 
 
-def words_to_digits(text: str) -> str:
+def words_to_digits(text: str, numbers: dict[str, int] | None = None) -> str:
     """Spelled-out numbers as digits: "sixty five" -> "65", "nineteen and a half" -> "19.5"."""
+    numbers = vocabulary().numbers if numbers is None else numbers
     text = re.sub(r"(\d+)\s*%", r"\1 percent", text.lower())
-    names = "|".join(sorted(WORD_NUMBERS, key=len, reverse=True))
+    pattern = _number_pattern(tuple(numbers))
 
     def replace(match: re.Match) -> str:
-        value = sum(WORD_NUMBERS[w] for w in match.group(0).replace(" and a half", "").split() if w in WORD_NUMBERS)
-        return str(value + 0.5) if match.group(0).endswith("and a half") else str(value)
+        value = numbers[normalize(match.group(1))]
+        return (str(value + 0.5) if match.group(2) else str(value)) + " "
 
-    return re.sub(rf"\b(?:(?:{names})\b ?)+(?:and a half)?", lambda m: replace(m) + " ", text)
+    # Stays: "and a half" is English wording the number spellers do not produce.
+    return re.sub(pattern, replace, text) if numbers else text
+
+
+@lru_cache(maxsize=8)
+def _number_pattern(phrases: tuple[str, ...]) -> str:
+    spelled = "|".join(r"[\s-]+".join(map(re.escape, p.split())) for p in sorted(phrases, key=len, reverse=True))
+    return rf"\b({spelled})\b( and a half)? ?"
 
 
 class SlotExtractor:
     """Built once per home: an index of names and a vocabulary for typo correction."""
 
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, language: str = "en") -> None:
         self.home = home
+        self.vocab = vocab = vocabulary(language)
         self._index: dict[str, list[tuple[str, Entity | Area | Floor]]] = {}
         for entity in home.entities:
             for name in entity.names():
@@ -128,11 +216,13 @@ class SlotExtractor:
         for floor in home.floors:
             for name in {normalize(floor.name), normalize(floor.id), *map(normalize, floor.aliases)}:
                 self._add(name, "floor", floor)
-        self.vocabulary = sorted({w for phrase in self._index for w in phrase.split()} | set(COMMAND_WORDS) | set(DOMAIN_WORDS) | {w for c in COLORS for w in c.split()} | set(STATES))
-        self._vocab_set = set(self.vocabulary)
         self._name_words = {w for phrase in self._index for w in phrase.split()}
-        # Typos are corrected towards names and command verbs only, never towards colors or states.
-        self._targets = sorted(self._name_words | set(COMMAND_WORDS) | set(DOMAIN_WORDS))
+        self.vocabulary = sorted(self._name_words | set(COMMAND_WORDS) | set(vocab.domain_words) | vocab.template_words)
+        self._vocab_set = set(self.vocabulary)
+        self._never = vocab.number_words | COMMON_WORDS
+        # Typos are corrected towards names, the templates' words and command verbs, never towards colors or states.
+        listed = {w for said in (*vocab.colors, *vocab.states) for w in said.split()}
+        self._targets = sorted(self._name_words | set(COMMAND_WORDS) | set(vocab.domain_words) | (vocab.template_words - listed))
         self._joined = {phrase.replace(" ", ""): phrase for phrase in self._index if " " in phrase}
         self._max_len = max((len(p.split()) for p in self._index), default=1)
 
@@ -149,7 +239,7 @@ class SlotExtractor:
     def extract(self, utterance: str) -> Slots:
         """Extract slots from one utterance."""
         words, corrections = self._correct(normalize(utterance).split())
-        slots = Slots(" ".join(words), words, raw=utterance.lower(), corrections=corrections)
+        slots = Slots(" ".join(words), words, raw=utterance.lower(), corrections=corrections, vocabulary=self.vocab)
         self._mentions(slots)
         self._values(slots)
         return slots
@@ -161,7 +251,7 @@ class SlotExtractor:
             if (joined := self._join_split(word, fixed)) is not None:
                 fixed[-1] = joined  # "down stairs" -> "downstairs"
                 corrections[f"{fixed[-1]} {word}"] = joined
-            elif word in vocab or word.isdigit() or len(word) < 4 or word in WORD_NUMBERS or word in COMMON_WORDS:
+            elif word in vocab or word.isdigit() or len(word) < 4 or word in self._never:
                 fixed.append(word)
             elif word in self._joined:  # "livingroom" -> "living room"
                 fixed.extend(self._joined[word].split())
@@ -181,38 +271,40 @@ class SlotExtractor:
 
     def _mentions(self, slots: Slots) -> None:
         words, taken = slots.words, [False] * len(slots.words)
+        domain_words = self.vocab.domain_words
         for n in range(min(self._max_len, len(words)), 0, -1):
             for i in range(len(words) - n + 1):
                 if any(taken[i:i + n]):
                     continue
                 phrase = " ".join(words[i:i + n])
                 for kind, obj in self._index.get(phrase, []):
-                    {"entity": slots.entities, "area": slots.areas, "floor": slots.floors}[kind].append(Mention(kind, obj, phrase, i))
+                    mention = Mention(kind, obj, phrase, i, phrase in domain_words)
+                    {"entity": slots.entities, "area": slots.areas, "floor": slots.floors}[kind].append(mention)
                 if phrase in self._index:
                     taken[i:i + n] = [True] * n
         for i, word in enumerate(words):
-            if word not in DOMAIN_WORDS or DOMAIN_WORDS[word] in slots.domains:
+            if word not in domain_words or domain_words[word] in slots.domains:
                 continue
             if word == "switch" and (i == 0 or words[i + 1:i + 2] in (["on"], ["off"])):
                 continue  # "switch on the ..." is a verb
             if not taken[i] or any(m.generic and m.start == i for m in slots.entities):
-                slots.domains.append(DOMAIN_WORDS[word])
+                slots.domains.append(domain_words[word])
         for mentions in (slots.entities, slots.areas, slots.floors):
             mentions.sort(key=lambda m: m.start)
 
     def _values(self, slots: Slots) -> None:
         text = slots.text
-        digits = words_to_digits(slots.raw)
+        vocab = self.vocab
+        digits = words_to_digits(slots.raw, vocab.numbers)
         for match in re.finditer(r"(\d+(?:[.,]\d+)?)", digits):
             slots.numbers.append(float(match.group(1).replace(",", ".")))
         percent = re.search(r"(\d+(?:\.\d+)?) ?(percent|pct|%)", digits)
         if percent:
             slots.percent = float(percent.group(1))
-        elif slots.has("half", "halfway", "50 50"):
-            slots.percent = 50.0
-        elif slots.has("full", "max", "maximum", "max out"):
-            slots.percent = 100.0
-        elif slots.has("a quarter", "quarter"):
-            slots.percent = 25.0
-        slots.colors = [c for c in COLORS if re.search(rf"\b{c}\b", text) and not any(c in o and c != o for o in COLORS if re.search(rf"\b{o}\b", text))]
-        slots.states = [s for s in STATES if re.search(rf"\b{s}\b", text)]
+        else:
+            said = [w for w in vocab.percent_words if slots.has(w)]
+            if said:
+                slots.percent = float(vocab.percent_words[said[0]])
+        found = [c for c in vocab.colors if re.search(rf"\b{re.escape(c)}\b", text)]
+        slots.colors = list(dict.fromkeys(vocab.colors[c] for c in found if not any(c in o and c != o for o in found)))
+        slots.states = list(dict.fromkeys(s for said, s in vocab.states.items() if re.search(rf"\b{re.escape(said)}\b", text)))
