@@ -55,3 +55,5 @@ def test_a_group_command_without_a_place_acts_in_the_speakers_area() -> None:
     # Without a speaker's area it stays a question for the model; "all" means everywhere.
     assert build_args("HassTurnOff", extractor.extract("lights off in here"), HOME) is None
     assert build_args("HassTurnOff", extractor.extract("all the lights off"), HOME, kitchen) == {"domain": "light"}
+    # "in here" (HA's `here` rule) names the speaker's area even after "everything".
+    assert build_args("HassTurnOff", extractor.extract("everything off in here"), HOME, kitchen) == {"area": kitchen}

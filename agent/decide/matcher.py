@@ -65,7 +65,7 @@ def target_args(s: Slots, intent: str, speaker_area: str | None = None) -> dict[
         args["area"] = s.areas[0].obj.name
     elif s.floors:
         args["floor"] = s.floors[0].obj.name
-    elif speaker_area and not group_words:
+    elif speaker_area and (not group_words or s.has(*s.vocabulary.here)):
         args["area"] = speaker_area
     domain, device_class = _group_domain(s, intent)
     if domain is None and intent in ("HassTurnOn", "HassTurnOff") and s.has(*LIGHTS_ON, *LIGHTS_OFF):

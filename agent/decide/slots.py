@@ -66,6 +66,7 @@ class Vocabulary:
     numbers: dict[str, int]  # spelled-out number -> value
     percent_words: dict[str, int]  # "max" -> 100
     template_words: frozenset[str]  # every literal word of the templates and of their lists
+    here: tuple[str, ...] = ()  # the words that name the speaker's own area ("in here"), from HA's `here` rule
 
     @property
     def number_words(self) -> frozenset[str]:
@@ -102,7 +103,7 @@ def vocabulary(language: str = "en") -> Vocabulary:
     listed = {w for said in (*colors, *states, *domain_words) for w in said.split()}
     return Vocabulary(
         domain_words, dict(sorted(colors.items(), key=lambda c: -len(c[0]))), states, _number_words(language), percent,
-        template_words(language) | listed,
+        template_words(language) | listed, tuple(_expand(rules["here"])) if "here" in rules else (),
     )
 
 
