@@ -17,16 +17,21 @@ from typing import Any
 from agent.decide.slots import Mention, Slots
 from tools.home import Entity, Home, MatchFailure, Target
 
+# Stay: relative wording, which docs/home.md rule 7 turns into a value from the registry state; HA's
+# templates and lists have no relative temperature, brightness or volume wording (English only).
 WARMER = ("warmer", "heat up", "turn up the heat", "turn the heat up", "hotter", "too cold", "freezing", "chilly", "up one", "up a degree",
           "bump up", "up a notch")
 COOLER = ("cooler", "colder", "turn down the heat", "turn the heat down", "too hot", "too warm", "down one", "down a degree", "down a notch")
 BRIGHTER = ("brighter", "brighten", "more light")
 DIMMER = ("dim", "dimmer", "darker", "too bright", "less light")
-# Indirect wording that means switching lights: "it's too dark in the kitchen".
+# Stay: indirect wording that means switching lights ("it's too dark in the kitchen"); no HA template says it.
 LIGHTS_ON = ("too dark", "cant see", "lights up")
 LIGHTS_OFF = ("make it dark", "lights out")
-# A state asked about in the words of the action that causes it: "did I lock the front door".
-STATE_FROM_VERB = {"lock": "locked", "unlock": "unlocked", "close": "closed", "shut": "closed", "running": "on", "leave on": "on"}
+# Stays: a state asked about in the words of the action that causes it ("did I lock the front door");
+# HA's state lists hold the states' own words only.
+STATE_FROM_VERB = {"lock": "locked", "unlock": "unlocked", "close": "closed", "running": "on", "leave on": "on"}
+# Stay: HA's templates take a timer's name and units only inside whole sentences (no list of them),
+# so the model path reads "pizza timer" / "10 minutes" itself.
 TIMER_NOT_NAMES = ("a", "an", "the", "my", "new", "quick", "short", "long", "minute", "minutes", "hour", "second", "seconds", "set",
                    "start", "cancel", "stop", "that", "this")
 TIMER_UNITS = {"hour": 3600, "hours": 3600, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "second": 1, "seconds": 1, "secs": 1}
