@@ -17,7 +17,7 @@ HOME = Home.load(Path(__file__).resolve().parents[1] / "examples" / "home.yaml")
 
 
 def cascade(edge_url: str, api_key: str, review: ReviewQueue) -> CommandCascade:
-    local = CommandPlanner(HOME, backend=None)  # the fast path alone: raw confidence 1.0 for a call, 0.5 for a Clarify
+    local = CommandPlanner(HOME, backend=None)  # the fast path alone: raw confidence 1.0 for a call, 0.0 for what it declines
     edge = CommandPlanner(HOME, EdgeBackend(EdgeSettings(url=edge_url, api_key=api_key, timeout_s=30)), fast_path=False)
     return CommandCascade(CascadeSetup(local, edge, ThresholdPolicy(threshold=0.9), review, None))
 

@@ -191,15 +191,19 @@ def calibrate_planner(plan: Callable[..., Plan], local: Any, items: list[Labelle
                       method: str = "isotonic", target_rate: float = 0.2) -> tuple[Any, list[Outcome]]:
     """Fit the planner's calibration, a map per route, on `items` planned by `plan` and on template sentences.
 
-    The template sentences are expanded from Home Assistant's templates over a generated home,
+    The declines of the templates alone (no model) are fitted too, so `--mode fast` has a
+    calibrated confidence. The template sentences are expanded from Home Assistant's templates over a generated home,
     another sample than `--set templates` scores (CALIBRATION_TEMPLATE_SEED), and planned by
     `local`'s backend on that home: the fast path's scores are fitted on the templates' own
     phrasing, the model's mostly on the labelled set's.
     """
     from agent.decide.calibration import fit_calibration
-    from agent.decide.planner import CommandPlanner
+    from agent.decide.planner import DECLINED_SCORE, CommandPlanner
 
     outcomes = plan_all(items, plan, stderr_progress("calibrate"))
+    # What the templates alone decline (the fast path without a model) is fitted too, at its own score.
+    fast_alone = CommandPlanner(local.home, None, language=language)
+    outcomes += [o for o in plan_all(items, fast_alone.plan) if o.plan.raw_confidence == DECLINED_SCORE]
     if templates_per_intent > 0:
         home, expanded = templates_as_labelled(language, CALIBRATION_TEMPLATE_SEED, templates_per_intent)
         on_generated = CommandPlanner(home, local.backend, language=language)

@@ -36,6 +36,9 @@ FAST_CLARIFY_SCORE = 0.5
 CORRECTED_SCORE = 0.8
 TEMPLATE_EXAMPLES = 12  # worked examples per intent expanded from the templates
 AMBIGUOUS_SCORE = 0.6
+# Raw score of a planner without a model declining what no template matched: below every template answer,
+# so calibration (which fits declines too) gives it its own, low, P(correct).
+DECLINED_SCORE = 0.0
 ANSWER_TOKENS = 64  # a call is about 30 tokens; the grammar ends it
 TOOL_TOKENS = 16  # {"tool": "HassClimateSetTemperature"} is about 10
 
@@ -138,8 +141,8 @@ class CommandPlanner:
     def _decline(self, utterance: str, slots: Slots) -> Plan:
         # No template matched and there is no model: nothing of the home named is not home control.
         if not (slots.entities or slots.areas or slots.floors or slots.domains):
-            return Plan(utterance, OUT_OF_SCOPE, {}, "fast", FAST_CLARIFY_SCORE, 0.0)
-        return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.", FAST_CLARIFY_SCORE)
+            return Plan(utterance, OUT_OF_SCOPE, {}, "fast", DECLINED_SCORE, 0.0)
+        return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.", DECLINED_SCORE)
 
     # --- the model ---------------------------------------------------------------------
 
