@@ -165,60 +165,71 @@ def test_lines_have_the_format():
         assert line["split"] in ("calibration", "heldout"), line_id(line)
 
 
+TIMER_TOOLS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassPauseTimer", "HassUnpauseTimer",
+               "HassTimerStatus", "HassIncreaseTimer", "HassDecreaseTimer"}
+# Intents without a domain slot: the target is a name or an area, the domain is the intent's own.
+NO_DOMAIN_SLOT = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume", "HassLightSet",
+                  "HassClimateSetTemperature", "HassClimateGetTemperature"}
+
+
+def assert_valid_call(line: dict) -> None:
+    """The line's tool is a home intent (or Clarify / OutOfScope, without arguments) and its arguments validate."""
+    name = line["tool"]
+    if name in NO_ARGS_TOOLS:
+        assert line["args"] == {}, f"{line_id(line)}: {name} carries no arguments"
+        return
+    assert name in HOME_INTENTS, f"{line_id(line)}: {name} is not a home intent"
+    tool = tools.TOOLS.get(name)
+    fields = set(tool.args_model.model_fields)
+    assert set(line["args"]) <= fields, f"{line_id(line)}: {set(line['args']) - fields} are not slots of {name}"
+    assert all(v is not None for v in line["args"].values()), f"{line_id(line)}: null slot"
+    tool.validate(line["args"])  # raises on a bad value
+
+
+def assert_slot_conventions(line: dict, h: Home) -> None:
+    """The slot values follow docs/home.md's conventions against home `h`."""
+    args, tool, where = line["args"], line["tool"], line_id(line)
+    if "name" in args and has_target(tool):
+        assert args["name"] in {e.name for e in h.entities}, f"{where}: name {args['name']!r} is not a registry name"
+        # rule 2: a named device needs nothing else (no name repeats across areas in this home)
+        assert not set(args) & {"area", "floor", "domain", "device_class"}, f"{where}: name plus other target slots"
+    if "area" in args:
+        assert args["area"] in {a.name for a in h.areas}, f"{where}: area {args['area']!r} is not a registry area name"
+    if "floor" in args:
+        assert args["floor"] in {f.name for f in h.floors}, f"{where}: floor {args['floor']!r} is not a registry floor name"
+    if "domain" in args:
+        assert args["domain"] in h.domains(), f"{where}: domain {args['domain']!r}"
+    if "device_class" in args:
+        assert args["device_class"] in {e.device_class for e in h.entities if e.device_class}, f"{where}: device_class {args['device_class']!r}"
+        assert "domain" in args, f"{where}: a device class goes with its domain"
+    for key in PERCENT_KEYS + ("hours", "minutes", "seconds"):
+        if key in args:
+            assert type(args[key]) is int, f"{where}: {key} must be an integer"
+    if "temperature" in args:
+        assert type(args["temperature"]) in (int, float), f"{where}: temperature must be a number"
+    if "color" in args:
+        assert args["color"] == args["color"].lower().strip() and re.fullmatch(r"[a-z]+( [a-z]+)?", args["color"]), where
+    if "state" in args:
+        assert args["state"] == args["state"].lower(), where
+    if tool == "HassLightSet":
+        assert "brightness" in args or "color" in args, f"{where}: light set without a value"
+    if tool in NO_DOMAIN_SLOT:
+        assert "domain" not in args and "device_class" not in args, f"{where}: {tool} has no domain slot"
+    if tool == "HassStartTimer":
+        assert any(k in args for k in ("hours", "minutes", "seconds")), f"{where}: a timer needs a duration"
+    if tool in TIMER_TOOLS and "name" in args:
+        assert args["name"] == args["name"].lower(), f"{where}: timer names are lower case"
+
+
 def test_tools_are_registered_and_args_validate():
     for line in lines():
-        name = line["tool"]
-        if name in NO_ARGS_TOOLS:
-            assert line["args"] == {}, f"{line_id(line)}: {name} carries no arguments"
-            continue
-        assert name in HOME_INTENTS, f"{line_id(line)}: {name} is not a home intent"
-        tool = tools.TOOLS.get(name)
-        fields = set(tool.args_model.model_fields)
-        assert set(line["args"]) <= fields, f"{line_id(line)}: {set(line['args']) - fields} are not slots of {name}"
-        assert all(v is not None for v in line["args"].values()), f"{line_id(line)}: null slot"
-        tool.validate(line["args"])  # raises on a bad value
+        assert_valid_call(line)
 
 
 def test_slot_values_follow_the_conventions():
     h = home()
-    names = {e.name for e in h.entities}
-    areas = {a.name for a in h.areas}
-    floors = {f.name for f in h.floors}
-    classes = {e.device_class for e in h.entities if e.device_class}
     for line in lines():
-        args = line["args"]
-        where = line_id(line)
-        if "name" in args and has_target(line["tool"]):
-            assert args["name"] in names, f"{where}: name {args['name']!r} is not a registry name"
-            # rule 2: a named device needs nothing else (no name repeats across areas in this home)
-            assert not set(args) & {"area", "floor", "domain", "device_class"}, f"{where}: name plus other target slots"
-        if "area" in args:
-            assert args["area"] in areas, f"{where}: area {args['area']!r} is not a registry area name"
-        if "floor" in args:
-            assert args["floor"] in floors, f"{where}: floor {args['floor']!r} is not a registry floor name"
-        if "domain" in args:
-            assert args["domain"] in h.domains(), f"{where}: domain {args['domain']!r}"
-        if "device_class" in args:
-            assert args["device_class"] in classes, f"{where}: device_class {args['device_class']!r}"
-            assert "domain" in args, f"{where}: a device class goes with its domain"
-        for key in PERCENT_KEYS + ("hours", "minutes", "seconds"):
-            if key in args:
-                assert type(args[key]) is int, f"{where}: {key} must be an integer"
-        if "temperature" in args:
-            assert type(args["temperature"]) in (int, float), f"{where}: temperature must be a number"
-        if "color" in args:
-            assert args["color"] == args["color"].lower().strip() and re.fullmatch(r"[a-z]+( [a-z]+)?", args["color"]), where
-        if "state" in args:
-            assert args["state"] == args["state"].lower(), where
-        if line["tool"] == "HassStartTimer":
-            assert any(k in args for k in ("hours", "minutes", "seconds")), f"{where}: a timer needs a duration"
-        if "name" in args and line["tool"] in ("HassStartTimer", "HassCancelTimer"):
-            assert args["name"] == args["name"].lower(), f"{where}: timer names are lower case"
-        if line["tool"] in ("HassLightSet",):
-            assert "brightness" in args or "color" in args, f"{where}: light set without a value"
-        if line["tool"] in ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause",
-                            "HassMediaUnpause", "HassSetVolume"):
-            assert "domain" not in args and "device_class" not in args, f"{where}: {line['tool']} has no domain slot"
+        assert_slot_conventions(line, h)
 
 
 def test_targets_resolve_to_entities():

@@ -13,27 +13,24 @@ from __future__ import annotations
 import json
 from collections import Counter
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 
 import tools
 from tests.test_command_set import (
-    COMMANDS, DEFAULT_DOMAINS, HOME, NO_ARGS_TOOLS, PERCENT_KEYS, TAGS, TARGET_KEYS, has_target, home, line_id,
+    COMMANDS, DEFAULT_DOMAINS, HOME, NO_ARGS_TOOLS, TAGS, TARGET_KEYS, TIMER_TOOLS, assert_slot_conventions, assert_valid_call,
+    has_target, home, line_id,
 )
 from tools.home import MatchFailure, Target, normalize
-from tools.intents import HOME_INTENTS, TargetSlots
+from tools.intents import TargetSlots
 from tools.timers import ListStore, TimerBoard, board_for, install
 
 PARAPHRASES = HOME.parent / "commands" / "paraphrases.jsonl"
 KEYS = {"id", "utterance", "tool", "args", "tags", "split"}
 PARAPHRASE_TAGS = TAGS | {"context"}
+MEDIA_TOOLS = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume"}
 # The intents this set uses beyond the command set's, with the domains they fall back to (tools/intents.py).
 DOMAINS = {**DEFAULT_DOMAINS, "HassMediaNext": ("media_player",), "HassMediaPrevious": ("media_player",)}
-TIMER_TOOLS = {"HassStartTimer", "HassCancelTimer", "HassCancelAllTimers", "HassPauseTimer", "HassUnpauseTimer",
-               "HassTimerStatus", "HassIncreaseTimer", "HassDecreaseTimer"}
-MEDIA_TOOLS = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume"}
-NO_DOMAIN_SLOT = MEDIA_TOOLS | {"HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature"}
 
 # Why each Clarify line is Clarify, checked against the registry below (the speaker's area, where the
 # line has one, is part of the reason):
@@ -163,52 +160,13 @@ def test_utterances_are_unique_and_new():
 
 def test_tools_are_registered_and_args_validate():
     for line in lines():
-        name = line["tool"]
-        if name in NO_ARGS_TOOLS:
-            assert line["args"] == {}, f"{line_id(line)}: {name} carries no arguments"
-            continue
-        assert name in HOME_INTENTS, f"{line_id(line)}: {name} is not a home intent"
-        tool = tools.TOOLS.get(name)
-        fields = set(tool.args_model.model_fields)
-        assert set(line["args"]) <= fields, f"{line_id(line)}: {set(line['args']) - fields} are not slots of {name}"
-        assert all(v is not None for v in line["args"].values()), f"{line_id(line)}: null slot"
-        tool.validate(line["args"])  # raises on a bad value
+        assert_valid_call(line)
 
 
 def test_slot_values_follow_the_conventions():
     h = home()
-    names = {e.name for e in h.entities}
-    areas = {a.name for a in h.areas}
-    floors = {f.name for f in h.floors}
-    classes = {e.device_class for e in h.entities if e.device_class}
     for line in lines():
-        args, tool, where = line["args"], line["tool"], line_id(line)
-        if "name" in args and has_target(tool):
-            assert args["name"] in names, f"{where}: name {args['name']!r} is not a registry name"
-            assert not set(args) & {"area", "floor", "domain", "device_class"}, f"{where}: name plus other target slots"
-        if "area" in args:
-            assert args["area"] in areas, f"{where}: area {args['area']!r} is not a registry area name"
-        if "floor" in args:
-            assert args["floor"] in floors, f"{where}: floor {args['floor']!r} is not a registry floor name"
-        if "domain" in args:
-            assert args["domain"] in h.domains(), f"{where}: domain {args['domain']!r}"
-        if "device_class" in args:
-            assert args["device_class"] in classes and "domain" in args, f"{where}: device_class {args['device_class']!r}"
-        for key in PERCENT_KEYS + ("hours", "minutes", "seconds"):
-            if key in args:
-                assert type(args[key]) is int, f"{where}: {key} must be an integer"
-        if "color" in args:
-            assert args["color"] == args["color"].lower().strip(), where
-        if "state" in args:
-            assert args["state"] == args["state"].lower(), where
-        if tool == "HassLightSet":
-            assert "brightness" in args or "color" in args, f"{where}: light set without a value"
-        if tool in NO_DOMAIN_SLOT:
-            assert "domain" not in args and "device_class" not in args, f"{where}: {tool} has no domain slot"
-        if tool == "HassStartTimer":
-            assert any(k in args for k in ("hours", "minutes", "seconds")), f"{where}: a timer needs a duration"
-        if tool in TIMER_TOOLS and "name" in args:
-            assert args["name"] == args["name"].lower(), f"{where}: timer names are lower case"
+        assert_slot_conventions(line, h)
 
 
 def test_targets_resolve_to_entities():
