@@ -37,6 +37,7 @@ DEFAULT_DOMAINS = {
     "HassTurnOn": ("light", "switch", "fan"), "HassTurnOff": ("light", "switch", "fan"), "HassLightSet": ("light",),
     "HassClimateSetTemperature": ("climate",), "HassClimateGetTemperature": ("climate",), "HassSetPosition": ("cover",),
     "HassMediaPause": ("media_player",), "HassMediaUnpause": ("media_player",), "HassSetVolume": ("media_player",),
+    "HassMediaNext": ("media_player",), "HassMediaPrevious": ("media_player",),
 }
 TARGET_KEYS = ("name", "area", "floor", "domain", "device_class")
 PERCENT_KEYS = ("brightness", "position", "volume_level")
@@ -232,14 +233,19 @@ def test_slot_values_follow_the_conventions():
         assert_slot_conventions(line, h)
 
 
+def assert_target_resolves(line: dict, h: Home) -> None:
+    """A line that acts on a target names entities of home `h`."""
+    if not has_target(line["tool"]):
+        return
+    found = h.resolve(target_of(line))
+    assert not isinstance(found, MatchFailure), f"{line_id(line)}: {found.question() if isinstance(found, MatchFailure) else ''}"
+    assert found, line_id(line)
+
+
 def test_targets_resolve_to_entities():
     h = home()
     for line in lines():
-        if not has_target(line["tool"]):
-            continue
-        found = h.resolve(target_of(line))
-        assert not isinstance(found, MatchFailure), f"{line_id(line)}: {found.question() if isinstance(found, MatchFailure) else ''}"
-        assert found, line_id(line)
+        assert_target_resolves(line, h)
 
 
 def test_every_labelled_call_succeeds_on_the_example_home():

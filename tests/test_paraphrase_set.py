@@ -18,11 +18,10 @@ import pytest
 
 import tools
 from tests.test_command_set import (
-    COMMANDS, DEFAULT_DOMAINS, HOME, NO_ARGS_TOOLS, TAGS, TARGET_KEYS, TIMER_TOOLS, assert_slot_conventions, assert_valid_call,
-    has_target, home, line_id,
+    COMMANDS, HOME, NO_ARGS_TOOLS, TAGS, TIMER_TOOLS, assert_slot_conventions, assert_target_resolves, assert_valid_call,
+    home, line_id, target_of,
 )
 from tools.home import MatchFailure, Target, normalize
-from tools.intents import TargetSlots
 from tools.timers import ListStore, TimerBoard, board_for, install
 
 PARAPHRASES = HOME.parent / "commands" / "paraphrases.jsonl"
@@ -30,7 +29,6 @@ KEYS = {"id", "utterance", "tool", "args", "tags", "split"}
 PARAPHRASE_TAGS = TAGS | {"context"}
 MEDIA_TOOLS = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume"}
 # The intents this set uses beyond the command set's, with the domains they fall back to (tools/intents.py).
-DOMAINS = {**DEFAULT_DOMAINS, "HassMediaNext": ("media_player",), "HassMediaPrevious": ("media_player",)}
 
 # Why each Clarify line is Clarify, checked against the registry below (the speaker's area, where the
 # line has one, is part of the reason):
@@ -89,14 +87,6 @@ def lines() -> list[dict]:
         except json.JSONDecodeError as err:
             pytest.fail(f"line {number} is not JSON: {err}")
     return out
-
-
-def target_of(line: dict) -> Target:
-    """The target the args name, with the intent's default domains as the tool applies them."""
-    target = TargetSlots.model_validate({k: v for k, v in line["args"].items() if k in TARGET_KEYS}).target()
-    if not target.domain and not target.name and line["tool"] in DOMAINS:
-        target.domain = list(DOMAINS[line["tool"]])
-    return target
 
 
 def category(line: dict) -> str:
@@ -172,11 +162,7 @@ def test_slot_values_follow_the_conventions():
 def test_targets_resolve_to_entities():
     h = home()
     for line in lines():
-        if not has_target(line["tool"]):
-            continue
-        found = h.resolve(target_of(line))
-        assert not isinstance(found, MatchFailure), f"{line_id(line)}: {found.question() if isinstance(found, MatchFailure) else ''}"
-        assert found, line_id(line)
+        assert_target_resolves(line, h)
 
 
 def test_every_labelled_call_succeeds_on_the_example_home():
