@@ -8,8 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from base.settings import IngestSettings, MqttSettings, TesseraSettings
-from agent.ingest.ingestor import StreamKey
-from base.wire import Frame
+from agent.ingest.ingestor import FrameHeader, StreamKey
 
 
 def settings_for(url: str, **ingest: object) -> TesseraSettings:
@@ -25,7 +24,7 @@ class SeqCollector:
         self.seqs: dict[tuple[str, str], list[int]] = defaultdict(list)
         self.lock = threading.Lock()
 
-    def __call__(self, key: StreamKey, frame: Frame) -> None:
+    def __call__(self, key: StreamKey, frame: FrameHeader) -> None:
         with self.lock:
             self.seqs[(key.device, key.stream)].append(frame.seq)
 

@@ -18,8 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.ingest.broker import EmbeddedBroker
 from agent.ingest.flood import FloodLimiter, QualityEvent, StreamClock
-from agent.ingest.ingestor import Ingestor, StreamKey
-from base.wire import Frame, encode_binary
+from agent.ingest.ingestor import FrameHeader, Ingestor, StreamKey
+from base.wire import encode_binary
 from firmware_sim.faults import Fault, FaultKind, FaultSchedule
 from firmware_sim.runtime import SimRuntime
 from firmware_sim.sensors import EcgPatchDevice, ScalarSensor, VibrationNode
@@ -36,7 +36,7 @@ class Arrivals:
         self.delays: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)  # (device time, delay s)
         self.lock = threading.Lock()
 
-    def __call__(self, key: StreamKey, frame: Frame) -> None:
+    def __call__(self, key: StreamKey, frame: FrameHeader) -> None:
         end = frame.t0 + frame.n_samples / frame.rate
         with self.lock:
             self.seqs[(key.device, key.stream)].append(frame.seq)

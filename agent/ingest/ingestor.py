@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 
 from base.settings import TesseraSettings
 from base.mqtt import close, connect
-from base.wire import MAGIC, Frame, WireError, WireErrorReason, dead_letter_topic, decode_frame, parse_data_topic, read_binary
+from base.wire import MAGIC, WireError, WireErrorReason, dead_letter_topic, decode_frame, parse_data_topic, read_binary
 from agent.ingest.flood import DeviceFlow, FloodLimiter, QualityEvent, StreamClock
 from agent.ingest.windowing import StreamWindower, Window
 
@@ -45,6 +45,16 @@ class StreamKey:
     site: str
     device: str
     stream: str
+
+
+@dataclass(slots=True)
+class FrameHeader:
+    """An accepted frame as `on_frame` sees it: where it sits in its stream. Its samples reach consumers in windows."""
+
+    seq: int
+    t0: float
+    rate: float
+    n_samples: int
 
 
 @dataclass(slots=True)
@@ -85,7 +95,7 @@ class DeadLetter:
                            "at": time.time()}).encode()
 
 
-FrameHook = Callable[[StreamKey, Frame], None]
+FrameHook = Callable[[StreamKey, FrameHeader], None]
 MetaHook = Callable[[str, str, dict], None]  # site, device, the device's retained meta (docs/wire.md)
 WindowHook = Callable[[StreamKey, Window], None]
 QualityHook = Callable[[QualityEvent], None]
@@ -95,9 +105,9 @@ class Ingestor:
     """Subscribes to sensor frames and windows them; `handle()` is the whole pipeline for one message.
 
     on_window(key, window) runs in the network thread for each completed window; window.samples
-    is a read-only view valid during the call (copy it to keep it). on_frame(key, frame) runs for
-    each accepted frame, before its windows; frame.samples is likewise a view valid during the
-    call. on_meta(site, device, meta) runs for each device's retained meta message (shaft speed,
+    is a read-only view valid during the call (copy it to keep it). on_frame(key, header) runs for
+    each accepted frame, before its windows, with its FrameHeader (no samples: they are converted
+    a hop at a time, see agent.ingest.windowing). on_meta(site, device, meta) runs for each device's retained meta message (shaft speed,
     bearing geometry, streams), which encoders need. on_quality(event) runs when a device's
     messages are dropped for flooding or for size, at most once per device and reason per
     ingest.quality_event_every_s.
@@ -182,7 +192,9 @@ class Ingestor:
 
         Refused messages go to the dead-letter topic; duplicates, late frames and a flooding
         device's excess are counted and dropped. A binary frame of a known stream is checked by
-        its header and scaled straight into the window buffer: this path runs for every frame.
+        its header and its samples wait, as a view over `payload`, to be scaled into the window
+        buffer with the rest of their hop: this path runs for every frame. So `payload` must not
+        change afterwards (paho's bytes never do).
         """
         c = self.counters
         c.received += 1
@@ -215,7 +227,7 @@ class Ingestor:
         c.accepted += 1
         c.samples += m
         if self.on_frame is not None:
-            self.on_frame(key, Frame(seq, t0, rate, windower.last_frame()))
+            self.on_frame(key, FrameHeader(seq, t0, rate, m))
         if windows:
             c.windows += len(windows)
             if self.on_window is not None:
