@@ -176,3 +176,21 @@ def test_quality_events_are_rate_limited_and_carry_what_was_dropped_since_the_la
     events = [e for e in raised if e is not None]
     assert [e.dropped for e in events] == [1, 60, 60] and all(isinstance(e, QualityEvent) for e in events)
     assert [e.at for e in events] == [1000.0, 1060.0, 1120.0]
+
+
+def test_ingest_counters_line_names_what_was_dropped_and_from_whom() -> None:
+    """`tessera ingest` prints flood and oversized drops, by device, only when there were any."""
+    from agent.cli.sim import ingest_line
+
+    ingestor = Ingestor(settings_for("mqtt://127.0.0.1:1", flood_burst=5, max_frame_bytes=4096))  # never started: handle() only
+    frame = lambda seq: encode_binary(seq, 1000.0 + seq * 0.1, 100.0, np.zeros(10), "<i2", 1.0)  # noqa: E731
+    for seq in range(3):
+        ingestor.handle("tessera/home/quiet-1/data/temp", frame(seq))
+    assert "flood" not in ingest_line(ingestor.snapshot())
+    for seq in range(3, 30):  # 27 frames in one tick of the device's clock: a burst of 5 passes
+        ingestor.handle("tessera/home/noisy-2/data/temp", encode_binary(seq, 1000.0, 100.0, np.zeros(10), "<i2", 1.0))
+    ingestor.handle("tessera/home/big-3/data/temp", encode_binary(0, 1000.0, 100.0, np.zeros(3000), "<i2", 1.0))
+    line = ingest_line(ingestor.snapshot())
+    assert line.startswith("8 frames,")  # 3 quiet ones and the flooder's burst of 5
+    assert "22 dropped for flooding, 1 oversized" in line
+    assert "home/noisy-2: 22 flood, 0 oversized" in line and "home/big-3: 0 flood, 1 oversized" in line

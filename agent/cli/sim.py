@@ -87,6 +87,19 @@ def _report(snapshot: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(snapshot), flush=True)
     else:
-        print(f"{snapshot['accepted']} frames, {snapshot['samples']} samples, {snapshot['windows']} windows, "
-              f"{snapshot['streams']} streams, {snapshot['dead_lettered']} dead-lettered, {snapshot['duplicates']} duplicates, "
-              f"{snapshot['gaps']} gaps", flush=True)
+        print(ingest_line(snapshot), flush=True)
+
+
+def ingest_line(snapshot: dict) -> str:
+    """One line of ingest counters; what was dropped, and from which devices, only when something was."""
+    line = (f"{snapshot['accepted']} frames, {snapshot['samples']} samples, {snapshot['windows']} windows, "
+            f"{snapshot['streams']} streams, {snapshot['dead_lettered']} dead-lettered, {snapshot['duplicates']} duplicates, "
+            f"{snapshot['gaps']} gaps ({snapshot['missing_frames']} frames missing), {snapshot['out_of_order']} late")
+    dropped = snapshot.get("dropped_by_device") or {}
+    if snapshot["flood_dropped"] or dropped:
+        worst = sorted(dropped.items(), key=lambda kv: -(kv[1]["flood"] + kv[1]["oversized"]))[:3]
+        line += (f"; {snapshot['flood_dropped']} dropped for flooding, {sum(d['oversized'] for d in dropped.values())} oversized"
+                 f" (" + ", ".join(f"{dev}: {d['flood']} flood, {d['oversized']} oversized" for dev, d in worst) + ")")
+    if snapshot["internal_errors"]:
+        line += f"; {snapshot['internal_errors']} internal errors (see the log)"
+    return line
