@@ -32,6 +32,7 @@ class Example:
     device: str = ""
     modality: str = ""
     score: float = 0.0
+    t: float = 0.0  # when it was stored (seconds since the epoch): the newest of two reviews is the operator's last word
 
     @property
     def id(self) -> str:
@@ -123,7 +124,7 @@ def similar_examples(store: KnowledgeStore, text: str, k: int = 4, where: Filter
     out = []
     for hit in store.search(text, collection=EXAMPLES, k=k, where=where):
         md = hit.metadata
-        out.append(Example(kind=md.get("kind", ""), text=hit.text, tool=md.get("tool", ""), args=json.loads(md.get("args") or "{}"), site=md.get("site", ""), device=md.get("device", ""), modality=md.get("modality", ""), score=hit.score))
+        out.append(Example(kind=md.get("kind", ""), text=hit.text, tool=md.get("tool", ""), args=json.loads(md.get("args") or "{}"), site=md.get("site", ""), device=md.get("device", ""), modality=md.get("modality", ""), score=hit.score, t=float(md.get("t") or 0.0)))
     return out
 
 

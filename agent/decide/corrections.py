@@ -5,7 +5,10 @@ A confirmed or corrected command becomes
   running planner's example index, so the next prompt for a similar utterance shows it;
 - a labelled point for the next `tessera calibrate` (`reviewed_commands`), so the confidence
   is calibrated on this site's utterances as well as the shipped set.
-A corrected event becomes an event example in the knowledge store.
+A confirmed or corrected event becomes an event example in the knowledge store, with the
+device and modality it was seen on: the next event of the same kind and severity on that
+device is decided as reviewed, without the model, and like events elsewhere show it to the
+model as a worked example (agent.services.watch.recall_reviews, agent.decide.loop).
 
 The verdict is kept with the item in the review queue as JSON, so nothing learnt is lost
 when the knowledge store is rebuilt: `reviewed` reads it back.
@@ -21,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.decide.planner import CLARIFY, OUT_OF_SCOPE
+from agent.decide.prompts import read_event_data, reviewed_event_text
 from agent.decide.review import ReviewItem, ReviewQueue
 from base.errors import TesseraError
 from tools import TOOLS
@@ -134,5 +138,20 @@ def _text(item: ReviewItem) -> str:
 def _remember(knowledge: Any, done: Reviewed, site: str) -> None:
     from rag.examples import Example, add_examples
 
-    example = Example(kind="utterance" if done.kind == "command" else "event", text=done.text, tool=done.tool, args=done.args, site=site)
+    if done.kind == "command":
+        example = Example(kind="utterance", text=done.text, tool=done.tool, args=done.args, site=site)
+    else:
+        example = _event_example(done, site)
     add_examples(knowledge, [example], source="review")
+
+
+def _event_example(done: Reviewed, site: str) -> Any:
+    # A queued event's question is the prompt's data turn; the example keeps the event line with its
+    # device and modality, so it is found for the next like event and not for other machines' tokens.
+    from rag.examples import Example
+
+    read = read_event_data(done.text)
+    if read is None:  # not an event prompt: stored as it came, found by text alone
+        return Example(kind="event", text=done.text, tool=done.tool, args=done.args, site=site)
+    device, line, modality = read
+    return Example(kind="event", text=reviewed_event_text(modality, line), tool=done.tool, args=done.args, site=site, device=device, modality=modality)

@@ -1,13 +1,15 @@
-"""Prompt layout: static first (instructions, tools, worked examples), volatile last (readings, event).
+"""Prompt layout: static first (instructions, tools, worked examples), volatile last (reviewed examples, readings, event).
 
 Keeping the static part byte-identical between calls lets llama.cpp reuse its KV
-prefix cache. Sensor text is quoted as data: it can never become an instruction.
+prefix cache; the operator's reviewed examples are retrieved per event, so they come after
+it. Sensor text is quoted as data: it can never become an instruction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +24,13 @@ EVENT_SYSTEM = (
     "Tools:\n{tools}\n"
     "Rules: {rules} Answer with JSON only."
 )
+
+
+# A system turn before the operator's reviewed examples. Measured on SmolLM2-135M (a bearing warning
+# on four other pumps, reviewed once each way): the bare worked example was followed 1 time in 8,
+# after a system turn 8 in 8 (with this text or any: the turn sets the examples apart from the
+# shipped ones), after the same words in the user turn 1 in 8. The words are for the edge model.
+REVIEWED_NOTE = "The operator reviewed a like event; answer such events the way the operator did."
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,19 +105,60 @@ EVENT_ROLES: dict[str, EventRole] = {"hub": HUB_EVENTS, "gateway": GATEWAY_EVENT
 
 
 def event_messages(tools: list[Tool], device: str, window: TokenizedWindow, event: Event, knowledge: str = "",
-                   role: EventRole = HUB_EVENTS) -> list[Message]:
+                   role: EventRole = HUB_EVENTS, reviewed: Sequence[tuple[str, dict[str, str]]] = ()) -> list[Message]:
     """Chat messages asking which tool answers `event` seen on `device`.
 
     `knowledge` is retrieved text already quoted as data with its sources (rag.context.knowledge_block).
+    `reviewed` are (event line, answer) pairs the operator reviewed, most relevant last: worked
+    examples placed after the static prefix, so the KV cache still holds everything before them.
     """
     tool_lines = "\n".join(f"- {t.name}: {t.description}" for t in tools)
     messages = [Message("system", EVENT_SYSTEM.format(place=role.place, tools=tool_lines, rules=role.rules))]
     for question, answer in role.examples:
         messages += [Message("user", question), Message("assistant", json.dumps(answer))]
-    tokens = " ".join(window.tokens)
-    reference = f"\nknowledge:\n{_quote(knowledge)}" if knowledge else ""
-    messages.append(Message("user", f"<data>device: {_quote(device)}\nevent: {_quote(event.describe())}\ntokens: {_quote(tokens)}{reference}</data>"))
+    if reviewed:
+        messages.append(Message("system", REVIEWED_NOTE))
+    for line, answer in reviewed:
+        messages += [Message("user", f"<data>event: {_quote(line)}</data>"), Message("assistant", json.dumps(answer))]
+    messages.append(Message("user", event_data(device, event.describe(), " ".join(window.tokens), knowledge)))
     return messages
+
+
+def event_data(device: str, event_line: str, tokens: str, knowledge: str = "") -> str:
+    """The event prompt's last turn; it is also the question of a queued event review, which `read_event_data` parses."""
+    reference = f"\nknowledge:\n{_quote(knowledge)}" if knowledge else ""
+    return f"<data>device: {_quote(device)}\nevent: {_quote(event_line)}\ntokens: {_quote(tokens)}{reference}</data>"
+
+
+_EVENT_DATA = re.compile(r"<data>device: (?P<device>[^\n]*)\nevent: (?P<event>[^\n]*)\ntokens: (?P<tokens>[^\n]*)")
+# Token vocabularies name their modality, shortened for two of them (<vib:...>, <gen:...>).
+_TOKEN_MODALITY = {"vib": "vibration", "gen": "generic"}
+
+
+def read_event_data(text: str) -> tuple[str, str, str] | None:
+    """(device, event line, modality) from `event_data` text, even cut short; None when it is not one."""
+    found = _EVENT_DATA.match(text)
+    if found is None:
+        return None
+    prefix = re.match(r"<([a-z]+):", found["tokens"])
+    modality = _TOKEN_MODALITY.get(prefix[1], prefix[1]) if prefix else ""
+    return found["device"], found["event"].removesuffix("</data>"), modality
+
+
+def reviewed_event_text(modality: str, event_line: str) -> str:
+    """How a reviewed event is stored and searched: "vibration bearing_outer_race (warning): defect_hz=107.4, ..."."""
+    return f"{modality} {event_line}".strip()
+
+
+def event_line(text: str) -> str:
+    """The event line of a reviewed event text: "kind (severity): facts", the modality word dropped."""
+    # Kinds are snake_case, so "modality kind (severity)" is the only head with two spaces.
+    return text.split(" ", 1)[1] if text.split(": ", 1)[0].count(" ") == 2 else text
+
+
+def event_head(text: str) -> str:
+    """"kind (severity)" of an event line or a reviewed event text."""
+    return event_line(text).split(": ", 1)[0]
 
 
 def warmup_messages(tools: list[Tool], role: EventRole = HUB_EVENTS) -> list[Message]:

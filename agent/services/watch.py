@@ -28,7 +28,7 @@ from agent.ingest.flood import QualityEvent
 from agent.ingest.ingestor import Ingestor, StreamKey
 from agent.llm.base import LLMBackend
 from agent.decide.loop import Decided, Evidence, Guard, Step, ToolCalled, respond_to_event
-from agent.decide.prompts import HUB_EVENTS, EventRole, decision_schema, warmup_messages
+from agent.decide.prompts import HUB_EVENTS, EventRole, decision_schema, event_head, reviewed_event_text, warmup_messages
 from base.registry import UnknownNameError
 from agent.services.health import Metrics
 from tools import TOOLS, ToolContext
@@ -43,6 +43,13 @@ MAX_QUEUED_BYTES = 64 << 20
 # encoder places the bearing defect frequencies from the shaft speed and the bearing geometry,
 # the traffic encoder turns counts into flow per lane.
 META_OPTIONS: dict[str, tuple[str, ...]] = {"vibration": ("rpm", "bearing", "machine_class"), "traffic": ("lanes",)}
+# A reviewed event counts for the current one at this cosine score or more (MiniLM, on event lines
+# as the encoders write them). Measured: the same kind and severity at other numbers 0.948-0.994;
+# at another severity 0.92-0.97; other kinds of the same modality 0.52-0.98 (outer vs inner race
+# 0.98); other modalities 0.44 at most. The score cannot tell kinds or severities apart, so both are
+# matched exactly; the floor keeps out what is plainly unlike.
+REVIEW_MIN_SCORE = 0.90
+REVIEW_SHOTS = 2  # reviewed examples shown to the model: the first, with its system turn, costs about 100 prompt tokens
 
 
 class WatchObserver(Protocol):
@@ -192,7 +199,7 @@ class EventWatcher:
             return  # one decision per device and kind per cooldown: no alert storms
         self._last_decision[(key.device, event.kind)] = now
         start = time.perf_counter()
-        evidence = gather_evidence(self.ctx.knowledge, window, event) if self.ctx.knowledge is not None else None
+        evidence = gather_evidence(self.ctx.knowledge, window, event, device=key.device, site=key.site) if self.ctx.knowledge is not None else None
         for step in respond_to_event(self.backend, self.tools, self.ctx, self.guard, key.device, window, event, evidence=evidence, role=self.role):
             for observer in self.observers:
                 observer.step(key, step)
@@ -241,8 +248,9 @@ class EventWatcher:
         return None
 
 
-def gather_evidence(knowledge, window: TokenizedWindow, event: Event, k: int = 2) -> Evidence:
-    """What the knowledge base says about `event`: the best passage as a short explanation, with sources.
+def gather_evidence(knowledge, window: TokenizedWindow, event: Event, k: int = 2, device: str = "", site: str = "") -> Evidence:
+    """What the knowledge base says about `event` on `device`: the best passage as a short explanation, with sources,
+    and the operator's reviews of like events (`recall_reviews`).
 
     The passages stay out of the small model's prompt: measured on SmolLM2-135M they cost
     250-400 prompt tokens and pushed a bearing warning to "critical". The model decides from
@@ -255,12 +263,36 @@ def gather_evidence(knowledge, window: TokenizedWindow, event: Event, k: int = 2
     query = f"{event.kind.replace('_', ' ')} {window.modality}: {window.summary}"
     try:
         hits = knowledge.search(query, k=k)
+        reviewed, ruling = recall_reviews(knowledge, window, event, device, site)
     except RagError as err:
         log.warning("knowledge search failed; deciding without it", extra={"error": str(err), "kind": event.kind})
         return Evidence()
-    if not hits:
-        return Evidence()
-    return Evidence(explanation=explain(hits[0]), citations=[h.citation for h in hits])
+    explanation = explain(hits[0]) if hits else ""
+    return Evidence(explanation=explanation, citations=[h.citation for h in hits], reviewed=reviewed, ruling=ruling)
+
+
+def recall_reviews(knowledge, window: TokenizedWindow, event: Event, device: str, site: str = "") -> tuple[list, Any]:
+    """The operator's reviews of events of this modality, kind and severity (this device's first), and the one that decides.
+
+    The one that decides is the newest review of such an event on this device: the operator's
+    last word on exactly this. Reviews of other devices are shown to the model. Shipped examples
+    carry no modality, so only the site's own reviews match.
+    """
+    from rag.examples import similar_examples
+    from rag.store import Filter
+
+    query = reviewed_event_text(window.modality, event.describe())
+    found: dict[str, Any] = {}
+    for scope in (Filter(kind="event", modality=window.modality, device=device), Filter(kind="event", modality=window.modality)):
+        for example in similar_examples(knowledge, query, k=6, where=scope):
+            found.setdefault(example.id, example)
+    # Same kind and severity only: a review of a warning says nothing about a critical event of that kind.
+    head = event_head(event.describe())
+    close = [e for e in found.values() if e.score >= REVIEW_MIN_SCORE and e.site in ("", site) and event_head(e.text) == head]
+    own = [e for e in close if e.device == device]
+    ruling = max(own, key=lambda e: e.t) if own else None
+    close.sort(key=lambda e: (e is not ruling, e.device != device, -e.score))
+    return close[:REVIEW_SHOTS], ruling
 
 
 def explain(hit, max_chars: int = 280) -> str:
