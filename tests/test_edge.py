@@ -259,3 +259,15 @@ def test_review_commands(isolated_state, capsys: pytest.CaptureFixture[str]) -> 
     assert main(["review", "resolve", str(item), "again"]) == 1
     capsys.readouterr()
     assert main(["review", "list"]) == 0 and "empty" in capsys.readouterr().out
+
+
+def test_system_turns_after_the_first_reach_the_edge_inside_the_next_turn() -> None:
+    """Chat templates that allow a system message only first (Gemma, Mistral) get the event prompt's reviewed-example note folded in."""
+    from agent.llm.edge import edge_messages
+
+    messages = [Message("system", "rules"), Message("user", "q1"), Message("assistant", "a1"), Message("system", "note"),
+                Message("user", "q2"), Message("assistant", "a2"), Message("user", "q3")]
+    sent = edge_messages(messages)
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert sent[3]["content"] == "note\n\nq2" and sent[0]["content"] == "rules" and sent[-1]["content"] == "q3"
+    assert edge_messages([Message("system", "rules"), Message("user", "q"), Message("system", "late")])[-1] == {"role": "user", "content": "late"}

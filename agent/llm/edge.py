@@ -186,7 +186,7 @@ class EdgeBackend:
     def _body(self, messages: list[Message], schema: dict[str, Any] | None, max_tokens: int, n: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.settings.model,
-            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "messages": edge_messages(messages),
             "max_tokens": max_tokens,
             "temperature": self.settings.temperature if n > 1 else 0.0,
         }
@@ -360,3 +360,24 @@ def _choice_text(choice: dict[str, Any]) -> str:
 def _choice_logprobs(choice: dict[str, Any]) -> list[float]:
     content = (choice.get("logprobs") or {}).get("content") or []
     return [float(item["logprob"]) for item in content if isinstance(item, dict) and isinstance(item.get("logprob"), (int, float))]
+
+
+def edge_messages(messages: list[Message]) -> list[dict[str, str]]:
+    """Messages as the chat API takes them, with any system turn after the first folded into the next turn.
+
+    Many chat templates (Gemma's, Mistral's) accept a system message only at the start and refuse
+    the request otherwise; an edge-sized model reads the note as well at the head of the next turn.
+    The local model keeps its separate system turns (the event prompt's reviewed examples need one).
+    """
+    out: list[dict[str, str]] = []
+    pending: list[str] = []
+    for m in messages:
+        if m.role == "system" and out:
+            pending.append(m.content)
+            continue
+        out.append({"role": m.role, "content": "\n\n".join([*pending, m.content])})
+        pending = []
+    if pending:  # a trailing note: give it its own user turn
+        out.append({"role": "user", "content": "\n\n".join(pending)})
+    return out
+
