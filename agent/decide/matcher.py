@@ -34,7 +34,7 @@ STATE_FROM_VERB = {"lock": "locked", "unlock": "unlocked", "close": "closed", "r
 # so the model path reads "pizza timer" / "10 minutes" itself.
 TIMER_NOT_NAMES = ("a", "an", "the", "my", "new", "quick", "short", "long", "minute", "minutes", "hour", "second", "seconds", "set",
                    "start", "cancel", "stop", "that", "this")
-TIMER_UNITS = {"hour": 3600, "hours": 3600, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "second": 1, "seconds": 1, "secs": 1}
+TIMER_UNITS = {"hour": 3600, "hours": 3600, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "second": 1, "seconds": 1, "sec": 1, "secs": 1}
 
 
 def _turned(s: Slots, direction: str) -> bool:
@@ -50,8 +50,12 @@ def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = Non
     """
     if intent == "HassStartTimer":
         return _timer_args(s)
-    if intent == "HassCancelTimer":
-        return {k: v for k, v in (_timer_args(s) or {}).items() if k == "name"}
+    if intent in WHICH_TIMER:
+        return _which_timer(s, change=False)
+    if intent in ("HassIncreaseTimer", "HassDecreaseTimer"):
+        return _which_timer(s, change=True)
+    if intent == "HassCancelAllTimers":
+        return {"area": s.areas[0].obj.name} if s.areas else {}
     args = target_args(s, intent, speaker_area)
     if args is None:
         return None
@@ -108,7 +112,10 @@ def _group_domain(s: Slots, intent: str) -> tuple[str | None, str | None]:
     return s.domains[0]
 
 
-IMPLIED_DOMAIN = ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause", "HassMediaUnpause", "HassSetVolume")
+IMPLIED_DOMAIN = ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause", "HassMediaUnpause", "HassSetVolume",
+                  "HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute")
+# Intents about one running timer, found by name or by the duration it was started with ("the 10 minute timer").
+WHICH_TIMER = ("HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus")
 
 
 def _intent_values(intent: str, s: Slots, home: Home, target: dict[str, Any]) -> dict[str, Any] | None:
@@ -179,21 +186,52 @@ def _attribute(home: Home, target: dict[str, Any], attribute: str, domain: str |
     return values[0] if values else None
 
 
-def _timer_args(s: Slots) -> dict[str, Any] | None:
-    args: dict[str, Any] = {}
+def _which_timer(s: Slots, change: bool) -> dict[str, Any] | None:
+    """A timer's name and the duration it was started with (Home Assistant's start_hours / start_minutes /
+    start_seconds); with `change`, the time to add or take off too: a duration that does not name the timer."""
+    words = "|".join(sorted(map(re.escape, s.vocabulary.numbers), key=len, reverse=True))
+    duration = rf"(?:\d+|{words}) (?:hours?|minutes?|mins?|seconds?|secs?)"
+    # As HA's templates say it: "the 10 minute timer", "the timer for 10 minutes" name the timer; "add 5 minutes" is the change.
+    naming = re.findall(rf"{duration} timer|timer for {duration}", s.text)
+    rest = re.sub(rf"{duration} timer|timer for {duration}", " timer ", s.text)
+    start = {f"start_{k}": v for k, v in _durations(" ".join(naming), s).items()}
+    args = {**({"name": name} if (name := _timer_name(s)) else {}), **start}
+    if s.areas:  # "the timer in the kitchen", "the kitchen timer": HA reads the area, not a name
+        args["area"] = s.areas[0].obj.name
+        if name and name in s.areas[0].text.split():
+            del args["name"]
+    if not change:
+        return args
+    amount = _durations(rest, s)
+    return {**args, **amount} if amount else None
+
+
+def _durations(text: str, s: Slots) -> dict[str, int]:
+    args: dict[str, int] = {}
     numbers = s.vocabulary.numbers
     words = "|".join(sorted(map(re.escape, numbers), key=len, reverse=True))
-    for value, unit in re.findall(rf"(\d+|half an|an|a|{words}) (hours?|minutes?|mins?|seconds?|secs?)\b", s.text):
+    for value, unit in re.findall(rf"(\d+|half an|an|a|{words}) (hours?|minutes?|mins?|seconds?|secs?)\b", text):
         amount = {"an": 1, "a": 1, "half an": 0.5}.get(value) or numbers.get(value) or float(value)
         key = {3600: "hours", 60: "minutes", 1: "seconds"}[TIMER_UNITS[unit]]
         if amount == 0.5 and key == "hours":
             key, amount = "minutes", 30
         args[key] = int(amount)
-    if s.has("and a half") and "hours" in args:
+    if " and a half" in f" {text} " and "hours" in args:
         args["minutes"] = args.get("minutes", 0) + 30
+    return args
+
+
+def _timer_name(s: Slots) -> str | None:
     named = re.search(r"(\w+) timer", s.text) or re.search(r"timer (?:for|on) (?:the|my) (\w+)", s.text)
     if named and named.group(1) not in TIMER_NOT_NAMES and not named.group(1).isdigit() and named.group(1) not in s.vocabulary.number_words:
-        args["name"] = named.group(1)
+        return named.group(1)
+    return None
+
+
+def _timer_args(s: Slots) -> dict[str, Any] | None:
+    args: dict[str, Any] = dict(_durations(s.text, s))
+    if name := _timer_name(s):
+        args["name"] = name
     return args or None
 
 

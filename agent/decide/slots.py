@@ -35,6 +35,9 @@ EXTRA_DOMAIN_WORDS: dict[str, tuple[str, str | None]] = {
     "cover": ("cover", None), "covers": ("cover", None), "coverings": ("cover", None), "covering": ("cover", None),
     "thermostat": ("climate", None), "heating": ("climate", None), "heat": ("climate", None),
 }
+# A word sharing its first STEM letters with a sensor's device class in the home names that class ("humid");
+# HA's templates say no device class of a sensor (words they do say are left to them).
+SENSOR_DOMAINS, STEM = ("sensor", "binary_sensor"), 5
 # Stays: HA's lists name no media-player or presence states (its presence states are the home's zones).
 EXTRA_STATES = {"playing": "playing", "paused": "paused", "idle": "idle", "home": "home", "away": "away"}
 # Stays: HA's templates say these amounts only inside sentences ("half" in its lists is half an hour).
@@ -67,6 +70,7 @@ class Vocabulary:
     percent_words: dict[str, int]  # "max" -> 100
     template_words: frozenset[str]  # every literal word of the templates and of their lists
     here: tuple[str, ...] = ()  # the words that name the speaker's own area ("in here"), from HA's `here` rule
+    intent_words: dict[str, frozenset[str]] = field(default_factory=dict)  # intent -> the words only its templates say ("skip")
 
     @property
     def number_words(self) -> frozenset[str]:
@@ -89,6 +93,8 @@ def vocabulary(language: str = "en") -> Vocabulary:
     if "light" in rules:  # English names the light domain in one rule: (light|lights|lighting|lamp|lamps)
         domain_words.update({w: ("light", None) for w in _expand(rules["light"]) if " " not in w})
     domain_words.update(EXTRA_DOMAIN_WORDS)
+    for verb, domain in _domain_verbs(data.get("intents", {})).items():
+        domain_words.setdefault(verb, (domain, None))  # "unlock everything": the lock domain, as HA's lock templates say it
     colors = {said: said for said, _ in _list_values(lists.get("color_temperature_names"))}
     colors.update({said: str(out) for said, out in _list_values(lists.get("color"))})
     states: dict[str, str] = {}
@@ -103,8 +109,57 @@ def vocabulary(language: str = "en") -> Vocabulary:
     listed = {w for said in (*colors, *states, *domain_words) for w in said.split()}
     return Vocabulary(
         domain_words, dict(sorted(colors.items(), key=lambda c: -len(c[0]))), states, _number_words(language), percent,
-        template_words(language) | listed, tuple(_expand(rules["here"])) if "here" in rules else (),
+        template_words(language) | listed, tuple(_expand(rules["here"])) if "here" in rules else (), _intent_words(language),
     )
+
+
+def _intent_words(language: str) -> dict[str, frozenset[str]]:
+    """For each intent, the words its templates (their expansion rules included) require and no other intent's
+    templates say: "skip", "previous", "mute"; an optional word ("[again]") is no evidence."""
+    from hassil.expression import Alternative, Group, RuleReference, TextChunk
+
+    from agent.decide.templates import load_language
+
+    intents = load_language(language)
+
+    def walk(expression: Any, rules: dict[str, Any], out: set[str], depth: int = 0, required: bool = True) -> None:
+        if isinstance(expression, TextChunk):
+            out.update(normalize(expression.text).split() if required else ())
+        elif isinstance(expression, Group):
+            required = required and not (isinstance(expression, Alternative) and expression.is_optional)
+            for item in expression.items:
+                walk(item, rules, out, depth, required)
+        elif isinstance(expression, RuleReference) and depth < 5 and expression.rule_name in rules:
+            walk(rules[expression.rule_name].expression, rules, out, depth + 1, required)
+
+    said: dict[str, set[str]] = {}
+    for name, intent in intents.intents.items():
+        words = said.setdefault(name, set())
+        for data in intent.data:
+            rules = {**intents.expansion_rules, **data.expansion_rules}
+            for sentence in data.sentences:
+                walk(sentence.expression, rules, words)
+    owners: dict[str, int] = {}
+    for words in said.values():
+        for word in words:
+            owners[word] = owners.get(word, 0) + 1
+    return {name: frozenset(w for w in words if owners[w] == 1) for name, words in said.items()}
+
+
+def _domain_verbs(intents: dict[str, Any]) -> dict[str, str]:
+    """Verbs that name a domain in HA's on/off templates: the one plain word that starts every sentence of a
+    block restricted to one domain ("lock [<the>] {name}", "unlock [<the>] {name}"), and no block of another domain."""
+    verbs: dict[str, set[str]] = {}
+    for intent in ("HassTurnOn", "HassTurnOff"):
+        for block in intents.get(intent, {}).get("data", []):
+            domain = (block.get("requires_context") or {}).get("domain")
+            domain = domain[0] if isinstance(domain, list) and len(domain) == 1 else domain
+            if not isinstance(domain, str):
+                continue
+            firsts = {sentence.split()[0] for sentence in block.get("sentences", []) if sentence.split()}
+            if len(firsts) == 1 and re.fullmatch(r"\w+", verb := next(iter(firsts))):
+                verbs.setdefault(normalize(verb), set()).add(domain)
+    return {verb: next(iter(domains)) for verb, domains in verbs.items() if len(domains) == 1}
 
 
 def _expand(template: str) -> list[str]:
@@ -181,6 +236,17 @@ class Slots:
         return any(f" {w} " in padded for w in words)
 
 
+def _typo_of(word: str, targets: list[str], cutoff: float = 0.8) -> str | None:
+    """The one closest word of `targets`, when it is a likely typo: it keeps the first letter ("movers" is not
+    "covers") and no other word is as close ("heading" is as near "heating" as "reading": no correction)."""
+    found = difflib.get_close_matches(word, targets, n=2, cutoff=cutoff)
+    if not found or found[0][:1] != word[:1]:
+        return None
+    if len(found) > 1 and difflib.SequenceMatcher(None, word, found[1]).ratio() >= difflib.SequenceMatcher(None, word, found[0]).ratio():
+        return None
+    return found[0]
+
+
 def words_to_digits(text: str, numbers: dict[str, int] | None = None) -> str:
     """Spelled-out numbers as digits: "sixty five" -> "65", "nineteen and a half" -> "19.5"."""
     numbers = vocabulary().numbers if numbers is None else numbers
@@ -225,7 +291,13 @@ class SlotExtractor:
         listed = {w for said in (*vocab.colors, *vocab.states) for w in said.split()}
         self._targets = sorted(self._name_words | set(COMMAND_WORDS) | set(vocab.domain_words) | (vocab.template_words - listed))
         self._joined = {phrase.replace(" ", ""): phrase for phrase in self._index if " " in phrase}
+        # A short or common word is corrected only when the correction completes one of the home's names with
+        # its neighbour ("porch lite", "garage dor").
+        self._name_pairs = {pair for phrase in self._index for pair in zip(phrase.split(), phrase.split()[1:])}
+        self._name_targets = sorted({w for pair in self._name_pairs for w in pair})
         self._max_len = max((len(p.split()) for p in self._index), default=1)
+        # The sensors' device classes of this home, said by a word of the same stem ("how humid": humidity).
+        self._sensor_classes = {(e.domain, e.device_class) for e in home.entities if e.domain in SENSOR_DOMAINS and e.device_class}
 
     def _add(self, phrase: str, kind: str, obj: Entity | Area | Floor) -> None:
         variants = {phrase}
@@ -248,21 +320,35 @@ class SlotExtractor:
     def _correct(self, words: list[str]) -> tuple[list[str], dict[str, str]]:
         fixed, corrections = [], {}
         vocab = self._vocab_set
-        for word in words:
+        for i, word in enumerate(words):
             if (joined := self._join_split(word, fixed)) is not None:
                 fixed[-1] = joined  # "down stairs" -> "downstairs"
                 corrections[f"{fixed[-1]} {word}"] = joined
-            elif word in vocab or word.isdigit() or len(word) < 4 or word in self._never:
+            elif word in vocab or word.isdigit() or word in self.vocab.number_words:
                 fixed.append(word)
+            elif len(word) < 4 or word in self._never:
+                match = self._name_completion(word, fixed[-1] if fixed else None, words[i + 1] if i + 1 < len(words) else None)
+                fixed.append(match or word)
+                if match:
+                    corrections[word] = match
             elif word in self._joined:  # "livingroom" -> "living room"
                 fixed.extend(self._joined[word].split())
                 corrections[word] = self._joined[word]
             else:
-                match = difflib.get_close_matches(word, self._targets, n=1, cutoff=0.8)
-                fixed.append(match[0] if match else word)
+                match = _typo_of(word, self._targets) or self._name_completion(word, fixed[-1] if fixed else None, words[i + 1] if i + 1 < len(words) else None)
+                fixed.append(match or word)
                 if match:
-                    corrections[word] = match[0]
+                    corrections[word] = match
         return fixed, corrections
+
+    def _name_completion(self, word: str, before: str | None, after: str | None) -> str | None:
+        if len(word) < 3:
+            return None
+        candidates = [w for w in self._name_targets if w[:1] == word[:1]]
+        for match in difflib.get_close_matches(word, candidates, n=3, cutoff=0.6):  # the neighbour is the evidence
+            if (before, match) in self._name_pairs or (match, after) in self._name_pairs:
+                return match
+        return None
 
     def _join_split(self, word: str, previous: list[str]) -> str | None:
         if not previous:
@@ -288,8 +374,16 @@ class SlotExtractor:
                 continue
             if word == "switch" and (i == 0 or words[i + 1:i + 2] in (["on"], ["off"])):
                 continue  # "switch on the ..." is a verb
+            if domain_words.get(words[i + 1] if i + 1 < len(words) else "", ("",))[0] == domain_words[word][0]:
+                continue  # "window coverings": the first noun only says which kind; the last one names the domain
             if not taken[i] or any(m.generic and m.start == i for m in slots.entities):
                 slots.domains.append(domain_words[word])
+        for i, word in enumerate(words):
+            if taken[i] or word in domain_words or word in self.vocab.template_words or len(word) < STEM or word in slots.corrections.values():
+                continue
+            for said in sorted(self._sensor_classes):
+                if said[1][:STEM] == word[:STEM] and said not in slots.domains:
+                    slots.domains.append(said)
         for mentions in (slots.entities, slots.areas, slots.floors):
             mentions.sort(key=lambda m: m.start)
 
