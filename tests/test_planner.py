@@ -202,3 +202,26 @@ def test_the_reliability_diagram_draws_accuracy_and_marks_the_bins_confidence() 
     assert header.startswith("confidence")
     bar = row[-20:]
     assert bar.count("#") == 10 and bar.index("|") == 19 and "50.0%" in row
+
+
+def test_intents_beyond_the_first_thirteen_are_offered_on_evidence(fast_only: CommandPlanner) -> None:
+    from agent.decide.planner import candidate_tools
+
+    def offered(utterance: str) -> set[str]:
+        return candidate_tools(fast_only.extractor.extract(utterance))
+
+    # A timer word without a duration offers the intents about a running timer and nothing else; with one, as before.
+    assert offered("how are we doing on the pizza timer") == {"HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus",
+                                                              "HassCancelAllTimers"}
+    assert {"HassStartTimer", "HassTurnOn"} <= offered("laundry timer for 2 hours")
+    assert not offered("knock 2 minutes off the rice timer") & {"HassDecreaseTimer", "HassPauseTimer"}
+    # Media steps: a word only their templates say, on a media player or nothing named.
+    assert "HassMediaNext" in offered("skip this song on the kitchen speaker")
+    assert "HassMediaPrevious" in offered("previous one please")
+    assert not offered("turn on the tv") & {"HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute"}
+    assert "HassMediaPrevious" not in offered("unlock the back door")  # "back" of a lock is no track
+    # The prompt lists an intent offered on evidence, with its example, only when it is offered.
+    plain = fast_only.messages("turn on the tv", offered("turn on the tv"))
+    timer = fast_only.messages("freeze the rice timer", offered("freeze the rice timer"))
+    assert "HassPauseTimer" not in plain[0].content and "HassPauseTimer" in timer[0].content
+    assert plain[0].content == fast_only.messages("turn on the tv")[0].content == fast_only.system

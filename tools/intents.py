@@ -643,6 +643,12 @@ MODEL_INTENTS = (
     "HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature",
     "HassGetState", "HassSetPosition", "HassMediaPause", "HassMediaUnpause", "HassSetVolume", "HassStartTimer", "HassCancelTimer",
 )
+# ...then those it offers only when the words give evidence for them (a timer word; a word that only that intent's
+# templates say, such as "skip" or "mute"), with arguments built from the slots as for the first ones...
+MODEL_EVIDENCE_INTENTS = (
+    "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus", "HassCancelAllTimers",
+    "HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
+)
 # ...and every intent the hub carries out, which the template fast path can also reach.
 HOME_INTENTS = MODEL_INTENTS + (
     "HassCancelAllTimers", "HassIncreaseTimer", "HassDecreaseTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus",

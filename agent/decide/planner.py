@@ -26,7 +26,7 @@ from agent.decide.conformance import TemplateSampler
 from agent.decide.templates import SpeakerContext, TemplateMatcher
 from tools import TOOLS
 from tools.home import Home, MatchFailedReason, MatchFailure
-from tools.intents import MODEL_INTENTS, TargetSlots
+from tools.intents import MODEL_EVIDENCE_INTENTS, MODEL_INTENTS, TargetSlots
 
 CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the templates did not settle it, so a bigger model may; calibration maps it.
@@ -90,8 +90,9 @@ class CommandPlanner:
         self.fast_path = fast_path
         self.n_examples = n_examples
         self._given_examples = examples
-        self.intents = [TOOLS.get(name) for name in MODEL_INTENTS]
-        self.system = SYSTEM.format(tools="\n".join(f"- {t.name}: {t.description}" for t in self.intents))
+        self.intents = [TOOLS.get(name) for name in (*MODEL_INTENTS, *MODEL_EVIDENCE_INTENTS)]
+        self._lines = {t.name: f"- {t.name}: {t.description}" for t in self.intents}
+        self.system = SYSTEM.format(tools="\n".join(self._lines[name] for name in MODEL_INTENTS))
         self._index_home()
 
     def _index_home(self) -> None:
@@ -103,13 +104,18 @@ class CommandPlanner:
         # One example per tool sits in the static prefix (cached); the closest others follow per utterance.
         self.static_examples = list({e.tool: e for e in reversed(bank)}.values())[::-1]
         self.examples = ExampleIndex([e for e in bank if e not in self.static_examples])
+        # The intents offered only on evidence have their own examples, shown only when they are offered: a
+        # prompt without them is the same as before they were added.
+        extra = self._template_examples(MODEL_EVIDENCE_INTENTS) if self._given_examples is None else []
+        self.evidence_static = {e.tool: e for e in reversed(extra)}
+        self.evidence_examples = [e for e in extra if self.evidence_static.get(e.tool) is not e]
 
-    def _template_examples(self) -> list[WorkedExample]:
+    def _template_examples(self, intents: tuple[str, ...] = MODEL_INTENTS) -> list[WorkedExample]:
         # Sentences expanded from Home Assistant's templates with this home's names: the model's worked
         # examples then speak the way the templates do, in the hub's language. Only those that need no
         # speaker's area: an example must carry its whole answer in its words.
         sampler = TemplateSampler(self.templates, seed=0)
-        samples = sampler.samples(TEMPLATE_EXAMPLES, area=None, intents=MODEL_INTENTS)  # type: ignore[arg-type]
+        samples = sampler.samples(TEMPLATE_EXAMPLES, area=None, intents=intents)  # type: ignore[arg-type]
         return [WorkedExample(s.text, s.tool, s.args) for s in samples]
 
     def plan(self, utterance: str, context: SpeakerContext | None = None) -> Plan:
@@ -150,12 +156,13 @@ class CommandPlanner:
         # Tool first, then arguments constrained by that tool: the first call writes only the
         # tool's name (a few tokens); a second, on the same cached prompt, writes arguments
         # only when slot extraction cannot settle them for that tool.
-        messages = self.messages(utterance)
+        offered = candidate_tools(slots)
+        messages = self.messages(utterance, offered)
         backend, route = self.backend, self.backend.name  # type: ignore[union-attr]
         schema = self.tool_schema(slots)
         completion = backend.complete(messages, schema, max_tokens=TOOL_TOKENS)  # type: ignore[union-attr]
         tool = str((completion.parsed or {}).get("tool", ""))
-        if tool not in MODEL_INTENTS:
+        if tool not in offered:
             plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
             args = build_args(tool, slots, self.home, context.area if context else None)
@@ -177,16 +184,25 @@ class CommandPlanner:
         tools = [t.name for t in self.intents if t.name in allowed] + [CLARIFY, OUT_OF_SCOPE]
         return {"type": "object", "properties": {"tool": {"enum": tools}}, "required": ["tool"], "additionalProperties": False}
 
-    def messages(self, utterance: str) -> list[Message]:
+    def messages(self, utterance: str, offered: set[str] | None = None) -> list[Message]:
         """Static first (instructions, tools, one example per tool), then this home's closest examples, then the utterance.
 
-        When the prompt would not fit `prompt_budget`, retrieved examples go first, then static
-        ones from the end: the instructions and the utterance always stay.
+        Intents offered only on evidence (`offered`, from `candidate_tools`) join the tool list, each with one
+        example, and their examples join the retrieved ones. When the prompt would not fit `prompt_budget`,
+        retrieved examples go first, then static ones from the end: the instructions and the utterance always stay.
         """
-        examples = [*self.static_examples, *self.examples.similar(utterance, self.n_examples)]
+        extra = [name for name in MODEL_EVIDENCE_INTENTS if name in (offered or ())]
+        system, examples = self.system, [*self.static_examples]
+        if extra:
+            system = SYSTEM.format(tools="\n".join(self._lines[name] for name in (*MODEL_INTENTS, *extra)))
+            examples += [self.evidence_static[name] for name in extra if name in self.evidence_static]
+            index = ExampleIndex(self.examples.examples + [e for e in self.evidence_examples if e.tool in extra])
+            examples += index.similar(utterance, self.n_examples)
+        else:
+            examples += self.examples.similar(utterance, self.n_examples)
         question = Message("user", utterance.replace("\n", " ")[:300])
         while True:
-            messages = [Message("system", self.system)]
+            messages = [Message("system", system)]
             for example in examples:
                 messages += [Message("user", example.utterance), Message("assistant", example.answer_json())]
             messages.append(question)
@@ -250,14 +266,28 @@ DOMAIN_INTENTS: dict[str, set[str]] = {
     "binary_sensor": {"HassGetState"},
 }
 TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer"}
+# Said of a timer with no duration, the words offer the timer intents about a running timer and nothing else. With a
+# duration the choice stays as before (starting one among all tools): offered beside it, adding to or taking off a
+# timer, or any timer intent, drew the 135M model away from starting one.
+TIMER_WORDS = ("timer", "timers")
+UNTIMED_INTENTS = {"HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus", "HassCancelAllTimers"}
+DURATION_WORDS = ("minutes", "minute", "hours", "hour", "seconds", "second", "min", "mins", "sec", "secs")
+# Media steps are offered when a word only that intent's templates say is spoken ("skip", "previous", "mute").
+MEDIA_STEP_INTENTS = ("HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute")
 
 
 def candidate_tools(slots: Slots) -> set[str]:
-    """The intents that fit what the utterance names: its devices' domains, timers only when it speaks of time."""
+    """The intents that fit what the utterance names: its devices' domains, timers only when it speaks of time,
+    and the intents offered on evidence only when the words give it (a timer word, a word only their templates say)."""
     domains = {m.obj.domain for m in slots.entities} | {d for d, _ in slots.domains}
+    if slots.has(*TIMER_WORDS) and not slots.entities and not slots.has(*DURATION_WORDS):
+        return set(UNTIMED_INTENTS)
     tools = set().union(*(DOMAIN_INTENTS.get(d, set()) for d in domains)) if domains else set().union(*DOMAIN_INTENTS.values())
     if slots.has("timer", "minutes", "minute", "hours", "hour", "seconds") or not (domains or slots.areas or slots.floors):
         tools |= TIMER_INTENTS
+    if not domains or "media_player" in domains:
+        words = set(slots.words)
+        tools |= {intent for intent in MEDIA_STEP_INTENTS if words & slots.vocabulary.intent_words.get(intent, frozenset())}
     return tools
 
 
