@@ -35,6 +35,7 @@ STATE_FROM_VERB = {"lock": "locked", "unlock": "unlocked", "close": "closed", "r
 TIMER_NOT_NAMES = ("a", "an", "the", "my", "new", "quick", "short", "long", "minute", "minutes", "hour", "second", "seconds", "set",
                    "start", "cancel", "stop", "that", "this")
 TIMER_UNITS = {"hour": 3600, "hours": 3600, "minute": 60, "minutes": 60, "min": 60, "mins": 60, "second": 1, "seconds": 1, "sec": 1, "secs": 1}
+UNIT_PATTERN = "(?:" + "|".join(sorted(TIMER_UNITS, key=len, reverse=True)) + ")"
 
 
 def _turned(s: Slots, direction: str) -> bool:
@@ -189,8 +190,7 @@ def _attribute(home: Home, target: dict[str, Any], attribute: str, domain: str |
 def _which_timer(s: Slots, change: bool) -> dict[str, Any] | None:
     """A timer's name and the duration it was started with (Home Assistant's start_hours / start_minutes /
     start_seconds); with `change`, the time to add or take off too: a duration that does not name the timer."""
-    words = "|".join(sorted(map(re.escape, s.vocabulary.numbers), key=len, reverse=True))
-    duration = rf"(?:\d+|{words}) (?:hours?|minutes?|mins?|seconds?|secs?)"
+    duration = rf"(?:\d+|{_number_words_pattern(s)}) {UNIT_PATTERN}"
     # As HA's templates say it: "the 10 minute timer", "the timer for 10 minutes" name the timer; "add 5 minutes" is the change.
     naming = re.findall(rf"{duration} timer|timer for {duration}", s.text)
     rest = re.sub(rf"{duration} timer|timer for {duration}", " timer ", s.text)
@@ -209,8 +209,7 @@ def _which_timer(s: Slots, change: bool) -> dict[str, Any] | None:
 def _durations(text: str, s: Slots) -> dict[str, int]:
     args: dict[str, int] = {}
     numbers = s.vocabulary.numbers
-    words = "|".join(sorted(map(re.escape, numbers), key=len, reverse=True))
-    for value, unit in re.findall(rf"(\d+|half an|an|a|{words}) (hours?|minutes?|mins?|seconds?|secs?)\b", text):
+    for value, unit in re.findall(rf"(\d+|half an|an|a|{_number_words_pattern(s)}) ({UNIT_PATTERN})\b", text):
         amount = {"an": 1, "a": 1, "half an": 0.5}.get(value) or numbers.get(value) or float(value)
         key = {3600: "hours", 60: "minutes", 1: "seconds"}[TIMER_UNITS[unit]]
         if amount == 0.5 and key == "hours":
@@ -219,6 +218,11 @@ def _durations(text: str, s: Slots) -> dict[str, int]:
     if " and a half" in f" {text} " and "hours" in args:
         args["minutes"] = args.get("minutes", 0) + 30
     return args
+
+
+def _number_words_pattern(s: Slots) -> str:
+    # Longest first, so "twenty five" is read whole rather than as "twenty".
+    return "|".join(sorted(map(re.escape, s.vocabulary.numbers), key=len, reverse=True))
 
 
 def _timer_name(s: Slots) -> str | None:

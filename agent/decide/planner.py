@@ -20,7 +20,7 @@ from typing import Any
 
 from agent.decide.examples import ExampleIndex, WorkedExample, home_examples
 from agent.llm.base import Completion, LLMBackend, Message
-from agent.decide.matcher import build_args
+from agent.decide.matcher import TIMER_UNITS, build_args
 from agent.decide.slots import SlotExtractor, Slots
 from agent.decide.conformance import TemplateSampler
 from agent.decide.templates import SpeakerContext, TemplateMatcher
@@ -271,7 +271,7 @@ TIMER_INTENTS = {"HassStartTimer", "HassCancelTimer"}
 # timer, or any timer intent, drew the 135M model away from starting one.
 TIMER_WORDS = ("timer", "timers")
 UNTIMED_INTENTS = {"HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus", "HassCancelAllTimers"}
-DURATION_WORDS = ("minutes", "minute", "hours", "hour", "seconds", "second", "min", "mins", "sec", "secs")
+DURATION_WORDS = tuple(TIMER_UNITS)
 # Media steps are offered when a word only that intent's templates say is spoken ("skip", "previous", "mute").
 MEDIA_STEP_INTENTS = ("HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute")
 

@@ -321,13 +321,14 @@ class SlotExtractor:
         fixed, corrections = [], {}
         vocab = self._vocab_set
         for i, word in enumerate(words):
+            before, after = (fixed[-1] if fixed else None), (words[i + 1] if i + 1 < len(words) else None)
             if (joined := self._join_split(word, fixed)) is not None:
                 fixed[-1] = joined  # "down stairs" -> "downstairs"
                 corrections[f"{fixed[-1]} {word}"] = joined
             elif word in vocab or word.isdigit() or word in self.vocab.number_words:
                 fixed.append(word)
             elif len(word) < 4 or word in self._never:
-                match = self._name_completion(word, fixed[-1] if fixed else None, words[i + 1] if i + 1 < len(words) else None)
+                match = self._name_completion(word, before, after)
                 fixed.append(match or word)
                 if match:
                     corrections[word] = match
@@ -335,7 +336,7 @@ class SlotExtractor:
                 fixed.extend(self._joined[word].split())
                 corrections[word] = self._joined[word]
             else:
-                match = _typo_of(word, self._targets) or self._name_completion(word, fixed[-1] if fixed else None, words[i + 1] if i + 1 < len(words) else None)
+                match = _typo_of(word, self._targets) or self._name_completion(word, before, after)
                 fixed.append(match or word)
                 if match:
                     corrections[word] = match
