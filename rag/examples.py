@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,13 +120,26 @@ def ingest_examples_file(store: KnowledgeStore, doc: ReadDocument, source: str, 
     return FileResult(str(doc.path), Status.REPLACED if old else Status.ADDED, chunks=len(new_ids), message=f"{written} new" if written != len(new_ids) else "")
 
 
-def similar_examples(store: KnowledgeStore, text: str, k: int = 4, where: Filter | None = None) -> list[Example]:
-    """The `k` stored examples closest to `text`, as few-shot material for the planner."""
-    out = []
-    for hit in store.search(text, collection=EXAMPLES, k=k, where=where):
-        md = hit.metadata
-        out.append(Example(kind=md.get("kind", ""), text=hit.text, tool=md.get("tool", ""), args=json.loads(md.get("args") or "{}"), site=md.get("site", ""), device=md.get("device", ""), modality=md.get("modality", ""), score=hit.score, t=float(md.get("t") or 0.0)))
-    return out
+def similar_examples(store: KnowledgeStore, text: str, k: int = 4, where: Filter | Sequence[Filter] | None = None) -> list[Example]:
+    """The `k` stored examples closest to `text`, as few-shot material for the planner.
+
+    Several filters run several searches on one embedding of `text` (the query is embedded once),
+    each returning its own `k`, closest first within each; an example found twice is listed once.
+    """
+    vector = store.embedding_function([text])[0]
+    col = store.collection(EXAMPLES)
+    out: dict[str, Example] = {}
+    for scope in (list(where) if isinstance(where, Sequence) else [where]):
+        for hit in store.search_vector(col, vector, k, scope):
+            example = _example_of(hit)
+            out.setdefault(example.id, example)
+    return list(out.values())
+
+
+def _example_of(hit: Any) -> Example:
+    md = hit.metadata
+    return Example(kind=md.get("kind", ""), text=hit.text, tool=md.get("tool", ""), args=json.loads(md.get("args") or "{}"), site=md.get("site", ""),
+                   device=md.get("device", ""), modality=md.get("modality", ""), score=hit.score, t=float(md.get("t") or 0.0))
 
 
 def few_shot_block(examples: list[Example]) -> str:

@@ -282,13 +282,12 @@ def recall_reviews(knowledge, window: TokenizedWindow, event: Event, device: str
     from rag.store import Filter
 
     query = reviewed_event_text(window.modality, event.describe())
-    found: dict[str, Any] = {}
-    for scope in (Filter(kind="event", modality=window.modality, device=device), Filter(kind="event", modality=window.modality)):
-        for example in similar_examples(knowledge, query, k=6, where=scope):
-            found.setdefault(example.id, example)
+    # This device's reviews first, so that other devices' cannot crowd them out of the k.
+    scopes = [Filter(kind="event", modality=window.modality, device=device), Filter(kind="event", modality=window.modality)]
+    found = similar_examples(knowledge, query, k=6, where=scopes)
     # Same kind and severity only: a review of a warning says nothing about a critical event of that kind.
     head = event_head(event.describe())
-    close = [e for e in found.values() if e.score >= REVIEW_MIN_SCORE and e.site in ("", site) and event_head(e.text) == head]
+    close = [e for e in found if e.score >= REVIEW_MIN_SCORE and e.site in ("", site) and event_head(e.text) == head]
     own = [e for e in close if e.device == device]
     ruling = max(own, key=lambda e: e.t) if own else None
     close.sort(key=lambda e: (e is not ruling, e.device != device, -e.score))
