@@ -1,18 +1,21 @@
-"""The paraphrase set (examples/commands/paraphrases.jsonl) is valid against the example home.
+"""The paraphrase sets (examples/commands/paraphrases.jsonl, _de, _fr) are valid against the example home.
 
-The set holds home commands phrased the way people talk rather than the way Home
+Each set holds home commands phrased the way people talk rather than the way Home
 Assistant's sentence templates are written, labelled before anything was tuned on
-them (examples/commands/PARAPHRASES.md). Every label must be something Tessera's
+them (examples/commands/PARAPHRASES.md): English, German and French, all against the
+same home and its English registry names. Every label must be something Tessera's
 intent tools accept and can carry out on examples/home.yaml, with the slot values
 docs/home.md prescribes; the helpers of tests/test_command_set.py are reused, so
-both sets are checked the same way.
+all the sets are checked the same way. Every test runs once per set.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +27,7 @@ from tests.test_command_set import (
 from tools.home import MatchFailure, Target, normalize
 from tools.timers import ListStore, TimerBoard, board_for, install
 
-PARAPHRASES = HOME.parent / "commands" / "paraphrases.jsonl"
+SETS_DIR = HOME.parent / "commands"
 KEYS = {"id", "utterance", "tool", "args", "tags", "split"}
 PARAPHRASE_TAGS = TAGS | {"context"}
 MEDIA_TOOLS = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume"}
@@ -36,10 +39,12 @@ MEDIA_TOOLS = {"HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMedia
 #   ("unknown_place", phrase): the room named is not in the home;
 #   ("no_match", Target): what the words say resolves to nothing (no thermostat in the Kitchen);
 #   ("ambiguous", Target): the words fit entities of one domain in several areas, and no room is said or known;
-#   ("several", word): the word is part of the names of several entities in several areas;
+#   ("several", word): the word is part of the names of several entities in several areas; in the German and
+#     French sets ("several", spoken, registry_word): the spoken word is in the line, the registry word it
+#     translates is part of the names of several entities in several areas;
 #   ("no_target", None): nothing is named at all;
 #   ("no_attribute", Target, attribute): the target lacks the attribute a relative request needs.
-CLARIFY = {
+CLARIFY_EN = {
     "I'm freezing": ("ambiguous", Target(domain=["climate"])),
     "make it warmer": ("ambiguous", Target(domain=["climate"])),
     "shut that fan up": ("ambiguous", Target(domain=["fan"])),
@@ -77,15 +82,67 @@ CLARIFY = {
 }
 
 
-@lru_cache(maxsize=1)
-def lines() -> list[dict]:
+CLARIFY_DE = {
+    "mir ist kalt": ("ambiguous", Target(domain=["climate"])),
+    "mach's heller": ("no_target", None),
+    "schließ die Tür ab": ("ambiguous", Target(domain=["lock"])),
+    "mach die Lampe aus": ("several", "lampe", "lamp"),
+    "mach mal die Waschmaschine an": ("unknown", "waschmaschine"),
+    "im Keller ist es zu dunkel": ("unknown_place", "keller"),
+    "Licht im Gästezimmer an": ("unknown_place", "gästezimmer"),
+    "mach es hier wärmer": ("no_match", Target(area="Kitchen", domain=["climate"])),
+    "Handtuchheizung etwas wärmer": ("no_attribute", Target(name="towel rail"), "temperature"),
+}
+CLARIFY_FR = {
+    "j'ai froid": ("ambiguous", Target(domain=["climate"])),
+    "tu peux baisser la lumière": ("ambiguous", Target(domain=["light"])),
+    "verrouille la porte": ("ambiguous", Target(domain=["lock"])),
+    "éteins la lampe": ("several", "lampe", "lamp"),
+    "lance le lave-vaisselle": ("unknown", "lave-vaisselle"),
+    "il fait trop sombre dans la cave": ("unknown_place", "cave"),
+    "allume la lumière dans la chambre d'amis": ("unknown_place", "chambre d'amis"),
+    "réchauffe un peu ici": ("no_match", Target(area="Kitchen", domain=["climate"])),
+    "éteins ce truc": ("no_target", None),
+    "sèche-serviettes un peu plus chaud": ("no_attribute", Target(name="towel rail"), "temperature"),
+}
+
+
+@dataclass(frozen=True)
+class ParaphraseSet:
+    """One language's paraphrase set and what its checks need to know about the language."""
+
+    language: str
+    path: Path
+    prefix: str  # ids are prefix + four digits
+    min_lines: int
+    here: str  # the words for "in here": a line that says them needs a speaker's area
+    clarify: dict = field(hash=False)
+
+    def lines(self) -> list[dict]:
+        return _lines(self.path)
+
+
+SETS = {
+    "en": ParaphraseSet("en", SETS_DIR / "paraphrases.jsonl", "p", 420, "in here", CLARIFY_EN),
+    "de": ParaphraseSet("de", SETS_DIR / "paraphrases_de.jsonl", "pd", 110, "hier", CLARIFY_DE),
+    "fr": ParaphraseSet("fr", SETS_DIR / "paraphrases_fr.jsonl", "pf", 110, "ici", CLARIFY_FR),
+}
+
+
+@pytest.fixture(params=sorted(SETS), ids=sorted(SETS))
+def pset(request) -> ParaphraseSet:
+    return SETS[request.param]
+
+
+@lru_cache(maxsize=None)
+def _lines(path: Path) -> list[dict]:
     out = []
-    for number, raw in enumerate(PARAPHRASES.read_text(encoding="utf-8").splitlines(), 1):
-        assert raw.strip(), f"line {number} is blank"
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        assert raw.strip(), f"{path.name} line {number} is blank"
         try:
             out.append(json.loads(raw))
         except json.JSONDecodeError as err:
-            pytest.fail(f"line {number} is not JSON: {err}")
+            pytest.fail(f"{path.name} line {number} is not JSON: {err}")
     return out
 
 
@@ -114,12 +171,12 @@ def category(line: dict) -> str:
 # --- every line -----------------------------------------------------------------------------
 
 
-def test_lines_have_the_format():
-    assert len(lines()) >= 420
+def test_lines_have_the_format(pset):
+    assert len(pset.lines()) >= pset.min_lines
     areas = {a.name for a in home().areas}
-    for number, line in enumerate(lines(), 1):
+    for number, line in enumerate(pset.lines(), 1):
         assert KEYS <= set(line) <= KEYS | {"context"}, f"{line_id(line)}: keys {sorted(line)}"
-        assert line["id"] == f"p{number:04d}", f"line {number}: id {line['id']} out of sequence"
+        assert line["id"] == f"{pset.prefix}{number:04d}", f"line {number}: id {line['id']} out of sequence"
         assert isinstance(line["utterance"], str) and line["utterance"].strip() == line["utterance"] and line["utterance"]
         assert isinstance(line["args"], dict), line_id(line)
         assert isinstance(line["tags"], list) and line["tags"], f"{line_id(line)}: no tags"
@@ -131,44 +188,44 @@ def test_lines_have_the_format():
             assert line["context"]["area"] in areas, f"{line_id(line)}: context area {line['context']['area']!r} is not a registry area name"
 
 
-def test_split_is_every_third_line():
-    for line in lines():
-        expected = "heldout" if int(line["id"][1:]) % 3 == 0 else "dev"
+def test_split_is_every_third_line(pset):
+    for line in pset.lines():
+        expected = "heldout" if int(line["id"][len(pset.prefix):]) % 3 == 0 else "dev"
         assert line["split"] == expected, line_id(line)
 
 
-def test_utterances_are_unique_and_new():
+def test_utterances_are_unique_and_new(pset):
     seen: dict[str, str] = {}
-    for line in lines():
+    for line in pset.lines():
         key = normalize(line["utterance"])
         assert key not in seen, f"{line_id(line)} repeats {seen[key]}"
         seen[key] = line["id"]
     command_set = {normalize(json.loads(raw)["utterance"]) for raw in COMMANDS.read_text(encoding="utf-8").splitlines()}
-    repeated = [line_id(line) for line in lines() if normalize(line["utterance"]) in command_set]
+    repeated = [line_id(line) for line in pset.lines() if normalize(line["utterance"]) in command_set]
     assert not repeated, f"lines of home_commands.jsonl: {repeated}"
 
 
-def test_tools_are_registered_and_args_validate():
-    for line in lines():
+def test_tools_are_registered_and_args_validate(pset):
+    for line in pset.lines():
         assert_valid_call(line)
 
 
-def test_slot_values_follow_the_conventions():
+def test_slot_values_follow_the_conventions(pset):
     h = home()
-    for line in lines():
+    for line in pset.lines():
         assert_slot_conventions(line, h)
 
 
-def test_targets_resolve_to_entities():
+def test_targets_resolve_to_entities(pset):
     h = home()
-    for line in lines():
+    for line in pset.lines():
         assert_target_resolves(line, h)
 
 
-def test_every_labelled_call_succeeds_on_the_example_home():
+def test_every_labelled_call_succeeds_on_the_example_home(pset):
     h = home()
     ctx = tools.ToolContext(publish=lambda *a: None, site="home", home=h)
-    for line in lines():
+    for line in pset.lines():
         if line["tool"] in NO_ARGS_TOOLS:
             continue
         # Timers really run: each line starts from one timer running, named as the line names it (paused to be resumed).
@@ -181,10 +238,10 @@ def test_every_labelled_call_succeeds_on_the_example_home():
         assert result.ok, f"{line_id(line)}: {result.message}"
 
 
-def test_relative_values_are_computed_from_the_registry():
+def test_relative_values_are_computed_from_the_registry(pset):
     """docs/home.md rule 7: the registry's value one step up or down (clamped); two degrees for "a lot"."""
     h = home()
-    for line in lines():
+    for line in pset.lines():
         if "relative" not in line["tags"] or line["tool"] == "Clarify":
             continue
         where, args = line_id(line), line["args"]
@@ -204,7 +261,7 @@ def test_relative_values_are_computed_from_the_registry():
         assert args[key] in allowed, f"{where}: {args[key]} is not {base} a step up or down"
 
 
-def test_clarify_lines_really_need_a_question():
+def test_clarify_lines_really_need_a_question(pset):
     h = home()
     known = set()
     for e in h.entities:
@@ -213,10 +270,10 @@ def test_clarify_lines_really_need_a_question():
         known.update(normalize(n) for n in (a.name, a.id, *a.aliases))
     for f in h.floors:
         known.update(normalize(n) for n in (f.name, f.id, *f.aliases))
-    clarify = [line for line in lines() if line["tool"] == "Clarify"]
-    assert {line["utterance"] for line in clarify} == set(CLARIFY), "every Clarify line has its reason written down, and only those"
+    clarify = [line for line in pset.lines() if line["tool"] == "Clarify"]
+    assert {line["utterance"] for line in clarify} == set(pset.clarify), "every Clarify line has its reason written down, and only those"
     for line in clarify:
-        kind, what, *rest = CLARIFY[line["utterance"]]
+        kind, what, *rest = pset.clarify[line["utterance"]]
         where = line_id(line)
         spoken_in = line.get("context", {}).get("area")
         if kind in ("unknown", "unknown_place"):
@@ -235,8 +292,9 @@ def test_clarify_lines_really_need_a_question():
             assert not isinstance(found, MatchFailure) and len({e.area for e in found}) > 1, f"{where}: not ambiguous"
         elif kind == "several":
             assert spoken_in is None and what in line["utterance"].lower(), where
-            found = [e for e in h.entities if any(f" {what} " in f" {n} " for n in e.names())]
-            assert len({e.area for e in found}) > 1, f"{where}: {what!r} is in one area only"
+            word = rest[0] if rest else what  # the registry word a translated word stands for
+            found = [e for e in h.entities if any(f" {word} " in f" {n} " for n in e.names())]
+            assert len({e.area for e in found}) > 1, f"{where}: {word!r} is in one area only"
         elif kind == "no_target":
             assert spoken_in is None and isinstance(h.resolve(Target()), MatchFailure), where
         elif kind == "no_attribute":
@@ -246,26 +304,26 @@ def test_clarify_lines_really_need_a_question():
             pytest.fail(f"{where}: unknown reason {kind}")
 
 
-def test_out_of_scope_lines_name_nothing_in_the_home():
+def test_out_of_scope_lines_name_nothing_in_the_home(pset):
     names = set()
     for e in home().entities:
         names.update(e.names())
-    for line in lines():
+    for line in pset.lines():
         if line["tool"] == "OutOfScope":
             text = f" {normalize(line['utterance'])} "
             hits = [n for n in names if f" {n} " in text]
             assert not hits, f"{line_id(line)} names {hits}"
 
 
-def test_here_needs_a_speaker():
-    """'In here' names a room only when the line says where it was spoken."""
-    for line in lines():
-        if " in here " in f" {normalize(line['utterance'])} ":
+def test_here_needs_a_speaker(pset):
+    """'In here' ('hier', 'ici') names a room only when the line says where it was spoken."""
+    for line in pset.lines():
+        if f" {pset.here} " in f" {normalize(line['utterance'])} ":
             assert "context" in line or line["tool"] == "Clarify", line_id(line)
 
 
-def test_tools_are_consistent_with_tags():
-    for line in lines():
+def test_tools_are_consistent_with_tags(pset):
+    for line in pset.lines():
         tags, tool, args, where = set(line["tags"]), line["tool"], line["args"], line_id(line)
         assert ("out_of_scope" in tags) == (tool == "OutOfScope"), where
         assert ("timer" in tags) == (tool in TIMER_TOOLS), where
@@ -297,16 +355,16 @@ def test_tools_are_consistent_with_tags():
 # --- the set as a whole ----------------------------------------------------------------------
 
 
-def test_the_mix():
+def test_the_mix(pset):
     """PARAPHRASES.md: roughly 35/12/10/10/8/8/5/6/6 percent, every category in both splits."""
-    counts = Counter(category(line) for line in lines())
-    total = len(lines())
+    counts = Counter(category(line) for line in pset.lines())
+    total = len(pset.lines())
     wanted = {"on_off": 0.35, "light_set": 0.12, "climate": 0.10, "state": 0.10, "cover": 0.08, "media": 0.08,
               "timer": 0.05, "clarify": 0.06, "out_of_scope": 0.06}
     assert set(counts) == set(wanted)
     for key, target in wanted.items():
         assert target * 0.6 <= counts[key] / total <= target * 1.4, f"{key}: {counts[key]} of {total}"
-        held = sum(1 for line in lines() if category(line) == key and line["split"] == "heldout")
+        held = sum(1 for line in pset.lines() if category(line) == key and line["split"] == "heldout")
         assert 0 < held < counts[key], f"{key}: {held} of {counts[key]} held out"
-    share = sum("context" in line for line in lines()) / total
+    share = sum("context" in line for line in pset.lines()) / total
     assert 0.18 <= share <= 0.32, f"{share:.0%} of the lines say where they were spoken"
