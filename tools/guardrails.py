@@ -41,6 +41,16 @@ DEFAULT_DOMAINS: dict[str, tuple[str, ...]] = {
     "HassMediaPause": ("media_player",),
     "HassMediaUnpause": ("media_player",),
     "HassSetVolume": ("media_player",),
+    "HassSetVolumeRelative": ("media_player",),
+    "HassMediaNext": ("media_player",),
+    "HassMediaPrevious": ("media_player",),
+    "HassMediaPlayerMute": ("media_player",),
+    "HassMediaPlayerUnmute": ("media_player",),
+    "HassMediaSearchAndPlay": ("media_player",),
+    "HassVacuumStart": ("vacuum",),
+    "HassVacuumReturnToBase": ("vacuum",),
+    "HassLawnMowerStartMowing": ("lawn_mower",),
+    "HassLawnMowerDock": ("lawn_mower",),
 }
 
 # Covers whose opening lets someone in or can crush someone.

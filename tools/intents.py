@@ -470,6 +470,25 @@ def list_remove(args: ItemSlots, ctx: ToolContext) -> ToolResult:
     return ToolResult(done, f"Removed {args.item}" if done else f"{args.item} is not on {name}", {"list": name})
 
 
+class ListReadSlots(BaseModel):
+    """HassShoppingListLastItems: which list to read (the shopping list when none is named)."""
+
+    name: str | None = Field(None, max_length=80)
+
+
+# Home Assistant core's shopping_list integration answers "what is on my shopping list" with this intent; the
+# sentence templates package has none, so only the intent model reaches it. Tessera reads to-do lists with it too.
+@tool("HassShoppingListLastItems", "Read out what is on the shopping list or a to-do list.", Permission.READ)
+def list_items(args: ListReadSlots, ctx: ToolContext) -> ToolResult:
+    """The open items of a list, newest first."""
+    name = _list_name(ctx, args.name)
+    if isinstance(name, ToolResult):
+        return name
+    items = lists_for(ctx.site).items(name)[::-1]
+    said = f"{name} has {', '.join(items[:5])}" + (f" and {len(items) - 5} more" if len(items) > 5 else "") if items else f"{name} is empty"
+    return ToolResult(True, said, {"list": name, "items": items})
+
+
 # --- media, vacuum, time, weather, nevermind ---------------------------------------------
 
 @tool("HassMediaNext", "Skip to the next track on a TV or speaker.", Permission.ACTUATE)
@@ -656,5 +675,5 @@ HOME_INTENTS = MODEL_INTENTS + (
     "HassShoppingListAddItem", "HassShoppingListCompleteItem", "HassListAddItem", "HassListCompleteItem",
     "HassGetCurrentTime", "HassGetCurrentDate", "HassGetWeather", "HassVacuumStart", "HassVacuumReturnToBase", "HassNevermind",
     "HassBroadcast", "HassRespond", "HassClimateSetFanMode", "HassFanSetSpeed", "HassLawnMowerStartMowing", "HassLawnMowerDock",
-    "HassMediaSearchAndPlay", "HassListRemoveItem", "HassVacuumCleanArea",
+    "HassMediaSearchAndPlay", "HassListRemoveItem", "HassVacuumCleanArea", "HassShoppingListLastItems",
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from agent.decide.calibration import Calibration, calibration_path, load_calibration
 from base.settings import TesseraSettings
 from base.errors import TesseraError
+from agent.decide.intent_model import intent_model_store
 from agent.decide.escalation import EscalatingBackend, EscalationRequest, FixedPolicy, Route, ThresholdPolicy, run_with_escalation
 from agent.llm.base import LLMBackend
 from agent.decide.planner import CommandPlanner, Plan
@@ -76,7 +77,7 @@ class CommandCascade:
 
 
 def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = True, mode: str = "cascade",
-                  review_unsure: bool = False, review: bool = True) -> CommandCascade:
+                  review_unsure: bool = False, review: bool = True, intent_model: bool = True) -> CommandCascade:
     """The cascade from config: the local model, the edge model if configured, the stored calibration.
 
     mode: "cascade" (escalate by calibrated confidence), "local" (never escalate), "edge" (always),
@@ -84,6 +85,7 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     review_unsure: with "auto", a calibration and no edge, plans below the threshold still run
     locally but are flagged and queued for an operator's review (the hub's setting).
     review: False never queues (evaluation runs must not fill a site's review queue).
+    intent_model: False plans without the trained intent model (templates, then the language model), to measure what it adds.
     """
     if mode == "auto":
         calibrated = calibration_path(settings.data_dir).exists()
@@ -91,7 +93,8 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     from agent.llm.local import LlamaCppBackend
 
     local_backend = LlamaCppBackend(settings.llm)
-    local = CommandPlanner(home, local_backend, fast_path=fast_path, language=settings.hub.language)
+    local = CommandPlanner(home, local_backend, fast_path=fast_path, language=settings.hub.language,
+                           intent_models=intent_model_store(settings.data_dir, settings.rag.embedding_threads) if intent_model else None)
     edge = None
     if settings.edge.url and mode != "local":
         from agent.llm.edge import EdgeBackend
@@ -115,15 +118,18 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     return CommandCascade(CascadeSetup(local, edge, policy, queue, calibration))
 
 
-def fast_only(settings: TesseraSettings, home: Home) -> CommandCascade:
-    """The template fast path alone, no model: what it does not match is declined (Clarify or OutOfScope).
+def fast_only(settings: TesseraSettings, home: Home, *, intent_model: bool = False) -> CommandCascade:
+    """The template fast path alone, no language model: what it does not match is declined (Clarify or OutOfScope).
+
+    intent_model: the trained intent model answers what the templates do not, and declines when unsure.
 
     The stored calibration's fast-path map applies whatever model it was fitted with: template
     matches do not depend on the model.
     """
     path = calibration_path(settings.data_dir)
     calibration = load_calibration(path) if path.exists() else None
-    planner = CommandPlanner(home, None, language=settings.hub.language)
+    models = intent_model_store(settings.data_dir, settings.rag.embedding_threads) if intent_model else None
+    planner = CommandPlanner(home, None, language=settings.hub.language, intent_models=models)
     return CommandCascade(CascadeSetup(planner, None, FixedPolicy(Route.LOCAL), None, calibration))
 
 

@@ -94,7 +94,8 @@ def reviewed(queue: ReviewQueue, kind: str | None = None, limit: int = 10000) ->
 
 
 def teach(planner: Any, done: Reviewed) -> bool:
-    """Give a reviewed command to a running planner (a CommandPlanner or the cascade's local one) as a worked example."""
+    """Give a reviewed command to a running planner (a CommandPlanner or the cascade's local one): a worked example for the
+    language model, and a training sentence for the intent model, which retrains without a restart."""
     from agent.decide.examples import WorkedExample
 
     local = planner.setup.local if hasattr(planner, "setup") else planner
@@ -102,6 +103,8 @@ def teach(planner: Any, done: Reviewed) -> bool:
     if done.kind != "command" or examples is None:
         return False
     examples.add(WorkedExample(done.text, done.tool, done.args))
+    if hasattr(local, "learn"):
+        local.learn(done.text, done.tool)  # the intent model retrains on it, in the background
     return True
 
 

@@ -57,6 +57,10 @@ def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = Non
         return _which_timer(s, change=True)
     if intent == "HassCancelAllTimers":
         return {"area": s.areas[0].obj.name} if s.areas else {}
+    if intent in NO_SLOTS:
+        return {}
+    if intent in FREE_TEXT_SLOTS:
+        return None  # a list item or a media query is a span of the words: the model writes it
     args = target_args(s, intent, speaker_area)
     if args is None:
         return None
@@ -115,6 +119,12 @@ def _group_domain(s: Slots, intent: str) -> tuple[str | None, str | None]:
 
 IMPLIED_DOMAIN = ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause", "HassMediaUnpause", "HassSetVolume",
                   "HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute")
+# Intents that take nothing from the words (the weather: the home's one weather entity; a list: the shopping list).
+NO_SLOTS = ("HassGetCurrentTime", "HassGetCurrentDate", "HassGetWeather", "HassNevermind", "HassShoppingListLastItems")
+# Intents whose slots are free text or a direction the slots do not carry; the model writes them under the tool's schema.
+FREE_TEXT_SLOTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem", "HassListAddItem", "HassListCompleteItem", "HassListRemoveItem",
+                   "HassMediaSearchAndPlay", "HassBroadcast", "HassSetVolumeRelative", "HassClimateSetFanMode", "HassFanSetSpeed",
+                   "HassVacuumCleanArea", "HassRespond")
 # Intents about one running timer, found by name or by the duration it was started with ("the 10 minute timer").
 WHICH_TIMER = ("HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus")
 

@@ -19,14 +19,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent.decide.examples import ExampleIndex, WorkedExample, home_examples
+from agent.decide.intent_model import Candidate, IntentModelStore, TrainingSet, training_set
 from agent.llm.base import Completion, LLMBackend, Message
 from agent.decide.matcher import TIMER_UNITS, build_args
 from agent.decide.slots import SlotExtractor, Slots
 from agent.decide.conformance import TemplateSampler
 from agent.decide.templates import SpeakerContext, TemplateMatcher
 from tools import TOOLS
+from tools.guardrails import DEFAULT_DOMAINS
 from tools.home import Home, MatchFailedReason, MatchFailure
-from tools.intents import MODEL_EVIDENCE_INTENTS, MODEL_INTENTS, TargetSlots
+from tools.intents import HOME_INTENTS, MODEL_EVIDENCE_INTENTS, MODEL_INTENTS, TargetSlots
 
 CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the templates did not settle it, so a bigger model may; calibration maps it.
@@ -35,6 +37,9 @@ FAST_CLARIFY_SCORE = 0.5
 # only after typo correction, or one of several readings, may be wrong and must be able to escalate.
 CORRECTED_SCORE = 0.8
 TEMPLATE_EXAMPLES = 12  # worked examples per intent expanded from the templates
+# The intent model's answer stands at this probability or more; below it the language model chooses among its best.
+INTENT_SURE = 0.5
+INTENT_ROUTE = "intent"
 AMBIGUOUS_SCORE = 0.6
 # Raw score of a planner without a model declining what no template matched: below every template answer,
 # so calibration (which fits declines too) gives it its own, low, P(correct).
@@ -65,6 +70,7 @@ class Plan:
     completion: Completion | None = None
     messages: list[Message] = field(default_factory=list)
     schema: dict[str, Any] | None = None
+    candidates: list[Candidate] = field(default_factory=list)  # the intent model's best intents, when it was asked
 
     def as_json(self) -> dict[str, Any]:
         """The fields `tessera plan --json` prints."""
@@ -73,6 +79,7 @@ class Plan:
             "confidence": round(self.confidence if self.confidence is not None else self.raw_confidence, 4),
             "calibrated": self.confidence is not None, "raw_confidence": round(self.raw_confidence, 4), "latency_s": round(self.latency_s, 4), "answer": self.answer,
             "prompt_tokens": self.completion.prompt_tokens if self.completion else 0,
+            "candidates": [c.as_json() for c in self.candidates],
         }
 
 
@@ -80,17 +87,22 @@ class CommandPlanner:
     """Plans commands for one home with one backend (local or edge)."""
 
     def __init__(self, home: Home, backend: LLMBackend | None, *, fast_path: bool = True, n_examples: int = 3,
-                 examples: list[WorkedExample] | None = None, context_tokens: int | None = None, language: str = "en") -> None:
+                 examples: list[WorkedExample] | None = None, context_tokens: int | None = None, language: str = "en",
+                 intent_models: IntentModelStore | None = None) -> None:
         self.home = home
         self.language = language
         self.backend = backend
+        # The trained intent model (agent/decide/intent_model.py): None plans as before, templates then the model.
+        self.intent_models = intent_models
+        self.reviewed: list[tuple[str, str]] = []  # (utterance, intent) an operator confirmed or corrected
         # Room for the prompt: the model's context less the answer; trimmed examples, never an overflow.
         n_ctx = context_tokens or getattr(getattr(backend, "settings", None), "n_ctx", None) or 2048
         self.prompt_budget = max(256, int(n_ctx) - ANSWER_TOKENS - 16)
         self.fast_path = fast_path
         self.n_examples = n_examples
         self._given_examples = examples
-        self.intents = [TOOLS.get(name) for name in (*MODEL_INTENTS, *MODEL_EVIDENCE_INTENTS)]
+        # Every hub intent can be chosen: the first ones are always offered, the others when the words or the intent model name them.
+        self.intents = [TOOLS.get(name) for name in dict.fromkeys((*MODEL_INTENTS, *MODEL_EVIDENCE_INTENTS, *HOME_INTENTS))]
         self._lines = {t.name: f"- {t.name}: {t.description}" for t in self.intents}
         self.system = SYSTEM.format(tools="\n".join(self._lines[name] for name in MODEL_INTENTS))
         self._index_home()
@@ -109,6 +121,18 @@ class CommandPlanner:
         extra = self._template_examples(MODEL_EVIDENCE_INTENTS) if self._given_examples is None else []
         self.evidence_static = {e.tool: e for e in reversed(extra)}
         self.evidence_examples = [e for e in extra if self.evidence_static.get(e.tool) is not e]
+        if self.intent_models is not None:
+            self.intent_models.train(self.intent_training_set())
+
+    def intent_training_set(self) -> TrainingSet:
+        """What the intent model learns from for this home: the corpora, this home's template sentences, the reviews."""
+        return training_set(self.templates, self.language, self.reviewed)
+
+    def learn(self, utterance: str, tool: str) -> None:
+        """An operator's confirmed or corrected command: the intent model retrains on it in the background."""
+        self.reviewed.append((utterance, tool))
+        if self.intent_models is not None:
+            self.intent_models.retrain_in_background(self.intent_training_set())
 
     def _template_examples(self, intents: tuple[str, ...] = MODEL_INTENTS) -> list[WorkedExample]:
         # Sentences expanded from Home Assistant's templates with this home's names: the model's worked
@@ -125,6 +149,8 @@ class CommandPlanner:
             self._index_home()
         slots = self.extractor.extract(utterance)
         plan = self._fast(utterance, slots, context) if self.fast_path else None
+        if plan is None and self.intent_models is not None and self.intent_models.model is not None:
+            plan = self._with_intent_model(utterance, slots, context)
         if plan is None:
             plan = self._with_model(utterance, slots, context) if self.backend else self._decline(utterance, slots)
         plan.latency_s = time.perf_counter() - start
@@ -150,16 +176,51 @@ class CommandPlanner:
             return Plan(utterance, OUT_OF_SCOPE, {}, "fast", DECLINED_SCORE, 0.0)
         return self._clarify(utterance, "fast", "Sorry, I did not understand which device you mean.", DECLINED_SCORE)
 
+    # --- the intent model --------------------------------------------------------------
+
+    def _with_intent_model(self, utterance: str, slots: Slots, context: SpeakerContext | None) -> Plan | None:
+        # Sure: the intent model's intent, with arguments from the slots. Unsure: the language model chooses
+        # among the intent model's few best (None when there is no language model: the planner declines).
+        candidates = self.intent_models.model.candidates(utterance)  # type: ignore[union-attr]
+        best = candidates[0]
+        if best.p >= INTENT_SURE:
+            plan = self._intent_plan(utterance, best, slots, context)
+        elif self.backend is not None:
+            offered = {c.intent for c in candidates if c.intent in HOME_INTENTS}
+            plan = self._with_model(utterance, slots, context, offered or None)
+        else:
+            plan = self._decline(utterance, slots)
+            plan.raw_confidence = min(plan.raw_confidence, best.p)
+        plan.candidates = candidates
+        return plan
+
+    def _intent_plan(self, utterance: str, best: Candidate, slots: Slots, context: SpeakerContext | None) -> Plan:
+        if best.intent == OUT_OF_SCOPE:
+            return Plan(utterance, OUT_OF_SCOPE, {}, INTENT_ROUTE, best.p, 0.0)
+        args = build_args(best.intent, slots, self.home, context.area if context else None)
+        if args is not None:
+            return self._checked(utterance, best.intent, args, INTENT_ROUTE, best.p, context)
+        if self.backend is None:
+            return self._clarify(utterance, INTENT_ROUTE, "I did not get all the details; could you say it again?", min(best.p, FAST_CLARIFY_SCORE))
+        # The intent is settled; the language model writes only what the slots cannot give (a list item, a media query).
+        messages, schema = self.messages(utterance, {best.intent}), self.call_schema(slots, best.intent)
+        completion = self.backend.complete(messages, schema, max_tokens=ANSWER_TOKENS)
+        args = {k: v for k, v in ((completion.parsed or {}).get("args") or {}).items() if v is not None}
+        plan = self._checked(utterance, best.intent, args, INTENT_ROUTE, min(best.p, completion.confidence), context)
+        plan.completion, plan.messages, plan.schema = completion, messages, schema
+        return plan
+
     # --- the model ---------------------------------------------------------------------
 
-    def _with_model(self, utterance: str, slots: Slots, context: SpeakerContext | None = None) -> Plan:
+    def _with_model(self, utterance: str, slots: Slots, context: SpeakerContext | None = None, offered: set[str] | None = None) -> Plan:
         # Tool first, then arguments constrained by that tool: the first call writes only the
         # tool's name (a few tokens); a second, on the same cached prompt, writes arguments
-        # only when slot extraction cannot settle them for that tool.
-        offered = candidate_tools(slots)
+        # only when slot extraction cannot settle them for that tool. `offered`: the intents the
+        # intent model found likely; without it, those that fit what the words name.
+        offered = offered or candidate_tools(slots)
         messages = self.messages(utterance, offered)
         backend, route = self.backend, self.backend.name  # type: ignore[union-attr]
-        schema = self.tool_schema(slots)
+        schema = self.tool_schema(slots, offered)
         completion = backend.complete(messages, schema, max_tokens=TOOL_TOKENS)  # type: ignore[union-attr]
         tool = str((completion.parsed or {}).get("tool", ""))
         if tool not in offered:
@@ -178,9 +239,9 @@ class CommandPlanner:
         plan.completion, plan.messages, plan.schema = completion, messages, schema
         return plan
 
-    def tool_schema(self, slots: Slots) -> dict[str, Any]:
-        """JSON schema of the first step: which tool, among those that fit what the words name."""
-        allowed = candidate_tools(slots)
+    def tool_schema(self, slots: Slots, offered: set[str] | None = None) -> dict[str, Any]:
+        """JSON schema of the first step: which tool, among those offered (default: those that fit what the words name)."""
+        allowed = offered or candidate_tools(slots)
         tools = [t.name for t in self.intents if t.name in allowed] + [CLARIFY, OUT_OF_SCOPE]
         return {"type": "object", "properties": {"tool": {"enum": tools}}, "required": ["tool"], "additionalProperties": False}
 
@@ -191,7 +252,7 @@ class CommandPlanner:
         example, and their examples join the retrieved ones. When the prompt would not fit `prompt_budget`,
         retrieved examples go first, then static ones from the end: the instructions and the utterance always stay.
         """
-        extra = [name for name in MODEL_EVIDENCE_INTENTS if name in (offered or ())]
+        extra = [t.name for t in self.intents if t.name not in MODEL_INTENTS and t.name in (offered or ())]
         system, examples = self.system, [*self.static_examples]
         if extra:
             system = SYSTEM.format(tools="\n".join(self._lines[name] for name in (*MODEL_INTENTS, *extra)))
@@ -239,7 +300,10 @@ class CommandPlanner:
         except ValueError:
             return self._clarify(utterance, route, "I did not get all the details; could you say it again?", doubt)
         if isinstance(valid, TargetSlots):
-            found = self.home.resolve(valid.target())
+            target = valid.target()
+            if not (target.name or target.domain) and DEFAULT_DOMAINS.get(tool):
+                target.domain = list(DEFAULT_DOMAINS[tool])  # as the tool resolves it: "start the vacuum" means the vacuum
+            found = self.home.resolve(target)
             if isinstance(found, MatchFailure) and _in_speakers_area(found, valid, context):
                 # As Home Assistant does: a name in several rooms, or no target at all, means the speaker's room.
                 valid = valid.model_copy(update={"area": context.area})  # type: ignore[union-attr]

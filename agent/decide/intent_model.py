@@ -1,0 +1,289 @@
+"""The trained intent model: which hub intent a sentence asks for, or that it is not for the hub, with probabilities.
+
+It sits between Home Assistant's templates and the language model (docs/home.md): a strict template
+match answers at once; otherwise this model names the intent when it is sure, and the 135M model
+only chooses among its few best candidates when it is not. It is trained from
+- the real corpora's requests (agent/decide/corpora.py maps their intents to the hub's; English) and the
+  development part of Tessera's paraphrase sets (English, German, French), in the hub's language,
+- sentences expanded from Home Assistant's templates over this home, in the hub's language,
+- the operator's confirmed and corrected commands (agent/decide/corrections.py),
+so it knows this home's names and what people who never read a template say.
+
+Features: the MiniLM sentence embedding the knowledge store already ships (meaning: "it's gloomy in
+here" is near "turn on the light"), plus TF-IDF word and character n-grams (the exact words and
+typos: "on" against "off", "kitchn"). A multinomial logistic regression (scikit-learn) over both
+gives probabilities that are close to calibrated by construction (log loss); the planner's
+calibration maps them per route like every other score. Scikit-learn rather than hand-written
+learning code: a maintained, well-tested solver, and the same model a reader can rebuild.
+
+Fitting takes seconds; embeddings of the training sentences are cached under the data dir, so a
+restart or a retrain after a review embeds only the sentences it has not seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import pickle
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from agent.decide.corpora import OUT_OF_SCOPE, TRAINING_FILE, load_training_file
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION = 1
+TEMPLATE_SAMPLES = 40  # sentences expanded from the templates, per intent
+REVIEW_WEIGHT = 5.0  # an operator's correction is this site's own phrasing: it counts as several corpus sentences
+C = 30.0  # inverse regularisation; chosen by 5-fold cross-validation on the corpora's train part (docs/home.md)
+TOP_K = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One intent the model considers, with its probability."""
+
+    intent: str
+    p: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"tool": self.intent, "p": round(self.p, 4)}
+
+
+@dataclass(slots=True)
+class TrainingSet:
+    """Sentences, their intents (hub intents or OutOfScope), where each came from, and how much each counts."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def add(self, text: str, label: str, source: str, weight: float = 1.0) -> None:
+        self.texts.append(text)
+        self.labels.append(label)
+        self.sources.append(source)
+        self.weights.append(weight)
+
+    def digest(self) -> str:
+        """What the fitted model depends on: the same set gives the same model."""
+        h = hashlib.sha256(f"v{MODEL_VERSION}|C{C}".encode())
+        for text, label, weight in zip(self.texts, self.labels, self.weights):
+            h.update(f"{text}\t{label}\t{weight}\n".encode())
+        return h.hexdigest()[:16]
+
+
+def training_set(templates: Any, language: str, reviewed: Iterable[tuple[str, str]] = (), corpus_file: Path = TRAINING_FILE,
+                 intents: tuple[str, ...] | None = None) -> TrainingSet:
+    """The training sentences for one home: corpus rows (English), template expansions over the home, reviewed commands.
+
+    templates: the home's TemplateMatcher (its sentences use this home's names, in the hub's language).
+    reviewed: (utterance, intent) pairs an operator confirmed or corrected; Clarify is not an intent and is skipped.
+    """
+    from agent.decide.conformance import TemplateSampler
+    from tools.intents import HOME_INTENTS
+
+    data = TrainingSet()
+    for row in load_training_file(corpus_file):
+        if row["language"] == language.split("-")[0]:
+            data.add(row["text"], row["intent"], row["source"])
+    for sample in TemplateSampler(templates, seed=0).samples(TEMPLATE_SAMPLES, area=None, intents=intents or HOME_INTENTS):
+        data.add(sample.text, sample.tool, "templates")
+    for text, intent in reviewed:
+        if intent in HOME_INTENTS or intent == OUT_OF_SCOPE:
+            data.add(text, intent, "review", REVIEW_WEIGHT)
+    return data
+
+
+class EmbeddingCache:
+    """Sentence embeddings kept on disk by text, so a retrain embeds only new sentences."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], path: Path | None) -> None:
+        self.embed, self.path = embed, path
+        self._vectors: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+        if path is not None and path.exists():
+            try:
+                with np.load(path, allow_pickle=False) as saved:
+                    self._vectors = dict(zip(saved["texts"].tolist(), saved["vectors"]))
+            except (OSError, ValueError, KeyError) as err:
+                log.warning("intent embedding cache unreadable; rebuilding it", extra={"path": str(path), "error": str(err)})
+
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """One unit vector per text, embedding (and saving) those not seen before."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+            if missing:
+                start = time.perf_counter()
+                for i in range(0, len(missing), 512):
+                    batch = missing[i : i + 512]
+                    self._vectors.update(zip(batch, self.embed(batch)))
+                    if len(missing) > 512:
+                        log.info("embedding intent training sentences", extra={"done": min(i + 512, len(missing)), "of": len(missing)})
+                log.info("intent training sentences embedded", extra={"n": len(missing), "seconds": round(time.perf_counter() - start, 1)})
+                self._save()
+            return np.stack([self._vectors[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        texts = list(self._vectors)
+        np.savez(tmp, texts=np.array(texts), vectors=np.stack([self._vectors[t] for t in texts]))
+        tmp.replace(self.path)
+
+
+class IntentModel:
+    """A fitted classifier over hub intents and OutOfScope; `candidates` is all the planner asks of it."""
+
+    def __init__(self, words: Any, chars: Any, classifier: Any, digest: str, n_train: int) -> None:
+        self.words, self.chars, self.classifier, self.digest, self.n_train = words, chars, classifier, digest, n_train
+        self.classes: list[str] = list(classifier.classes_)
+        self.embed: Callable[[list[str]], np.ndarray] | None = None  # set by `attach`; not pickled
+
+    @classmethod
+    def fit(cls, data: TrainingSet, vectors: np.ndarray) -> IntentModel:
+        """Fit on `data`, whose sentence embeddings are `vectors` (same order)."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts = [_normal(t) for t in data.texts]
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2).fit(texts)
+        features = _stack(words.transform(texts), chars.transform(texts), vectors)
+        classifier = LogisticRegression(C=C, max_iter=3000)
+        classifier.fit(features, data.labels, sample_weight=np.asarray(data.weights))
+        return cls(words, chars, classifier, data.digest(), len(texts))
+
+    def attach(self, embed: Callable[[list[str]], np.ndarray]) -> IntentModel:
+        self.embed = embed
+        return self
+
+    def probabilities(self, texts: list[str], vectors: np.ndarray | None = None) -> np.ndarray:
+        """P(intent) for each text, columns in `classes` order."""
+        if vectors is None:
+            assert self.embed is not None, "attach an embedder first"
+            vectors = self.embed(texts)
+        normal = [_normal(t) for t in texts]
+        return self.classifier.predict_proba(_stack(self.words.transform(normal), self.chars.transform(normal), vectors))
+
+    def candidates(self, text: str, k: int = TOP_K) -> list[Candidate]:
+        """The `k` most likely intents for `text`, most likely first."""
+        p = self.probabilities([text])[0]
+        order = np.argsort(-p)[:k]
+        return [Candidate(self.classes[i], float(p[i])) for i in order]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "embed"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.embed = None
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _stack(words: Any, chars: Any, vectors: np.ndarray) -> Any:
+    from scipy.sparse import csr_matrix, hstack
+
+    return hstack([words, chars, csr_matrix(np.asarray(vectors, dtype=np.float64))]).tocsr()
+
+
+class IntentModelStore:
+    """Trains, caches and swaps the intent model of one hub; `model` is always a usable fitted model (or None before the first)."""
+
+    _memo: dict[str, IntentModel] = {}  # fitted models by digest, shared in one process (tests, eval runs)
+    _memo_lock = threading.Lock()
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray], cache_dir: Path | None) -> None:
+        self.cache_dir = cache_dir
+        self.embeddings = EmbeddingCache(embed, cache_dir / "intent-embeddings.npz" if cache_dir else None)
+        self.embed = embed
+        self.model: IntentModel | None = None
+        self._retrain_lock = threading.Lock()
+
+    def train(self, data: TrainingSet) -> IntentModel:
+        """The model for `data`: from memory, from the cache dir, or fitted now (seconds); it becomes `model`."""
+        digest = data.digest()
+        model = self._memo.get(digest) or self._load(digest)
+        if model is None:
+            start = time.perf_counter()
+            model = IntentModel.fit(data, self.embeddings.vectors(data.texts))
+            log.info("intent model trained", extra={"sentences": len(data.texts), "classes": len(model.classes),
+                                                     "seconds": round(time.perf_counter() - start, 1)})
+            self._save(model)
+        with self._memo_lock:
+            self._memo[digest] = model
+        self.model = model.attach(self._embed_one)
+        return self.model
+
+    def retrain_in_background(self, data: TrainingSet, done: Callable[[IntentModel], None] | None = None) -> threading.Thread:
+        """Retrain without stopping the hub: the old model answers until the new one is ready."""
+
+        def run() -> None:
+            with self._retrain_lock:
+                try:
+                    model = self.train(data)
+                except Exception:  # a failed retrain keeps the old model; it must never take the hub down
+                    log.exception("intent model retrain failed; the previous model stays")
+                    return
+            if done:
+                done(model)
+
+        thread = threading.Thread(target=run, name="intent-retrain", daemon=True)
+        thread.start()
+        return thread
+
+    def _embed_one(self, texts: list[str]) -> np.ndarray:
+        return self.embed(texts)
+
+    def _path(self, digest: str) -> Path | None:
+        return self.cache_dir / f"intent-model-{digest}.pkl" if self.cache_dir else None
+
+    def _load(self, digest: str) -> IntentModel | None:
+        path = self._path(digest)
+        if path is None or not path.exists():
+            return None
+        try:
+            with open(path, "rb") as fh:
+                model = pickle.load(fh)  # written by this hub into its own data dir (below)
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+            log.warning("cached intent model unreadable; training anew", extra={"path": str(path), "error": str(err)})
+            return None
+        return model if isinstance(model, IntentModel) and model.digest == digest else None
+
+    def _save(self, model: IntentModel) -> None:
+        path = self._path(model.digest)
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("intent-model-*.pkl"):
+            old.unlink(missing_ok=True)  # one model per hub: the digest changes with every review
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(model, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp.replace(path)
+
+
+def intent_model_store(data_dir: Path, embedding_threads: int | None = 2) -> IntentModelStore:
+    """The hub's intent model store: the knowledge store's MiniLM embedder, caches under `<data_dir>/models`."""
+    from rag.embedding import get_embedder
+
+    cache = Path(data_dir) / "models"
+    embedder: list[Any] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        # The ONNX session is built on first use, so a hub whose templates answer everything never loads it.
+        if not embedder:
+            embedder.append(get_embedder(cache, embedding_threads))
+        return embedder[0].embed(texts)
+
+    return IntentModelStore(embed, cache)
