@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
 import socket
@@ -37,6 +36,7 @@ from agent.decide.planner import CLARIFY, OUT_OF_SCOPE
 from agent.decide.review import ReviewQueue
 from agent.ingest.ingestor import StreamKey
 from base.errors import ConfigError
+from base.net import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +252,7 @@ class ConsoleServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
         import uvicorn
 
-        if token is None and not _loopback(host):
+        if token is None and not is_loopback(host):
             raise ConfigError(f"console.host {host} is reachable from other machines: set console.token (12+ characters), or bind 127.0.0.1")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
@@ -297,10 +297,3 @@ def serve_console(service: Any, *, port: int = 0, on_reviewed: Callable[[Any], N
     console = Console(runtime, runtime.feed, on_reviewed=on_reviewed)
     app = build_app(console, runtime.metrics.render, service.health, token)
     return ConsoleServer(app, cfg.host, port, token).start()
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
