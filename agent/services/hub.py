@@ -34,9 +34,9 @@ from agent.services.health import Metrics
 from agent.services.watch import WatchObserver
 from agent.services.wyoming_service import WyomingServer
 from tools import TOOLS, ToolContext, ToolResult
-from tools.discovery import DISCOVERY_TOPICS, learn
+from tools.discovery import DISCOVERY_TOPICS, apply_state, learn, state_topics
 from tools.executor import execute
-from tools.home import Home
+from tools.home import Entity, Home
 from tools.intents import HOME_INTENTS
 from tools.responses import speech
 from tools.timers import ListStore, TimerBoard, install
@@ -228,11 +228,13 @@ class HubDaemon:
         self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
         # The timers and lists the timer and list intents use: the hub's own, the lists kept on disk.
         self.timers = TimerBoard()
-        install(settings.mqtt.site, self.timers, ListStore.load(settings.data_dir / "lists.json"))
+        self.lists = ListStore.load(settings.data_dir / "lists.json")
+        install(settings.mqtt.site, self.timers, self.lists)
         self._work: list[tuple[bytes, Any]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._serve, name="tessera-hub", daemon=True)
+        self._state_topics: dict[str, list[str]] = {}  # a learnt device's state topic -> the entities it reports for
         self.wyoming: WyomingServer | None = None  # Home Assistant's voice pipeline, when wyoming.port is set
 
     def start(self) -> HubDaemon:
@@ -264,16 +266,34 @@ class HubDaemon:
         client.on_message = self._on_message
         client.subscribe([(command_topic(self.settings), 1), *((t, 1) for t in DISCOVERY_TOPICS)])
 
-    def _on_message(self, _client, _userdata, msg) -> None:
+    def _on_message(self, client, _userdata, msg) -> None:
         if msg.topic.startswith("homeassistant/"):
-            if learn(self.service.home, msg.topic, msg.payload):
+            entity = learn(self.service.home, msg.topic, msg.payload)
+            if entity:
                 self.metrics.inc("hub_devices_learnt_total", "devices learnt from Home Assistant MQTT discovery")
+                self._follow(client, entity)
+            return
+        if msg.topic in self._state_topics:
+            self._take_state(msg.topic, msg.payload)
             return
         # Planning may take a second; the network thread only queues.
         self.metrics.inc("hub_requests_total", "command requests received")
         with self._wake:
             self._work.append((msg.payload, msg))
             self._wake.notify()
+
+    def _follow(self, client, entity: Entity) -> None:
+        """Subscribe to a learnt device's state topics: the registry, and so the hub's page, shows its live state."""
+        for topic in state_topics(entity):
+            if entity.entity_id not in self._state_topics.setdefault(topic, []):
+                self._state_topics[topic].append(entity.entity_id)
+            client.subscribe(topic, 1)
+
+    def _take_state(self, topic: str, payload: bytes) -> None:
+        for entity_id in self._state_topics[topic]:
+            entity = self.service.home.entity(entity_id)
+            if entity is not None and not apply_state(entity, payload):
+                log.warning("unreadable device state", extra={"topic": topic, "entity_id": entity_id, "payload": payload[:120].decode("utf-8", "replace")})
 
     def _serve(self) -> None:
         while not self._stop.is_set():
