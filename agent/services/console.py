@@ -5,7 +5,9 @@ tokens, quality and a live strip of the signal; decisions as they happen (route,
 confidence, latency, prompt size, tool and result); alerts and tickets with their evidence;
 the review queue, where the operator confirms or corrects a decision (agent.decide.corrections
 turns that into a worked example and a calibration label); outbox backlog, dead letters by
-reason, broker and edge status.
+reason, broker and edge status. On the hub it also shows the home (areas, devices and their live
+states, timers, lists) and takes typed commands ("Say something"), answered by the hub's own
+command path as an MQTT command is.
 
 Served by Starlette under uvicorn in one background thread: both are already here for
 llama_cpp.server, Starlette's server-sent events fit a page that only listens, and uvicorn's
