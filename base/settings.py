@@ -243,7 +243,7 @@ class WyomingSettings(BaseModel):
     """The hub's Wyoming service for Home Assistant's Assist pipeline (docs/home-assistant.md); off until `port` is set."""
 
     host: str = "127.0.0.1"  # loopback by default; any other address needs `allow_from`
-    port: int | None = Field(None, ge=0, le=65535)  # None: not served; 0: any free port (tests)
+    port: int | None = Field(None, ge=1, le=65535)  # None: not served
     # handle: the hub carries the command out and answers (Transcript -> Handled); intent: the hub only
     # recognises it and Home Assistant carries it out on its own entities (Transcript -> Intent).
     mode: Literal["handle", "intent"] = "handle"
