@@ -76,6 +76,8 @@ def test_the_token_guards_the_page_and_the_api_but_not_healthz(broker: EmbeddedB
         # A form or text/plain post (what another site's page could send without asking) is refused.
         cross_site = httpx.post(f"{base}/api/review/1", headers=auth | {"Content-Type": "text/plain"}, content=b'{"verdict": "confirm"}')
         assert cross_site.status_code == 415
+        assert httpx.post(f"{base}/api/say", json={"text": "unlock the front door"}).status_code == 401  # commands need the token too
+        assert httpx.post(f"{base}/api/say", headers=auth, json={"text": "turn on the lights"}).status_code == 404  # a gateway takes none
         missing = httpx.post(f"{base}/api/review/99", headers=auth, json={"verdict": "confirm"})
         assert missing.status_code == 400 and "no review item 99" in missing.json()["error"]
     finally:
