@@ -239,6 +239,31 @@ class ConsoleSettings(BaseModel):
         return value
 
 
+class WyomingSettings(BaseModel):
+    """The hub's Wyoming service for Home Assistant's Assist pipeline (docs/home-assistant.md); off until `port` is set."""
+
+    host: str = "127.0.0.1"  # loopback by default; any other address needs `allow_from`
+    port: int | None = Field(None, ge=1, le=65535)  # None: not served
+    # handle: the hub carries the command out and answers (Transcript -> Handled); intent: the hub only
+    # recognises it and Home Assistant carries it out on its own entities (Transcript -> Intent).
+    mode: Literal["handle", "intent"] = "handle"
+    # The protocol has no authentication: peers other than loopback must be listed (addresses or networks,
+    # e.g. ["192.168.1.10"] for the Home Assistant box).
+    allow_from: list[str] = Field(default_factory=list)
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network; write e.g. 192.168.1.10 or 192.168.1.0/24") from None
+        return value
+
+
 class TesseraSettings(BaseSettings):
     """The effective configuration of one Tessera process."""
 
@@ -256,6 +281,7 @@ class TesseraSettings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     outbox: OutboxSettings = OutboxSettings()
     console: ConsoleSettings = ConsoleSettings()
+    wyoming: WyomingSettings = WyomingSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -76,6 +76,8 @@ def test_the_token_guards_the_page_and_the_api_but_not_healthz(broker: EmbeddedB
         # A form or text/plain post (what another site's page could send without asking) is refused.
         cross_site = httpx.post(f"{base}/api/review/1", headers=auth | {"Content-Type": "text/plain"}, content=b'{"verdict": "confirm"}')
         assert cross_site.status_code == 415
+        assert httpx.post(f"{base}/api/say", json={"text": "unlock the front door"}).status_code == 401  # commands need the token too
+        assert httpx.post(f"{base}/api/say", headers=auth, json={"text": "turn on the lights"}).status_code == 404  # a gateway takes none
         missing = httpx.post(f"{base}/api/review/99", headers=auth, json={"verdict": "confirm"})
         assert missing.status_code == 400 and "no review item 99" in missing.json()["error"]
     finally:
@@ -155,3 +157,74 @@ def _assert_not_blank(png: bytes, tmp_path: Path) -> None:
     colours = len(np.unique((pixels.reshape(-1, 3) * 31).astype(int), axis=0))
     assert dark > 0.01 and colours > 50, (dark, colours)
 
+
+
+@pytest.mark.model
+@pytest.mark.broker
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (./run setup installs it when run as root)")
+def test_a_command_typed_into_the_hub_page_changes_the_home_it_shows(broker: EmbeddedBroker, local_backend, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from agent.decide.command_eval import DEFAULT_HOME
+    from agent.decide.planner import CommandPlanner
+    from agent.services.hub import HubDaemon
+    from firmware_sim.home import Light
+    from tools.home import Home
+
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    settings = load_settings(profile="hub")
+    home = Home.load(DEFAULT_HOME)
+    hub = HubDaemon(settings, home, CommandPlanner(home, local_backend)).start()  # the real model behind the templates
+    console = serve_console(hub)
+    lamp = Light("garden-lamp", name="Garden Lamp", site="home")  # learnt from MQTT discovery; reports its state
+    sim = SimRuntime(settings.mqtt, [lamp]).start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+            page = browser.new_page(viewport={"width": 1200, "height": 1000})
+            page.goto(console.url)
+            lamp_row = '#home .device[data-entity^="light."]:has-text("Garden Lamp")'
+            page.wait_for_selector(f"{lamp_row} .state.off", timeout=20_000)  # its live state, from the broker
+            page.fill("#say-input", "set the garden lamp to 40 percent")
+            page.press("#say-input", "Enter")
+            page.wait_for_selector("#said-answer.ok", timeout=60_000)
+            assert page.inner_text("#said-answer") == "Brightness set"
+            assert page.inner_text("#said-route") == "fast" and page.inner_text("#said-confidence").startswith("100%")
+            assert "HassLightSet" in page.inner_text("#said") and page.locator("#said-candidates").count() == 0  # none given today
+            # The lamp reports its new state on the broker; the Home view shows it without a reload, and so does "changed".
+            page.wait_for_selector(f"{lamp_row} .state.on", timeout=10_000)
+            assert "40%" in page.inner_text(lamp_row)
+            page.wait_for_selector("#said-changed .state.on", timeout=10_000)
+            assert lamp.state["state"] == "ON" and lamp.state["brightness"] == round(40 * 255 / 100)
+            for command in ("set a 10 minute timer for pizza", "add oat milk to my shopping list"):
+                page.fill("#say-input", command)
+                page.press("#say-input", "Enter")  # the page shows "thinking" at once, then this command's answer
+                page.wait_for_selector("#said-answer.ok", timeout=60_000)
+            page.wait_for_selector('#timers .timer:has-text("pizza")', timeout=10_000)
+            assert "left" in page.inner_text("#timers")
+            page.wait_for_selector('#lists [data-list="Shopping List"]:has-text("oat milk")', timeout=10_000)
+            # A dangerous action waits for a person's yes, in the page as over MQTT.
+            page.fill("#say-input", "unlock the front door")
+            page.press("#say-input", "Enter")
+            page.wait_for_selector("#say-confirm", timeout=60_000)
+            assert page.inner_text("#said-changed") == "nothing" and "confirm" in page.inner_text("#said-answer")
+            shot = page.screenshot(full_page=True)
+            page.click("#say-confirm")
+            page.wait_for_selector('#said-changed:has-text("Front Door") .state.unlocked', timeout=10_000)
+            page.wait_for_selector('#home .device[data-entity="lock.front_door"] .state.unlocked', timeout=10_000)
+            page.set_viewport_size({"width": 400, "height": 800})  # a phone: nothing wider than the screen
+            overflow = page.evaluate("""() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth,
+                wide: [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                      .map((e) => e.tagName + '#' + e.id + '.' + e.className).slice(0, 5)})""")
+            assert overflow["scroll"] <= overflow["inner"] and not overflow["wide"], overflow
+            phone = page.screenshot(full_page=True)
+            browser.close()
+    finally:
+        sim.stop()
+        console.stop()
+        hub.stop()
+    decisions = [(r.input, r.tool, r.route) for r in hub.runtime.guard.audit.last(10)]
+    assert ("set the garden lamp to 40 percent", "HassLightSet", "fast") in decisions  # audited as an MQTT command is
+    _assert_not_blank(shot, tmp_path)
+    (tmp_path / "phone.png").write_bytes(phone)

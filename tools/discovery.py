@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 DISCOVERY_TOPICS = ("homeassistant/+/+/config", "homeassistant/+/+/+/config")
 COMPONENTS = ("light", "switch", "fan", "climate", "cover", "lock", "sensor", "binary_sensor", "media_player")
-TOPIC_KEYS = ("command_topic", "state_topic", "set_position_topic", "temperature_command_topic", "mode_command_topic",
+TOPIC_KEYS = ("command_topic", "state_topic", "mode_state_topic", "set_position_topic", "temperature_command_topic", "mode_command_topic",
               "payload_on", "payload_off", "payload_lock", "payload_unlock", "payload_open", "payload_close", "schema")
 _lock = threading.Lock()  # discovery arrives on the network thread while commands are planned on another
 
@@ -54,6 +54,57 @@ def learn(home: Home, topic: str, payload: bytes) -> Entity | None:
         home.entities[:] = [e for e in home.entities if e.entity_id != entity_id] + [entity]
     log.info("learnt a device", extra={"entity_id": entity_id, "name": entity.name, "area": entity.area})
     return entity
+
+
+def state_topics(entity: Entity) -> list[str]:
+    """The topics a learnt entity reports its state on (none for entities of the home file)."""
+    mqtt = entity.attributes.get("mqtt") or {}
+    return list(dict.fromkeys(t for t in (mqtt.get("state_topic"), mqtt.get("mode_state_topic")) if t))
+
+
+# What a JSON state message's keys mean in the registry's attributes (Home Assistant's names).
+STATE_ATTRIBUTES = {"position": "current_position", "target": "temperature", "current": "current_temperature"}
+
+
+def apply_state(entity: Entity, payload: bytes) -> bool:
+    """Take a device's state message into the registry, as Home Assistant's MQTT entities read it; False if unreadable.
+
+    JSON carries the state under "state" (or a climate's "mode", or a sensor's own device class,
+    e.g. "temperature"); anything else is the state itself. States are lower case as in Home
+    Assistant ("ON" is "on", "LOCKED" is "locked"); a JSON light's brightness 0-255 becomes percent.
+    """
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        data = text
+    if not isinstance(data, dict):
+        data = {"state": data}
+    value = next((data[k] for k in ("state", "mode", entity.device_class) if k and k in data), None)
+    if value is None or isinstance(value, (dict, list)):
+        return False
+    entity.state = str(value).lower()[:60]
+    for key, attribute in STATE_ATTRIBUTES.items():
+        if isinstance(data.get(key), (int, float)):
+            entity.attributes[attribute] = data[key]
+    if entity.domain == "light" and isinstance(data.get("brightness"), (int, float)):
+        entity.attributes["brightness"] = round(data["brightness"] * 100 / 255) if entity.state == "on" else 0
+    return True
+
+
+# The state a command leaves a device in, for devices that report none (Home Assistant's "optimistic" MQTT entities).
+ASSUMED_STATE = {"turn_on": "on", "turn_off": "off", "lock": "locked", "unlock": "unlocked", "open_cover": "open", "close_cover": "closed",
+                 "open_valve": "open", "close_valve": "closed"}
+ASSUMING_DOMAINS = ("light", "switch", "fan", "lock", "cover", "valve")
+
+
+def assume_state(entity: Entity, service: str) -> None:
+    """After a command, the registry takes the state it leaves the device in, unless the device reports its own state."""
+    if entity.domain in ASSUMING_DOMAINS and service in ASSUMED_STATE and not state_topics(entity):
+        entity.state = ASSUMED_STATE[service]
 
 
 def command_message(entity: Entity, service: str, data: dict[str, Any], default_topic: str) -> tuple[str, str]:

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools.base import Permission, ToolContext, ToolResult, tool
-from tools.discovery import command_message
+from tools.discovery import assume_state, command_message
 from tools.home import Entity, Home, MatchFailedReason, MatchFailure, Target
 from tools.timers import SHOPPING_LIST, Timer, board_for, lists_for
 
@@ -193,6 +193,7 @@ def _send(ctx: ToolContext, intent: str, found: list[Entity], service_for: dict[
             continue
         topic, payload = command_message(entity, service, data or {}, ctx.topic(entity.entity_id, "set"))
         ctx.publish(topic, payload, 1, False)
+        assume_state(entity, service)
         acted.append(entity.entity_id)
     if not acted:
         return ToolResult(False, f"{intent} does not apply to {', '.join(e.name for e in found)}", {"clarify": True, "reason": "domain"})

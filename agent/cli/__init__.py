@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="FILE", help="YAML config file (default: $TESSERA_CONFIG or built-in defaults)")
     parser.add_argument("--profile", choices=["hub", "gateway"], help="config profile (default: $TESSERA_PROFILE or hub)")
     parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR (default WARNING)")
+    parser.add_argument("--log-format", choices=["auto", "text", "json"], default=None,
+                        help="log lines on stderr: text for people, JSON for machines (default: $TESSERA_LOG_FORMAT, else auto: text on a terminal)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = commands.add_parser("demo", help="hub and gateway on a simulated home and plant: a command, an alert, tickets, edge and fallback")
@@ -111,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from base.logs import configure_logging
 
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     try:
         return args.func(args)
     except TesseraError as err:

@@ -22,6 +22,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Register `hub` and `gateway`."""
     hub = commands.add_parser("hub", help="smart-home hub daemon: text commands over MQTT to Home Assistant intents, with guardrails")
     hub.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
+    hub.add_argument("--wyoming-port", type=int, default=None,
+                     help="serve Home Assistant's Assist pipeline over Wyoming on this port (wyoming.port; docs/home-assistant.md)")
+    hub.add_argument("--wyoming-mode", choices=["handle", "intent"], default=None,
+                     help="handle: the hub carries commands out (default); intent: Home Assistant does, from the intents the hub recognises")
     _common(hub, 9464)
     hub.set_defaults(func=cmd_hub)
     gateway = commands.add_parser("gateway", help="industrial gateway: vibration, traffic and process streams to alerts, tickets and reports")
@@ -46,6 +50,8 @@ def cmd_hub(args: argparse.Namespace) -> int:
     from tools.home import Home
 
     settings = load_settings(args.config, profile=args.profile or "hub")
+    wyoming = {k: v for k, v in {"port": args.wyoming_port, "mode": args.wyoming_mode}.items() if v is not None}
+    settings = settings.model_copy(update={"wyoming": settings.wyoming.model_copy(update=wyoming)})
     home = Home.load(args.home)
 
     def build(knowledge: Any) -> HubDaemon:
@@ -56,7 +62,8 @@ def cmd_hub(args: argparse.Namespace) -> int:
         events = build_event_backend(settings, cascade.setup.local.backend)
         return HubDaemon(settings, home, cascade, event_backend=events, knowledge=knowledge)
 
-    return _serve(settings, args, build, f"hub listening on {command_topic(settings)}")
+    voice = f" and Wyoming ({settings.wyoming.mode}) on {settings.wyoming.host}:{settings.wyoming.port}" if settings.wyoming.port else ""
+    return _serve(settings, args, build, f"hub listening on {command_topic(settings)}{voice}")
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:

@@ -5,7 +5,9 @@ tokens, quality and a live strip of the signal; decisions as they happen (route,
 confidence, latency, prompt size, tool and result); alerts and tickets with their evidence;
 the review queue, where the operator confirms or corrects a decision (agent.decide.corrections
 turns that into a worked example and a calibration label); outbox backlog, dead letters by
-reason, broker and edge status.
+reason, broker and edge status. On the hub it also shows the home (areas, devices and their live
+states, timers, lists) and takes typed commands ("Say something"), answered by the hub's own
+command path as an MQTT command is.
 
 Served by Starlette under uvicorn in one background thread: both are already here for
 llama_cpp.server, Starlette's server-sent events fit a page that only listens, and uvicorn's
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
 import socket
@@ -37,6 +38,7 @@ from agent.decide.planner import CLARIFY, OUT_OF_SCOPE
 from agent.decide.review import ReviewQueue
 from agent.ingest.ingestor import StreamKey
 from base.errors import ConfigError
+from base.net import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -108,11 +110,42 @@ class ConsoleFeed:
 
 
 class Console:
-    """The page's data and actions over one running service (a ServiceRuntime or a HubDaemon's runtime)."""
+    """The page's data and actions over one running service (a ServiceRuntime, or a HubDaemon with its home and commands)."""
 
-    def __init__(self, runtime: Any, feed: ConsoleFeed, *, on_reviewed: Callable[[Any], None] | None = None) -> None:
-        self.runtime, self.feed, self.on_reviewed = runtime, feed, on_reviewed
+    def __init__(self, runtime: Any, feed: ConsoleFeed, *, on_reviewed: Callable[[Any], None] | None = None, hub: Any = None) -> None:
+        self.runtime, self.feed, self.on_reviewed, self.hub = runtime, feed, on_reviewed, hub
         self.review_queue = ReviewQueue.for_data_dir(runtime.settings.data_dir)
+
+    def home(self) -> dict[str, Any] | None:
+        """The hub's home: areas with their devices and live states, running timers, the lists; None on a gateway."""
+        if self.hub is None:
+            return None
+        home = self.hub.service.home
+        by_area: dict[str | None, list[dict[str, Any]]] = {}
+        for entity in list(home.entities):  # a copy: discovery may add devices meanwhile
+            by_area.setdefault(entity.area, []).append(_device(entity))
+        floors = {f.id: f.name for f in home.floors}
+        areas = [{"name": a.name, "floor": floors.get(a.floor or ""), "devices": by_area[a.id]} for a in home.areas if a.id in by_area]
+        if None in by_area:
+            areas.append({"name": "No area", "floor": None, "devices": by_area[None]})
+        now = self.hub.timers.clock()
+        timers = [{"id": t.id, "name": t.name, "area": t.area, "seconds": t.seconds, "left_s": round(t.left(now), 1),
+                   "paused": t.paused_left is not None} for t in list(self.hub.timers.timers)]
+        return {"name": home.name, "areas": areas, "timers": timers, "lists": {k: list(v) for k, v in self.hub.lists.lists.items()}}
+
+    def say(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A command typed into the page, answered by the hub's command path itself (as an MQTT command), and what it acted on."""
+        answer = self.hub.service.answer(json.dumps(body).encode())
+        home = self.hub.service.home
+        acted = answer.get("entities") or [] if answer.get("ok") else []  # a refused or unconfirmed call changed nothing
+        return answer | {"changed": [_device(e) for e in map(home.entity, acted) if e is not None]}
+
+    def _home_signature(self) -> tuple:
+        if self.hub is None:
+            return ()
+        devices = tuple((e.entity_id, e.state, json.dumps(e.attributes, sort_keys=True, default=str)) for e in list(self.hub.service.home.entities))
+        timers = tuple((t.id, t.paused_left is not None, t.ends_at) for t in list(self.hub.timers.timers))
+        return devices, timers, json.dumps(self.hub.lists.lists, sort_keys=True)
 
     def state(self) -> dict[str, Any]:
         """Everything the page shows, as JSON-ready data."""
@@ -123,7 +156,7 @@ class Console:
                 "streams": self.feed.streams(), "decisions": decisions,
                 "alerts": [d for d in decisions if d["tool"] in ("raise_alert", "open_ticket")],
                 "tickets": tickets, "review": [_review_item(i) for i in self.review_queue.pending(50)],
-                "status": self.status()}
+                "status": self.status(), "home": self.home()}
 
     def status(self) -> dict[str, Any]:
         """Broker, outbox, dead letters and edge."""
@@ -146,7 +179,7 @@ class Console:
         ingest = rt.watcher.ingest.counters if rt.watcher else None
         return (self.feed.version, last[0].id if last else 0, self.review_queue.count(), rt.outbox.pending(),
                 ingest.dead_lettered if ingest else 0, len(rt.ctx.tickets.list()) if rt.ctx.tickets is not None else 0,
-                rt.health()["mqtt_connected"])
+                rt.health()["mqtt_connected"], self._home_signature())
 
     def apply_review(self, item_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """Confirm or correct one queued decision; ReviewError says why not."""
@@ -161,6 +194,15 @@ def _decision(r: Any) -> dict[str, Any]:
     return {"id": r.id, "ts": r.ts, "source": r.source, "input": r.input[:300], "route": r.route, "confidence": r.confidence,
             "confidence_raw": r.confidence_raw, "latency_s": r.latency_s, "prompt_tokens": r.prompt_tokens, "tool": r.tool,
             "arguments": r.arguments, "ok": r.ok, "verdict": r.verdict, "message": r.message[:600]}
+
+
+# Attributes the page shows beside a device's state, in Home Assistant's names.
+SHOWN_ATTRIBUTES = ("brightness", "temperature", "current_temperature", "current_position", "volume_level", "unit_of_measurement")
+
+
+def _device(e: Any) -> dict[str, Any]:
+    return {"entity_id": e.entity_id, "name": e.name, "domain": e.domain, "state": e.state,
+            "attributes": {k: e.attributes[k] for k in SHOWN_ATTRIBUTES if k in e.attributes}}
 
 
 def _review_item(i: Any) -> dict[str, Any]:
@@ -217,21 +259,36 @@ def build_app(console: Console, metrics_text: Callable[[], str], health: Callabl
         answers = [{"name": CLARIFY, "description": "ask the speaker back"}, {"name": OUT_OF_SCOPE, "description": "not for a hub"}]
         return JSONResponse([{"name": n, "description": TOOLS.get(n).description} for n in TOOLS.names()] + answers)
 
-    async def apply(request: Request) -> Response:
+    async def json_body(request: Request, example: str) -> dict[str, Any] | Response:
         # Only JSON: another site's page cannot send it without a CORS preflight, which this server never grants.
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return JSONResponse({"error": "send the review as Content-Type: application/json"}, 415)
+            return JSONResponse({"error": "send it as Content-Type: application/json"}, 415)
         try:
             body = await request.json()
         except ValueError:
-            return JSONResponse({"error": "the body must be JSON: {\"verdict\": \"confirm\"} or {\"verdict\": \"correct\", \"tool\": ..., \"args\": {...}}"}, 400)
+            return JSONResponse({"error": f"the body must be JSON: {example}"}, 400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "the body must be a JSON object"}, 400)
+        return body
+
+    async def apply(request: Request) -> Response:
+        body = await json_body(request, '{"verdict": "confirm"} or {"verdict": "correct", "tool": ..., "args": {...}}')
+        if isinstance(body, Response):
+            return body
         try:
             done = await asyncio.to_thread(console.apply_review, int(request.path_params["item_id"]), body)
         except ReviewError as err:
             return JSONResponse({"error": str(err)}, 400)
         return JSONResponse(done)
+
+    async def say(request: Request) -> Response:
+        if console.hub is None:
+            return JSONResponse({"error": "this service takes no commands; the hub does"}, 404)
+        body = await json_body(request, '{"text": "turn on the kitchen lights"} or {"confirm": 17}')
+        if isinstance(body, Response):
+            return body
+        answer = await asyncio.to_thread(console.say, body)
+        return JSONResponse(answer, status_code=400 if "error" in answer else 200)
 
     async def metrics(_request: Request) -> Response:
         return PlainTextResponse(metrics_text(), media_type="text/plain; version=0.0.4")
@@ -242,6 +299,7 @@ def build_app(console: Console, metrics_text: Callable[[], str], health: Callabl
 
     routes = [Route("/", guarded(page)), Route("/api/state", guarded(state)), Route("/api/events", guarded(events)),
               Route("/api/tools", guarded(tools)), Route("/api/review/{item_id:int}", guarded(apply), methods=["POST"]),
+              Route("/api/say", guarded(say), methods=["POST"]),
               Route("/metrics", guarded(metrics)), Route("/healthz", healthz)]
     return Starlette(routes=routes)
 
@@ -252,7 +310,7 @@ class ConsoleServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, token: str | None = None) -> None:
         import uvicorn
 
-        if token is None and not _loopback(host):
+        if token is None and not is_loopback(host):
             raise ConfigError(f"console.host {host} is reachable from other machines: set console.token (12+ characters), or bind 127.0.0.1")
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
@@ -294,13 +352,7 @@ def serve_console(service: Any, *, port: int = 0, on_reviewed: Callable[[Any], N
     runtime = getattr(service, "runtime", service)
     cfg = runtime.settings.console
     token = cfg.token.get_secret_value() if cfg.token else None
-    console = Console(runtime, runtime.feed, on_reviewed=on_reviewed)
+    hub = service if hasattr(service, "service") and hasattr(service, "timers") else None  # a HubDaemon: its home and commands
+    console = Console(runtime, runtime.feed, on_reviewed=on_reviewed, hub=hub)
     app = build_app(console, runtime.metrics.render, service.health, token)
     return ConsoleServer(app, cfg.host, port, token).start()
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

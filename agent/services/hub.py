@@ -32,10 +32,11 @@ from agent.decide.templates import SpeakerContext, TemplateMatch, recent_match, 
 from agent.services.runtime import ServiceRuntime
 from agent.services.health import Metrics
 from agent.services.watch import WatchObserver
+from agent.services.wyoming_service import WyomingServer
 from tools import TOOLS, ToolContext, ToolResult
-from tools.discovery import DISCOVERY_TOPICS, learn
+from tools.discovery import DISCOVERY_TOPICS, apply_state, learn, state_topics
 from tools.executor import execute
-from tools.home import Home
+from tools.home import Entity, Home
 from tools.intents import HOME_INTENTS
 from tools.responses import speech
 from tools.timers import ListStore, TimerBoard, install
@@ -97,8 +98,12 @@ class CommandService:
         self._pending: dict[int, Pending] = {}
         self._lock = threading.Lock()  # one command at a time: the model and the registry are shared
 
-    def answer(self, payload: bytes) -> dict[str, Any]:
-        """The answer to one raw request; never raises for bad input."""
+    def answer(self, payload: bytes, *, only_if_sure: bool = False) -> dict[str, Any]:
+        """The answer to one raw request; never raises for bad input.
+
+        only_if_sure: a plan the cascade is unsure of (below the calibrated threshold, or a fallback) is
+        declined rather than carried out, for callers that have somewhere else to send it (Home Assistant).
+        """
         start = time.perf_counter()
         try:
             request = parse_request(payload)
@@ -107,19 +112,34 @@ class CommandService:
             self.metrics.inc("hub_bad_requests_total", "requests the hub could not read")
             return {"ok": False, "error": str(err)}
         with self._lock:
-            response = self._confirm(request.confirm) if request.confirm else self._command(request.text or "", context)
+            response = self._confirm(request.confirm) if request.confirm else self._command(request.text or "", context, only_if_sure)
         response["id"] = request.id
         response["latency_s"] = round(time.perf_counter() - start, 4)
         self.metrics.observe("hub_command", "time from request to answer", time.perf_counter() - start)
         return response
 
-    def _command(self, text: str, context: SpeakerContext | None = None) -> dict[str, Any]:
+    def recognize(self, text: str, context: SpeakerContext | None = None) -> dict[str, Any]:
+        """What the hub understood, nothing carried out: `ok` when it is a home intent the hub is sure of."""
+        with self._lock:
+            plan = self.planner.plan(text, context)
+        self.metrics.inc("hub_recognitions_total", "utterances recognised without being carried out, by route", route=plan.route)
+        return _plan_fields(text, plan) | {"ok": plan.tool in HOME_INTENTS and not self.unsure(plan)}
+
+    def unsure(self, plan: Plan) -> bool:
+        """Below the calibrated threshold: the cascade fell back (no edge answered), or the confidence is under the policy's threshold."""
+        # The threshold is the cascade's escalation policy's; a lone planner (tests, `tessera plan --mode local`) has none.
+        threshold = getattr(getattr(getattr(self.planner, "setup", None), "policy", None), "threshold", None)
+        return plan.route == "fallback" or (threshold is not None and plan.confidence is not None and plan.confidence < threshold)
+
+    def _command(self, text: str, context: SpeakerContext | None = None, only_if_sure: bool = False) -> dict[str, Any]:
         plan = self.planner.plan(text, context)
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
-        base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route,
-                "confidence": round(plan.confidence if plan.confidence is not None else plan.raw_confidence, 4), "calibrated": plan.confidence is not None}
+        base = _plan_fields(text, plan)
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
+        if only_if_sure and self.unsure(plan):
+            self.metrics.inc("hub_declined_total", "commands declined as unsure instead of carried out")
+            return base | {"ok": False, "declined": "unsure", "answer": "I am not sure what you mean, so I did nothing."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
                             grammar_text(plan.schema), plan.raw_confidence, plan.confidence, plan.route)
         # The device that heard the command goes with it (a broadcast is not said back to it).
@@ -139,7 +159,8 @@ class CommandService:
         return {"tool": pending.tool, "args": pending.args} | self._result(pending.tool, pending.args, result)
 
     def _result(self, tool: str, args: dict[str, Any], result: ToolResult, match: TemplateMatch | None = None) -> dict[str, Any]:
-        out = {"ok": result.ok, "answer": result.message, "decision_id": result.data.get("decision_id")}
+        out = {"ok": result.ok, "answer": result.message, "decision_id": result.data.get("decision_id"),
+               "entities": result.data.get("entities", [])}  # what it acted on, for "what changed"
         if result.ok:
             # Home Assistant's answer in the hub's language; Tessera's own sentence where it has none, and as the detail.
             said = speech(self.settings.hub.language, tool, args, result.data, self.home, match.response if match else None,
@@ -151,12 +172,21 @@ class CommandService:
             # Unconfirmed requests expire; dropping them here keeps the table bounded.
             self._pending = {k: v for k, v in self._pending.items() if now - v.created <= PENDING_CONFIRMATION_S}
             self._pending[int(result.data["decision_id"])] = Pending(tool, result.data.get("args", args), now)
-            out |= {"needs_confirmation": True, "answer": f"{result.message} Reply with {{\"confirm\": {result.data['decision_id']}}} to go ahead."}
+            out |= {"needs_confirmation": True, "confirm_question": result.message, "answer": f"{result.message} Reply with {{\"confirm\": {result.data['decision_id']}}} to go ahead."}
         if result.data.get("denied"):
             out["denied"] = result.data.get("reason")
         self.metrics.inc("hub_actions_total", "tool calls, by outcome", tool=tool,
                          outcome="ok" if result.ok else ("confirm" if result.data.get("needs_confirmation") else "refused"))
         return out
+
+
+def _plan_fields(text: str, plan: Plan) -> dict[str, Any]:
+    """What an answer says of the plan: tool, arguments, route, confidence, and the intent model's candidates when it gave some."""
+    fields = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route,
+              "confidence": round(plan.confidence if plan.confidence is not None else plan.raw_confidence, 4),
+              "calibrated": plan.confidence is not None}
+    candidates = plan.as_json().get("candidates")
+    return fields | ({"candidates": candidates} if candidates else {})
 
 
 def parse_request(payload: bytes) -> CommandRequest:
@@ -198,17 +228,23 @@ class HubDaemon:
         self.service = CommandService(settings, home, planner, self.runtime.guard, self.runtime.ctx, self.metrics)
         # The timers and lists the timer and list intents use: the hub's own, the lists kept on disk.
         self.timers = TimerBoard()
-        install(settings.mqtt.site, self.timers, ListStore.load(settings.data_dir / "lists.json"))
+        self.lists = ListStore.load(settings.data_dir / "lists.json")
+        install(settings.mqtt.site, self.timers, self.lists)
         self._work: list[tuple[bytes, Any]] = []
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._serve, name="tessera-hub", daemon=True)
+        self._state_topics: dict[str, list[str]] = {}  # a learnt device's state topic -> the entities it reports for
+        self.wyoming: WyomingServer | None = None  # Home Assistant's voice pipeline, when wyoming.port is set
 
     def start(self) -> HubDaemon:
-        """Connect, subscribe to the command topic, start answering and watching streams."""
+        """Connect, subscribe to the command topic, start answering and watching streams (and Wyoming, when configured)."""
         self._worker.start()
         self.runtime.start()
-        log.info("hub started", extra={"command_topic": command_topic(self.settings), "watching": bool(self.watcher)})
+        if self.settings.wyoming.port is not None:
+            self.wyoming = WyomingServer(self.service, self.settings, self.metrics).start()
+        log.info("hub started", extra={"command_topic": command_topic(self.settings), "watching": bool(self.watcher),
+                                       "wyoming_port": self.settings.wyoming.port})
         return self
 
     def health(self) -> dict[str, Any]:
@@ -222,22 +258,42 @@ class HubDaemon:
         with self._wake:
             self._wake.notify_all()
         self._worker.join(timeout=30)
+        if self.wyoming is not None:
+            self.wyoming.stop()
         self.runtime.stop()
 
     def _on_connect(self, client, _session_present: bool) -> None:
         client.on_message = self._on_message
         client.subscribe([(command_topic(self.settings), 1), *((t, 1) for t in DISCOVERY_TOPICS)])
 
-    def _on_message(self, _client, _userdata, msg) -> None:
+    def _on_message(self, client, _userdata, msg) -> None:
         if msg.topic.startswith("homeassistant/"):
-            if learn(self.service.home, msg.topic, msg.payload):
+            entity = learn(self.service.home, msg.topic, msg.payload)
+            if entity:
                 self.metrics.inc("hub_devices_learnt_total", "devices learnt from Home Assistant MQTT discovery")
+                self._follow(client, entity)
+            return
+        if msg.topic in self._state_topics:
+            self._take_state(msg.topic, msg.payload)
             return
         # Planning may take a second; the network thread only queues.
         self.metrics.inc("hub_requests_total", "command requests received")
         with self._wake:
             self._work.append((msg.payload, msg))
             self._wake.notify()
+
+    def _follow(self, client, entity: Entity) -> None:
+        """Subscribe to a learnt device's state topics: the registry, and so the hub's page, shows its live state."""
+        for topic in state_topics(entity):
+            if entity.entity_id not in self._state_topics.setdefault(topic, []):
+                self._state_topics[topic].append(entity.entity_id)
+            client.subscribe(topic, 1)
+
+    def _take_state(self, topic: str, payload: bytes) -> None:
+        for entity_id in self._state_topics[topic]:
+            entity = self.service.home.entity(entity_id)
+            if entity is not None and not apply_state(entity, payload):
+                log.warning("unreadable device state", extra={"topic": topic, "entity_id": entity_id, "payload": payload[:120].decode("utf-8", "replace")})
 
     def _serve(self) -> None:
         while not self._stop.is_set():
