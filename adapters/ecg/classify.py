@@ -199,6 +199,19 @@ def _slice(b: BeatFeatures, start: int) -> BeatFeatures:
     return BeatFeatures(b.labels[start:], b.width_s[start:], b.correlation[start:], b.prematurity[start:], b.template, b.dominant_width_s, b.noise[start:], b.amp_ratio[start:], b.unlike_corr[start:], b.s_features[start:])
 
 
+def beat_likeness(morph: np.ndarray, beats: np.ndarray, others: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Aligned correlation (within +/-40 ms) of each beat at `beats` with the one at the same place in `others`."""
+    if beats.size == 0:
+        return np.zeros(0)
+    lag = config.samples(_MAX_LAG_S)
+    before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
+    win = _windows(_segments(morph, beats, before + lag, after + lag), lag)
+    ref = _segments(morph, others, before, after)
+    ref = ref - ref.mean(axis=1, keepdims=True)
+    ref = ref / (np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12)
+    return np.einsum("nsw,nw->ns", win, ref).max(axis=1)
+
+
 def _unlike_threshold(corr: np.ndarray, dominant: np.ndarray) -> float:
     """Correlation below which a beat is unlike the dominant one, from how alike the normal beats are.
 

@@ -53,7 +53,7 @@ def s_features(morph: np.ndarray, r_peaks: np.ndarray, dominant: np.ndarray, cor
     p_corr, p_amp = _p_wave(morph, r_peaks, dominant, config)
     cols = (
         np.log(pre / local), np.log(post / local), np.log(pre / long), np.log(post / long),
-        np.log(pre / post), np.log(local / long), _in_scatter_units(pre / local - 1.0, irregular), corr, corr2, np.log(width_ratio), np.log(amp_ratio), p_corr, np.log(p_amp),
+        np.log(pre / post), np.log(local / long), _in_scatter_units(pre / local - 1.0, irregular), corr, corr2, np.log(np.maximum(width_ratio, 1e-3)), np.log(np.maximum(amp_ratio, 1e-3)), p_corr, np.log(p_amp),
     )
     out[:] = np.column_stack(cols)
     return out
