@@ -8,8 +8,9 @@ window that would raise a ventricular run, VT, tachycardia, pause or asystole is
 the beats behind the alarm are believable (Li & Clifford; Behar et al. 2013; the CinC 2015
 entries check the same things):
 
-- a ventricular run's beats come from one focus: they look like the one before them (median
-  aligned correlation 0.8 or more; motion transients differ beat to beat), is clean (high-frequency
+- a ventricular run's beats come from one focus: each looks like the one before it (aligned
+  correlation 0.8 or more, 0.75 for the first pair, as the first beat often sits on the T wave
+  before it; motion transients differ beat to beat), is clean (high-frequency
   ratio under `CLEAN_BEAT`), shows in the second lead where there is one (a real beat is an
   electrical event of the heart, seen in every lead), and no interval in or round the run is
   shorter than the ventricles' refractory period allows (240 ms, 250/min);
@@ -36,6 +37,7 @@ from adapters.ecg.rhythm import Rhythm
 from adapters.ecg.sqi import WindowQuality
 
 MONOMORPHIC_CORR = 0.8  # consecutive beats of a ventricular run correlate at least this well
+FIRST_PAIR_CORR = 0.75  # ... the first two a little less (the first beat sits on the T wave before it)
 REFRACTORY_S = 0.24  # no ventricular rhythm runs faster than 250/min
 SECOND_LEAD_SHARE = 0.3  # a beat's swing in the second lead (0.5-25 Hz, +/-60 ms), against the normal beats' there
 ODD_SHARE = 0.25  # tachycardia with more than this share of beats unlike the normal one (and no believable run) is noise
@@ -92,8 +94,8 @@ def _doubtful_run(run: np.ndarray, r_peaks: np.ndarray, beats: BeatFeatures, fil
     if np.any(beats.noise[run] >= CLEAN_BEAT):
         return "ventricular run of noisy beats"
     alike = beat_likeness(filtered.morph, r_peaks[run[1:]], r_peaks[run[:-1]], config)
-    # The median pair: a run's first beat often lands on the T wave before it and looks a little off.
-    if float(np.median(alike)) < MONOMORPHIC_CORR:
+    # The first pair may fall a little short: a run's first beat often lands on the T wave before it.
+    if np.any(alike[1:] < MONOMORPHIC_CORR) or alike[0] < FIRST_PAIR_CORR:
         return "ventricular run of beats unlike each other"
     if second is not None:
         morph2 = second[0]
