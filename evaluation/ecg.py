@@ -21,6 +21,7 @@ import numpy as np
 from adapters.ecg.analysis import analyze_ecg
 from adapters.ecg.config import ECGConfig
 from adapters.ecg.records import ECGRecord, read_record, write_record
+from evaluation.ecg_alarms import AlarmCount, format_alarms, window_alarms
 from base.errors import TesseraError
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,11 @@ def score_record(record: ECGRecord, config: ECGConfig | None = None, *, start_s:
 NOISE_DIR = Path("/work/shared/data/nstdb")
 NOISE_START_S = 300.0  # NSTDB: clean for the first 5 minutes, then 2-minute noisy and clean segments in turn
 NOISE_SEGMENT_S = 120.0
+# NSTDB's electrode-motion record is not in the shared data: `motion` synthesizes its physics
+# (firmware_sim.signals.ecg.electrode_motion), the same seeded artefacts for every record, as the
+# real noise records are the same for every record.
+MOTION = "motion"
+MOTION_SEED = 20240622
 QRS_HALF_S = 0.060  # peak-to-peak QRS amplitude is measured within +/-60 ms of each reference beat
 
 
@@ -184,7 +190,7 @@ def signal_power(signal: np.ndarray, fs: float, ref: np.ndarray) -> float:
 
 
 def load_noise(kinds: tuple[str, ...], n: int, fs: float, channel: int = 0, directory: Path = NOISE_DIR) -> np.ndarray:
-    """Real NSTDB noise (records `bw`, `ma`, ...) of `n` samples at `fs`, zero mean and unit power.
+    """Real NSTDB noise (records `bw`, `ma`, ...) or synthesized electrode motion (`motion`) of `n` samples at `fs`, zero mean and unit power.
 
     Several kinds are each scaled to unit power and summed with equal shares (then rescaled to
     unit power), so 'bw,ma' is half baseline wander, half muscle artefact by power. A channel
@@ -193,11 +199,16 @@ def load_noise(kinds: tuple[str, ...], n: int, fs: float, channel: int = 0, dire
     import wfdb
     from scipy.signal import resample_poly
 
+    from firmware_sim.signals.ecg import electrode_motion
+
     total = np.zeros(n)
     for kind in kinds:
+        if kind == MOTION:
+            total += electrode_motion(n, fs, MOTION_SEED, channel)
+            continue
         path = directory / kind
         if not path.with_suffix(".hea").exists():
-            raise TesseraError(f"no noise record {path} (NSTDB {kind!r})")
+            raise TesseraError(f"no noise record {path} (NSTDB {kind!r}); the kinds are NSTDB record names (bw, ma) or {MOTION!r}")
         rec = wfdb.rdrecord(str(path))
         x = np.asarray(rec.p_signal[:, min(channel, rec.n_sig - 1)], dtype=np.float64)
         if rec.fs != fs:
@@ -257,6 +268,7 @@ class NoiseScore:
     noisy_s: float = 0.0  # seconds of noisy segments
     vt_flagged: int = 0  # VT runs / asystole gaps raised from a flagged window (must stay 0)
     measured_snr_db: float = float("nan")
+    alarms: AlarmCount = field(default_factory=AlarmCount)  # the hub's 10 s windows of the noisy signal
 
     def add(self, other: NoiseScore) -> None:
         self.ours.add(other.ours)
@@ -264,6 +276,7 @@ class NoiseScore:
         self.xqrs.add(other.xqrs)
         for name in ("flagged_s", "noisy_flagged_s", "seconds", "noisy_s", "vt_flagged"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.alarms.add(other.alarms)
 
     def as_dict(self) -> dict:
         return {
@@ -274,6 +287,7 @@ class NoiseScore:
             "flagged_share_noisy": self.noisy_flagged_s / self.noisy_s if self.noisy_s else float("nan"),
             "alarms_from_flagged": self.vt_flagged,
             "tp": self.ours.tp, "fn": self.ours.fn, "fp": self.ours.fp, "v_ppv": self.ours.class_ppv("V"),
+            "alarms": self.alarms.as_dict(),
         }
 
 
@@ -294,9 +308,10 @@ def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...],
     noisy, mask = mix_noise(clean, fs, ref, noise, snr_db)
     if second_lead is not None:
         noisy2, _ = mix_noise(second_lead[:n], fs, ref, load_noise(kinds, n, fs, 1, noise_dir), snr_db)
-        a = analyze_ecg(np.vstack([noisy, noisy2]), fs, config)
+        both = np.vstack([noisy, noisy2])
     else:
-        a = analyze_ecg(noisy, fs, config)
+        both = noisy
+    a = analyze_ecg(both, fs, config)
     vf = record.vf_spans  # EC57: flutter/fibrillation episodes are not scored beat by beat
     ours = score_beats(record.name, ref, classes, a.r_peaks, a.labels, fs, exclude=vf)
     flagged = a.unusable_mask(n)
@@ -314,11 +329,13 @@ def score_noisy_record(record: ECGRecord, snr_db: float, kinds: tuple[str, ...],
         for gap in a.rhythm.asystole:
             lo, hi = int(gap.start_s * fs), int((gap.start_s + gap.length_s) * fs)
             alarms += int(flagged[lo:hi].any())
+    window_count = window_alarms(both, fs, ref, classes, vf_spans=vf, config=config)
     return NoiseScore(
         record.name, snr_db, ours, usable, xq,
         flagged_s=float(flagged.sum() / fs), noisy_flagged_s=float((flagged & mask).sum() / fs),
         seconds=n / fs, noisy_s=float(mask.sum() / fs), vt_flagged=alarms,
         measured_snr_db=measured_snr_db(clean, noisy, fs, ref, mask) if mask.any() else float("nan"),
+        alarms=window_count,
     )
 
 
@@ -346,7 +363,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--annotator", default="atr", help="annotation file extension (default atr)")
     parser.add_argument("--start", type=float, default=0.0, help="ignore beats before this many seconds (EC57 learning period)")
     parser.add_argument("--snr", type=float, default=None, metavar="DB", help="add NSTDB noise at this SNR (nst definition) the NSTDB way and compare with XQRS")
-    parser.add_argument("--noise", default="bw,ma", help="NSTDB noise records to mix, comma-separated (default bw,ma)")
+    parser.add_argument("--noise", default="bw,ma", help="noise to mix, comma-separated: NSTDB records (bw, ma) and/or 'motion' (synthesized electrode motion) (default bw,ma)")
     parser.add_argument("--noise-dir", type=Path, default=NOISE_DIR, help="directory of the NSTDB noise records")
     parser.add_argument("--records", default=None, help="comma-separated record names, read from --data-dir")
     parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/mitdb"), help="directory for --records")
@@ -369,16 +386,20 @@ def run(args: argparse.Namespace) -> int:
         raise TesseraError("name at least one --record PATH or a --synthetic-set DIR")
     total = Score("total")
     scores = []
+    alarms = AlarmCount()
     for path in paths:
         record = read_record(path, channel=args.channel, extension=args.annotator)
         second = None if args.one_lead else _other_lead(path, record.lead)
         score = score_record(record, start_s=args.start, second_lead=second)
         scores.append(score)
         total.add(score)
+        signal = record.signal if second is None else np.vstack([record.signal, second])
+        alarms.add(window_alarms(signal, record.fs, record.ref_samples, record.ref_classes, vf_spans=record.vf_spans))
     if args.json:
-        print(json.dumps({"records": [s.as_dict() for s in scores], "total": total.as_dict()}, indent=2))
+        print(json.dumps({"records": [s.as_dict() for s in scores], "total": total.as_dict(), "alarms": alarms.as_dict()}, indent=2))
     else:
         print(format_report(scores, total))
+        print(format_alarms("alarms in 10 s windows", alarms))
     return 0
 
 
@@ -427,6 +448,7 @@ def format_noise_report(rows: list[NoiseScore], total: NoiseScore) -> str:
             f"{_pct(d['flagged_share']):>7} {_pct(d['flagged_share_noisy']):>7} {_pct(d['xqrs_se']):>8} {_pct(d['xqrs_ppv']):>8} {r.vt_flagged:>6}"
         )
     lines.append("use: beats in windows judged usable; flag: share of time judged noisy/lead-off (flagN: within the noisy segments); alarm!: VT/asystole from a flagged window")
+    lines.append(format_alarms("alarms in 10 s windows", total.alarms))
     return "\n".join(lines)
 
 

@@ -52,8 +52,10 @@ def test_supraventricular_beats_hold(shared_data: Path) -> None:
 
 
 def test_runs_of_supraventricular_beats_are_followed(shared_data: Path) -> None:
-    s = _score(shared_data, "209")  # SVTA runs: S Se 25.8 before runs were followed, now 31.9 (+P 99.2)
-    assert s.class_se("S") >= 0.30 and s.class_ppv("S") >= 0.97, s.as_dict()
+    # SVTA runs: S Se 25.8 before runs were followed, 31.9 (+P 99.2) with the rule, 91.1 (+P 94.8)
+    # with the trained model (RR against the stretch's longer rhythm finds the runs).
+    s = _score(shared_data, "209")
+    assert s.class_se("S") >= 0.88 and s.class_ppv("S") >= 0.92, s.as_dict()
 
 
 def test_vf_episodes_are_left_out_of_the_comparison(shared_data: Path) -> None:
@@ -65,3 +67,13 @@ def test_vf_episodes_are_left_out_of_the_comparison(shared_data: Path) -> None:
     ref = np.array([100, 400, 700])
     s = score_beats("x", ref, ["N", "N", "N"], np.array([100, 500, 700]), np.array(["N", "V", "N"]), 360.0, exclude=[(300, 600)])
     assert (s.tp, s.fn, s.fp) == (2, 0, 0) and s.extra["V"] == 0
+
+
+def test_the_s_model_matches_its_features_and_refuses_held_out_records() -> None:
+    from adapters.ecg import s_weights
+    from adapters.ecg.supraventricular import FEATURES
+    from evaluation.train_ecg_s import main
+
+    assert len(s_weights.COEF) == len(s_weights.MEAN) == len(s_weights.SCALE) == len(FEATURES)
+    with pytest.raises(SystemExit):
+        main(["--records", "101,223", "--out", "/nonexistent/never_written.py"])

@@ -10,6 +10,7 @@ import numpy as np
 from adapters.ecg.classify import NOISY_BEAT, BeatFeatures, classify_record
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import detect_qrs, shape_filters
+from adapters.ecg.plausibility import doubtful_windows
 from adapters.ecg.rhythm import Rhythm, analyze_rhythm
 from adapters.ecg.sqi import WindowQuality, unusable_mask, window_quality
 from adapters.quality import Quality, assess, resample
@@ -108,10 +109,23 @@ def analyze_ecg(samples: np.ndarray, fs: float, config: ECGConfig | None = None)
         # Drop noise taken for beats, then judge the remaining beats afresh (their RR changed).
         det.r_peaks, det.peak_level, det.searchback = det.r_peaks[~extra], det.peak_level[~extra], det.searchback[~extra]
         beats = classify_record(det.filtered, det.r_peaks, config, gate, shapes2)
-    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, gate, det.filtered.wide, config, det.qrs_like, _credible(det.peak_level, beats))
+    credible = _credible(det.peak_level, beats)
+    rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, gate, det.filtered.wide, config, det.qrs_like, credible)
+    doubtful = doubtful_windows(windows, det.r_peaks, beats, rhythm, det.filtered, shapes2, credible, config)
+    if doubtful:
+        # Alarms resting on beats no heart makes (motion artefacts): those windows say they are too
+        # noisy instead, and their rhythm alarms go. Beat classes stay: the doubt is about the alarm
+        # (regating the classes cost real V beats of ectopy-laden stretches, DS1 106 and 203).
+        for k, reason in doubtful.items():
+            windows[k].verdict, windows[k].doubt = "noisy", reason
+        gate = det.artifact | unusable_mask(windows, y.size)
+        rhythm = analyze_rhythm(det.r_peaks, beats.labels, y.size, gate, det.filtered.wide, config, det.qrs_like, credible)
+        rhythm.v_runs = [run for run in rhythm.v_runs if not gate[min(y.size - 1, int(run.start_s * INTERNAL_FS))]]
+        rhythm.vt = rhythm.vt and any(run.beats >= config.vt_min_beats and run.rate_bpm > config.tachy_bpm and run.regular and run.clean for run in rhythm.v_runs)
     usable_share = float(1.0 - gate[det.r_peaks].mean()) if det.r_peaks.size else 1.0
-    if rhythm.af_suspect and usable_share < 0.5:
-        rhythm.af_suspect = False  # irregular RR from noise taken for beats, or missed beats
+    if usable_share < 0.5:
+        # Rate and irregularity from noise taken for beats, or missed beats: no rhythm alarm from them.
+        rhythm.af_suspect = rhythm.tachy = rhythm.brady = False
     artifact_fraction = float(det.artifact.mean())
     score = quality.score * (1.0 - artifact_fraction) * _beat_sqi(beats) * (1.0 - min(0.5, 5 * clipped))
     if artifact_fraction > 0.1:

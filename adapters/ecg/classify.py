@@ -18,6 +18,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import Filtered
+from adapters.ecg import s_weights
+from adapters.ecg.supraventricular import FEATURES, s_features, s_probability
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +33,6 @@ _MEDOID_BEATS = 60  # medoid search cost grows with the square of this
 NOISY_BEAT = 0.2  # high-frequency ratio above which a beat is too noisy to call ventricular
 CLEAN_BEAT = 0.1  # ... and below which it is clean enough to be judged on its shape and timing alone
 _HISTORY = 8  # RR intervals behind a beat that define 'on time'
-_S_PREMATURE = 0.84  # an S beat must come this early: sinus arrhythmia alone reaches 0.85-0.87 (DS1 development half)
 
 
 @dataclass(slots=True)
@@ -47,6 +48,7 @@ class BeatFeatures:
     noise: np.ndarray  # high-frequency noise around each beat relative to its swing
     amp_ratio: np.ndarray  # beat swing over the dominant beat's swing
     unlike_corr: np.ndarray  # per beat: the correlation below which its stretch counts as unlike
+    s_features: np.ndarray  # (beats, len(supraventricular.FEATURES)); NaN rows: no S verdict possible (V, unreadable)
 
 
 def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, artifact: np.ndarray | None = None, prior: np.ndarray | None = None, second: tuple[np.ndarray, np.ndarray] | None = None) -> BeatFeatures:
@@ -62,7 +64,7 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
     if n == 0:
         empty = np.zeros(0)
-        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, empty)
+        return BeatFeatures(np.zeros(0, "<U1"), empty, empty, empty, np.zeros(before + after + 1), 0.0, empty, empty, empty, np.zeros((0, len(FEATURES))))
     morph = filtered.morph
     lag = config.samples(_MAX_LAG_S)
     width, _ = _qrs_width(morph, r_peaks, config)
@@ -100,8 +102,10 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # when the beat is clean and the other lead does not show a normal beat; a coupling under
     # 45% of the cycle follows a false detection rather than a real beat.
     normal2 = np.zeros(n, bool)
+    corr_both = corr  # shape evidence for the S model: the second lead's where it is readable
     if second is not None:
         corr2, readable2 = _second_lead_correlation(second, r_peaks, dominant, config)
+        corr_both = np.where(readable2, corr2, corr)
         is_v |= (corr < _SECOND_LEAD_CORR1) & (corr2 < _SECOND_LEAD_CORR) & readable2
         normal2 = (corr2 >= _SECOND_LEAD_NORMAL) & readable2
     is_v |= unlike & premature & (prem > _MIN_COUPLING) & ~normal2 & (noise < CLEAN_BEAT)
@@ -116,12 +120,12 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     is_v &= readable
     labels = np.full(n, "N", dtype="<U1")
     labels[is_v] = "V"
-    # An atrial premature beat resets the sinus node: the RR before and after add up to clearly
-    # less than two cycles. A sum of two full cycles is a misplaced R mark, not an early beat.
-    reset = (prem + nxt) < 1.9
-    labels[~is_v & (prem < _S_PREMATURE) & reset & ~unlike & readable] = "S"
-    _extend_s_runs(labels, r_peaks, prem, ~is_v & ~unlike & readable)
-    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr))
+    # Supraventricular: the trained model over RR timing against the patient's own rhythm, shape
+    # and P wave, for beats not ventricular and readable.
+    feats = s_features(morph, r_peaks, dominant, corr, corr_both, width / max(dom_width, 1e-3), amp_ratio, config)
+    feats[is_v | ~readable] = np.nan
+    labels[s_probability(feats) >= s_weights.THRESHOLD] = "S"
+    return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr), feats)
 
 
 _SECOND_LEAD_CORR = 0.5  # in the second lead, a beat correlating under this with the normal beat is unlike it
@@ -145,27 +149,6 @@ def _second_lead_correlation(second: tuple[np.ndarray, np.ndarray], r_peaks: np.
     corr, _ = _aligned_correlation(ext, template, lag)
     readable = _hf_ratio(Filtered(morph, morph, hf, morph, morph, morph), r_peaks, config) < NOISY_BEAT
     return corr, readable
-
-
-def _extend_s_runs(labels: np.ndarray, r_peaks: np.ndarray, prem: np.ndarray, eligible: np.ndarray) -> None:
-    """Normal-shaped beats that keep the short cycle of the S beat before them are S too (a run of SVT).
-
-    Within a run the last eight RR soon are the run's own, so prematurity alone loses the run
-    after its first beats; the cycle before the run stays the reference.
-    """
-    rr = np.diff(r_peaks, prepend=r_peaks[0])
-    onset = np.zeros(labels.size, bool)
-    onset[1:] = (labels[:-1] == "S") & (prem[:-1] < _RUN_ONSET)  # an abrupt start, not sinus acceleration
-    for k in np.flatnonzero(eligible & (labels == "N") & onset):
-        j = k
-        ref = rr[k - 1] / prem[k - 1]  # the cycle the run broke from
-        while j < labels.size and eligible[j] and labels[j] != "V" and rr[j] <= _RUN_CYCLE * rr[j - 1] and rr[j] < _S_PREMATURE * ref:
-            labels[j] = "S"
-            j += 1
-
-
-_RUN_CYCLE = 1.1  # a run's next RR within this of the one before
-_RUN_ONSET = 0.75  # a run starts with an S beat at least this early
 
 
 CHUNK_BEATS = 300  # long records are classified in stretches of this many beats (about 4 minutes)
@@ -192,7 +175,7 @@ def classify_record(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, 
     return BeatFeatures(
         join("labels"), join("width_s"), join("correlation"), join("prematurity"),
         parts[biggest].template, float(np.median([p.dominant_width_s for p in parts])),
-        join("noise"), join("amp_ratio"), join("unlike_corr"),
+        join("noise"), join("amp_ratio"), join("unlike_corr"), join("s_features"),
     )
 
 
@@ -213,7 +196,20 @@ def record_template(morph: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -
 
 
 def _slice(b: BeatFeatures, start: int) -> BeatFeatures:
-    return BeatFeatures(b.labels[start:], b.width_s[start:], b.correlation[start:], b.prematurity[start:], b.template, b.dominant_width_s, b.noise[start:], b.amp_ratio[start:], b.unlike_corr[start:])
+    return BeatFeatures(b.labels[start:], b.width_s[start:], b.correlation[start:], b.prematurity[start:], b.template, b.dominant_width_s, b.noise[start:], b.amp_ratio[start:], b.unlike_corr[start:], b.s_features[start:])
+
+
+def beat_likeness(morph: np.ndarray, beats: np.ndarray, others: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Aligned correlation (within +/-40 ms) of each beat at `beats` with the one at the same place in `others`."""
+    if beats.size == 0:
+        return np.zeros(0)
+    lag = config.samples(_MAX_LAG_S)
+    before, after = config.samples(_QRS_BEFORE_S), config.samples(_QRS_AFTER_S)
+    win = _windows(_segments(morph, beats, before + lag, after + lag), lag)
+    ref = _segments(morph, others, before, after)
+    ref = ref - ref.mean(axis=1, keepdims=True)
+    ref = ref / (np.linalg.norm(ref, axis=1, keepdims=True) + 1e-12)
+    return np.einsum("nsw,nw->ns", win, ref).max(axis=1)
 
 
 def _unlike_threshold(corr: np.ndarray, dominant: np.ndarray) -> float:

@@ -123,6 +123,8 @@ def _events(a: ECGAnalysis, t0: float, config: ECGConfig) -> list[Event]:
         if w.verdict == "noisy" or (w.verdict == "lead_off" and "flat" not in a.problems):
             kind = "signal_too_noisy" if w.verdict == "noisy" else "lead_off"
             evidence = {"length_s": round((w.stop - w.start) / INTERNAL_FS, 2), "bsqi": round(w.bsqi, 3), "ksqi": round(w.ksqi, 2), "psqi": round(w.psqi, 3), "bassqi": round(w.bassqi, 3)}
+            if w.doubt:
+                evidence["doubt"] = w.doubt
             events.append(Event(kind, Severity.WARNING, t0 + w.start / INTERNAL_FS, evidence))
     r = a.rhythm
     if r is None:

@@ -76,7 +76,7 @@ def analyze_rhythm(
     hr = 60.0 / float(np.median(rr)) if rr.size else None
     sdnn, rmssd = _hrv(rr, labels)
     irregularity = _irregularity(rr, labels)
-    p_ratio = _p_wave_ratio(wide, r_peaks[labels == "N"], config)
+    p_ratio = _p_wave_ratio(wide, r_peaks[labels != "V"], config)
     non_v = int((labels != "V").sum())
     # Irregular with no P wave, or so irregular that a P wave seen in the average is more likely noise.
     af = bool(

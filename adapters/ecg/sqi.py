@@ -55,6 +55,7 @@ class WindowQuality:
     psqi: float
     bassqi: float
     verdict: str
+    doubt: str = ""  # why a window the indices passed was judged noisy after all (beats no heart makes)
 
     @property
     def usable(self) -> bool:

@@ -313,3 +313,54 @@ def _baseline_wander(n: int, fs: float, opts: _Options, rng: np.random.Generator
     for f, w in ((opts.resp_hz, 0.6), (0.05, 0.3), (0.4, 0.1)):
         wander += w * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
     return opts.baseline_mv * wander
+
+
+def electrode_motion(n: int, fs: float, seed: int, lead: int = 0) -> np.ndarray:
+    """Electrode-motion artefacts built from their physics, unit RMS: what the NSTDB `em` record holds.
+
+    When the wearer moves, the skin under an electrode stretches and its half-cell potential
+    jumps: the front end's high-pass (monitor mode, about 0.5 Hz) turns each jump into a step
+    that decays over 0.3-1.5 s (baseline steps). A press or tug on the electrode makes a brief
+    deflection of QRS duration, 60-160 ms, bi- or triphasic (beat-like transients), which is
+    why motion is the noise that fools QRS detectors. Movement comes in episodes of 2-10 s with
+    steps at a gait cadence of 1-2.2 Hz, between quiet spells of 2-15 s. The episodes and
+    events are the same on every `lead` (one body moves); each lead's sizes and polarities are
+    its own (`seed`, `lead`), so two leads agree on when, not on what.
+    """
+    out = np.zeros(n)
+    if n == 0:
+        return out
+    for t in _motion_events(n / fs, np.random.default_rng(seed)):
+        _add_motion_event(out, fs, int(t * fs), np.random.default_rng([seed, lead, int(t * 1000)]))
+    return out / (float(np.sqrt(np.mean(out * out))) + 1e-12)
+
+
+def _motion_events(duration_s: float, rng: np.random.Generator) -> np.ndarray:
+    """Times (s) of motion events: episodes of steps at a gait cadence, separated by quiet spells."""
+    times: list[float] = []
+    t = float(rng.uniform(0.0, 5.0))
+    while t < duration_s:
+        end = t + float(rng.uniform(2.0, 10.0))
+        period = 1.0 / float(rng.uniform(1.0, 2.2))
+        while t < min(end, duration_s):
+            times.append(t)
+            t += period * float(rng.uniform(0.85, 1.15))
+        t = end + float(rng.uniform(2.0, 15.0))
+    return np.asarray(times)
+
+
+def _add_motion_event(out: np.ndarray, fs: float, at: int, rng: np.random.Generator) -> None:
+    """One event in place: a decaying baseline step and, most times, a QRS-like transient on top."""
+    tau = float(rng.uniform(0.3, 1.5))
+    span = np.arange(0, min(out.size - at, int(5 * tau * fs)))
+    out[at: at + span.size] += rng.normal(0.0, 1.0) * np.exp(-span / (tau * fs))
+    if rng.random() < 0.7:
+        sigma = float(rng.uniform(0.015, 0.04)) * fs  # 4 sigma: 60-160 ms, a QRS's duration
+        k = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
+        u = k / sigma
+        biphasic, triphasic = -u * np.exp(-0.5 * u * u), (1 - u * u) * np.exp(-0.5 * u * u)
+        mix = float(rng.uniform(0.0, 1.0))
+        shape = mix * biphasic / 0.607 + (1 - mix) * triphasic
+        lo, hi = max(0, at + k[0]), min(out.size, at + k[-1] + 1)
+        if lo < hi:
+            out[lo:hi] += 3.0 * rng.normal(0.0, 1.0) * shape[lo - (at + k[0]): hi - (at + k[0])]
