@@ -127,6 +127,10 @@ class HubSettings(BaseModel):
 
     # Language of the sentence templates (home-assistant-intents) the fast path matches, e.g. en, de, fr.
     language: str = Field("en", pattern=r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+    # A command that changes the home is carried out only when its calibrated P(correct) is at least this (and at
+    # least the escalation threshold); below it the hub says it is not sure and does nothing. Calibration: `tessera
+    # calibrate`, or the one shipped for the default model (agent/decide/data/calibration.json).
+    act_threshold: float = Field(0.7, ge=0, le=1)
 
 
 class IngestSettings(BaseModel):

@@ -225,3 +225,9 @@ def test_intents_beyond_the_first_thirteen_are_offered_on_evidence(fast_only: Co
     timer = fast_only.messages("freeze the rice timer", offered("freeze the rice timer"))
     assert "HassPauseTimer" not in plain[0].content and "HassPauseTimer" in timer[0].content
     assert plain[0].content == fast_only.messages("turn on the tv")[0].content == fast_only.system
+
+
+def test_context_keys_tessera_does_not_use_are_ignored() -> None:
+    # Home Assistant's own test contexts carry domain and device_class beside the area.
+    context = speaker_context({"area": "Kitchen", "domain": "light", "device_class": "door"}, HOME)
+    assert context == SpeakerContext("Kitchen", None)

@@ -52,11 +52,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
     context = speaker_context({"area": args.area} if args.area else None, home)
     cascade = build_cascade(settings, home, fast_path=not args.no_fast_path, mode=args.mode)
     if args.jsonl:
+        failed = 0
         for number, line in enumerate(sys.stdin, 1):
             if line.strip():
-                text, line_context = _request(line.strip(), number, home)
+                # One bad line gets an error object in its place; the rest of the batch is answered.
+                try:
+                    text, line_context = _request(line.strip(), number, home)
+                except ConfigError as err:
+                    failed += 1
+                    print(json.dumps({"line": number, "error": str(err)}), flush=True)
+                    continue
                 print(json.dumps(cascade.plan(text, line_context or context).as_json()), flush=True)
-        return 0
+        return 1 if failed else 0
     plan = cascade.plan(args.utterance, context)
     print(json.dumps(plan.as_json(), indent=2) if args.json else describe(plan))
     return 0

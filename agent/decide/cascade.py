@@ -9,6 +9,7 @@ fallback, and the request waits in the review queue; it never hangs.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from dataclasses import dataclass
 
 from agent.decide.calibration import Calibration, calibration_path, load_calibration
@@ -23,6 +24,8 @@ from agent.decide.templates import SpeakerContext
 from tools.home import Home
 
 log = logging.getLogger(__name__)
+# Fitted by `tessera calibrate --home examples/home.yaml` for the default model and shipped with Tessera (docs/edge.md).
+SHIPPED_CALIBRATION = Path(__file__).parent / "data" / "calibration.json"
 
 
 @dataclass(slots=True)
@@ -88,7 +91,7 @@ def build_cascade(settings: TesseraSettings, home: Home, *, fast_path: bool = Tr
     intent_model: False plans without the trained intent model (templates, then the language model), to measure what it adds.
     """
     if mode == "auto":
-        calibrated = calibration_path(settings.data_dir).exists()
+        calibrated = calibration_path(settings.data_dir).exists() or SHIPPED_CALIBRATION.exists()
         mode = "cascade" if calibrated and (settings.edge.url or review_unsure) else "local"
     from agent.llm.local import LlamaCppBackend
 
@@ -127,6 +130,7 @@ def fast_only(settings: TesseraSettings, home: Home, *, intent_model: bool = Fal
     matches do not depend on the model.
     """
     path = calibration_path(settings.data_dir)
+    path = path if path.exists() else SHIPPED_CALIBRATION
     calibration = load_calibration(path) if path.exists() else None
     models = intent_model_store(settings.data_dir, settings.rag.embedding_threads) if intent_model else None
     planner = CommandPlanner(home, None, language=settings.hub.language, intent_models=models)
@@ -148,7 +152,15 @@ def build_event_backend(settings: TesseraSettings, local: LLMBackend) -> LLMBack
 
 
 def _calibration(settings: TesseraSettings, model_sha256: str) -> Calibration | None:
+    # The site's own calibration; else the one shipped for the default model, so an out-of-the-box hub has a
+    # threshold and never acts on a guess; a calibration for another model means nothing for this one.
     path = calibration_path(settings.data_dir)
-    if not path.exists():
-        return None
-    return load_calibration(path, model_sha256)
+    if path.exists():
+        return load_calibration(path, model_sha256)
+    if SHIPPED_CALIBRATION.exists():
+        shipped = load_calibration(SHIPPED_CALIBRATION)
+        if shipped.model_sha256 == model_sha256:
+            return shipped
+        log.warning("no calibration for this model; only template matches will be carried out until `tessera calibrate` runs",
+                    extra={"model_sha256": model_sha256[:12]})
+    return None

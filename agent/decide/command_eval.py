@@ -29,7 +29,8 @@ from agent.decide.templates import SpeakerContext, TemplateMatcher
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # beside the source checkout that ./run installs
 DEFAULT_HOME = EXAMPLES / "home.yaml"
-NAMED_SETS = {"home": EXAMPLES / "commands" / "home_commands.jsonl", "paraphrases": EXAMPLES / "commands" / "paraphrases.jsonl"}
+NAMED_SETS = {"home": EXAMPLES / "commands" / "home_commands.jsonl", "paraphrases": EXAMPLES / "commands" / "paraphrases.jsonl",
+              "paraphrases_de": EXAMPLES / "commands" / "paraphrases_de.jsonl", "paraphrases_fr": EXAMPLES / "commands" / "paraphrases_fr.jsonl"}
 DEFAULT_SET = NAMED_SETS["home"]
 SURE = 0.9  # an answer at or above this confidence is acted on as certain
 CALIBRATION_TEMPLATE_SEED = 1  # `--set templates` scores seed 0's sample and home; calibration fits on another
@@ -228,12 +229,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `tessera eval commands`."""
     parser.add_argument("--home", type=Path, default=DEFAULT_HOME, help="home file (default examples/home.yaml)")
     parser.add_argument("--set", dest="command_set", default="home",
-                        help="home (default), paraphrases, templates (expanded from Home Assistant's templates over a generated home), or a labelled JSONL file")
+                        help="home (default), paraphrases, paraphrases_de, paraphrases_fr, templates (expanded from Home Assistant's templates over a generated home), or a labelled JSONL file")
     parser.add_argument("--per-intent", type=int, default=10, help="--set templates: sentences per intent (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="--set templates: seed of the generated home and the sample (default 0)")
     parser.add_argument("--split", choices=["heldout", "calibration", "dev", "all"], default="heldout", help="which part to score (default heldout)")
-    parser.add_argument("--mode", choices=["fast", "local", "edge", "cascade", "all"], default="local",
-                        help="fast: the template fast path alone; local: fast path, then the model; all: fast and local, and edge and cascade when edge.url is set")
+    parser.add_argument("--mode", choices=["fast", "intent", "local", "edge", "cascade", "all"], default="local",
+                        help="fast: the template fast path alone; intent: templates, then the trained intent model, no language model; "
+                             "local: templates, intent model, then the language model; all: fast, intent and local, and edge and cascade when edge.url is set")
     parser.add_argument("--no-fast-path", action="store_true", help="send every utterance to the model (to measure what the fast path pays)")
     parser.add_argument("--plot", action="store_true", help="print the reliability diagram (confidence against accuracy) of each mode")
     parser.add_argument("--failures", type=int, default=10, help="how many failures to list (default 10)")
@@ -259,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise ConfigError(f"set {args.command_set} has no {args.split!r} lines; choose another --split")
     # Without an edge a cascade is the local answer, flagged below the threshold: `all` leaves it out.
-    modes = [args.mode] if args.mode != "all" else ["fast", "local", *(["edge", "cascade"] if settings.edge.url else [])]
+    modes = [args.mode] if args.mode != "all" else ["fast", "intent", "local", *(["edge", "cascade"] if settings.edge.url else [])]
     templates = TemplateMatcher(home, settings.hub.language)
     reports = [report(mode, plan_all(items, _planner(settings, home, mode, args.no_fast_path).plan, stderr_progress(f"eval {mode}"), templates))
                for mode in modes]
@@ -282,6 +284,6 @@ def _planner(settings: Any, home: Any, mode: str, no_fast_path: bool) -> Any:
     """What plans in `mode`: the fast path alone needs no model; the others are the configured cascade, never queueing for review."""
     from agent.decide.cascade import build_cascade, fast_only
 
-    if mode == "fast":
-        return fast_only(settings, home)
+    if mode in ("fast", "intent"):
+        return fast_only(settings, home, intent_model=mode == "intent")
     return build_cascade(settings, home, fast_path=not no_fast_path, mode=mode, review=False)

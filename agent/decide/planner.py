@@ -121,18 +121,18 @@ class CommandPlanner:
         extra = self._template_examples(MODEL_EVIDENCE_INTENTS) if self._given_examples is None else []
         self.evidence_static = {e.tool: e for e in reversed(extra)}
         self.evidence_examples = [e for e in extra if self.evidence_static.get(e.tool) is not e]
-        if self.intent_models is not None:
-            self.intent_models.train(self.intent_training_set())
+        if self.intent_models is not None and self.intent_models.model is None:
+            self.intent_models.train(self.intent_training_set())  # seconds the first time, then from the cache
 
     def intent_training_set(self) -> TrainingSet:
-        """What the intent model learns from for this home: the corpora, this home's template sentences, the reviews."""
-        return training_set(self.templates, self.language, self.reviewed)
+        """What the intent model learns from: the corpora and template sentences of the hub's language, and the reviews."""
+        return training_set(self.language, self.reviewed)
 
     def learn(self, utterance: str, tool: str) -> None:
         """An operator's confirmed or corrected command: the intent model retrains on it in the background."""
         self.reviewed.append((utterance, tool))
         if self.intent_models is not None:
-            self.intent_models.retrain_in_background(self.intent_training_set())
+            self.intent_models.retrain_in_background(self.intent_training_set)
 
     def _template_examples(self, intents: tuple[str, ...] = MODEL_INTENTS) -> list[WorkedExample]:
         # Sentences expanded from Home Assistant's templates with this home's names: the model's worked

@@ -16,10 +16,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import logging
+
 from base.errors import ConfigError
 from tools import TOOLS
 from tools.home import Home, normalize
 from tools.intents import HOME_INTENTS, TargetSlots
+
+log = logging.getLogger(__name__)
 
 # Intents whose tool has a domain slot but whose intent already names the domain: Home Assistant
 # fills `domain` in their templates, Tessera's slot values (docs/home.md rule 6) leave it out.
@@ -65,8 +69,9 @@ def speaker_context(data: Any, home: Home) -> SpeakerContext | None:
     if data is None:
         return None
     hint = 'context must be an object like {"area": "Living Room", "device_id": "satellite-1"}'
-    if not isinstance(data, dict) or set(data) - {"area", "device_id"}:
+    if not isinstance(data, dict):
         raise ConfigError(f"{hint}; got {str(data)[:80]}")
+    _note_unused_keys(set(data) - {"area", "device_id"})
     area, device = data.get("area"), data.get("device_id")
     if area is not None and not isinstance(area, str) or device is not None and not isinstance(device, str):
         raise ConfigError(f"{hint}: area and device_id are strings")
@@ -81,6 +86,17 @@ def speaker_context(data: Any, home: Home) -> SpeakerContext | None:
         found = home.area_of(entity) if entity else None
         area = found.name if found else None
     return SpeakerContext(area, device)
+
+
+_UNUSED_KEYS_SEEN: set[str] = set()
+
+
+def _note_unused_keys(keys: set[str]) -> None:
+    # Home Assistant's own contexts carry more (domain, device_class, ...): accepted, ignored, logged once per key.
+    new = keys - _UNUSED_KEYS_SEEN
+    if new:
+        _UNUSED_KEYS_SEEN.update(new)
+        log.info("context keys ignored", extra={"keys": sorted(new), "used": ["area", "device_id"]})
 
 
 @lru_cache(maxsize=4)

@@ -34,6 +34,7 @@ from agent.services.health import Metrics
 from agent.services.watch import WatchObserver
 from agent.services.wyoming_service import WyomingServer
 from tools import TOOLS, ToolContext, ToolResult
+from tools.base import Permission
 from tools.discovery import DISCOVERY_TOPICS, apply_state, learn, state_topics
 from tools.executor import execute
 from tools.home import Entity, Home
@@ -126,10 +127,14 @@ class CommandService:
         return _plan_fields(text, plan) | {"ok": plan.tool in HOME_INTENTS and not self.unsure(plan)}
 
     def unsure(self, plan: Plan) -> bool:
-        """Below the calibrated threshold: the cascade fell back (no edge answered), or the confidence is under the policy's threshold."""
-        # The threshold is the cascade's escalation policy's; a lone planner (tests, `tessera plan --mode local`) has none.
+        """Below the calibrated threshold: the cascade fell back (no edge answered), the calibrated confidence is under
+        the policy's threshold or hub.act_threshold, or there is no calibration and no template matched."""
+        # The escalation threshold is the cascade's policy's; a lone planner (tests, `tessera plan --mode local`) has none.
         threshold = getattr(getattr(getattr(self.planner, "setup", None), "policy", None), "threshold", None)
-        return plan.route == "fallback" or (threshold is not None and plan.confidence is not None and plan.confidence < threshold)
+        floor = max(threshold or 0.0, self.settings.hub.act_threshold)
+        if plan.confidence is None:  # no calibration for this model: only Home Assistant's templates are trusted
+            return not (plan.route == "fast" and plan.raw_confidence >= 1.0)
+        return plan.route == "fallback" or plan.confidence < floor
 
     def _command(self, text: str, context: SpeakerContext | None = None, only_if_sure: bool = False) -> dict[str, Any]:
         plan = self.planner.plan(text, context)
@@ -137,7 +142,8 @@ class CommandService:
         base = _plan_fields(text, plan)
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
-        if only_if_sure and self.unsure(plan):
+        # Never act on a guess: a plan below the threshold that would change the home is not carried out.
+        if (only_if_sure or TOOLS.get(plan.tool).permission is not Permission.READ) and self.unsure(plan):
             self.metrics.inc("hub_declined_total", "commands declined as unsure instead of carried out")
             return base | {"ok": False, "declined": "unsure", "answer": "I am not sure what you mean, so I did nothing."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
