@@ -49,6 +49,7 @@ PUBLISH_TIMEOUT_S = 5.0
 WATCH_QUEUE = 64  # windows waiting to be printed; past it the oldest are dropped and counted
 ROUTES = {
     "fast": "the deterministic matcher answered: no prompt, no model (`plan --model ...` forces the model)",
+    "intent": "the trained intent model was sure: no prompt, arguments from the slots",
     "local": "the on-device model",
     "edge": "escalated to the edge model: the local confidence was below the calibrated threshold",
     "fallback": "the edge did not answer in time; the local plan stands and waits in the review queue",
@@ -388,12 +389,14 @@ def cmd_plan(repl: Repl, rest: str) -> None:
 
 @contextmanager
 def _fast_path(planner: Any, enabled: bool) -> Iterator[None]:
-    # `plan --model` skips the matcher for this one utterance; the REPL runs one command at a time.
-    before, planner.fast_path = planner.fast_path, enabled
+    # `plan --model` skips the matcher and the intent model for this one utterance; the REPL runs one command at a time.
+    before, models = planner.fast_path, planner.intent_models
+    planner.fast_path = enabled
+    planner.intent_models = models if enabled else None
     try:
         yield
     finally:
-        planner.fast_path = before
+        planner.fast_path, planner.intent_models = before, models
 
 
 def show_prompt(repl: Repl, plan: Any, gbnf: bool) -> None:
@@ -419,6 +422,8 @@ def show_plan(repl: Repl, plan: Any, calibrated: float | None) -> None:
     calibrated_text = f", calibrated {calibrated:.2f}" if calibrated is not None else " (no calibration stored: `tessera calibrate`)"
     repl.say(f"confidence  {plan.raw_confidence:.2f} raw{calibrated_text}")
     repl.say(f"route       {plan.route}: {ROUTES.get(plan.route, '')}")
+    if plan.candidates:  # the intent model's best intents, when the templates did not answer
+        repl.say("candidates  " + ", ".join(f"{c.intent} {c.p:.2f}" for c in plan.candidates))
     repl.say(f"latency     {plan.latency_s * 1000:.0f} ms")
 
 

@@ -1,4 +1,5 @@
-"""Home commands outside Home Assistant's templates: fast path alone, model alone, local, cascade, side by side in one run.
+"""Home commands outside Home Assistant's templates: templates alone, intent model, language model alone, local (templates,
+intent model, then the language model), cascade, side by side in one run.
 
 The set is the held-out third of examples/commands/paraphrases.jsonl: sentences written
 before any tuning, phrased the way people talk rather than the way the templates do, and
@@ -19,6 +20,7 @@ from pathlib import Path
 from agent.decide.cascade import CascadeSetup, CommandCascade
 from agent.decide.command_eval import NAMED_SETS, Report, calibrate_planner, load_command_set, plan_all, report
 from agent.decide.escalation import FixedPolicy, Route, ThresholdPolicy
+from agent.decide.intent_model import intent_model_store
 from agent.decide.planner import CommandPlanner
 from agent.decide.templates import TemplateMatcher
 from agent.llm.local import LlamaCppBackend
@@ -40,7 +42,8 @@ def run(quick: bool) -> list[Measurement]:
     if quick:
         paraphrases, calibration_items = paraphrases[:30], calibration_items[:60]
     backend = LlamaCppBackend(LlmSettings())
-    local = CommandPlanner(home, backend)
+    models = intent_model_store(Path("/tmp") / "tessera-bench-commands")
+    local = CommandPlanner(home, backend, intent_models=models)
     cal, _ = calibrate_planner(local.plan, local, calibration_items, "en", 2 if quick else 5, "isotonic", TARGET_ESCALATION)
     templates = TemplateMatcher(home)
 
@@ -48,8 +51,8 @@ def run(quick: bool) -> list[Measurement]:
         policy = ThresholdPolicy.from_calibration(cal) if edge else FixedPolicy(Route.LOCAL)
         return report(name, plan_all(paraphrases, CommandCascade(CascadeSetup(planner, edge, policy, None, cal)).plan, templates=templates))
 
-    reports = [scored("fast", CommandPlanner(home, None)), scored("model", CommandPlanner(home, backend, fast_path=False)),
-               scored("local", local)]
+    reports = [scored("fast", CommandPlanner(home, None)), scored("intent", CommandPlanner(home, None, intent_models=models)),
+               scored("model", CommandPlanner(home, backend, fast_path=False)), scored("local", local)]
     with edge_server() as edge_settings, EdgeBackend(edge_settings) as edge_backend:
         reports.append(scored("cascade", local, CommandPlanner(home, edge_backend, fast_path=False, n_examples=edge_settings.max_examples)))
     return [row for r in reports for row in _rows(r)]

@@ -170,6 +170,8 @@ def test_plan_shows_the_fast_path_then_the_models_prompt_grammar_and_logprobs(
     assert "route       fast: the deterministic matcher answered: no prompt, no model" in fast
     assert "prompt " not in fast and "logprobs" not in fast
     assert 'tool        HassTurnOff {"area": "Kitchen", "domain": "light"}' in fast
+    weather = run(repl, "plan is it going to rain tomorrow", timeout=120)  # no template: the intent model's candidates
+    assert re.search(r"candidates  HassGetWeather \d\.\d\d, ", weather), weather
 
     planned = run(repl, "plan --model --run turn off the kitchen lights", timeout=90)
     assert re.search(r"prompt      \d+ messages, \d+ tokens\r\n  \[system\] You are Tessera", planned)
