@@ -2,8 +2,9 @@
 
 Each sentence is one random expansion of one template of an intent Tessera carries out, with
 slot values drawn from a generated home (names unlike examples/home.yaml) and a speaker's area
-for the templates that need one. The label is what the expansion put in: the values chosen
-for its lists plus the template's fixed slots. Planning the sentence on the fast path and
+for the templates that need one. The label is what the expansion put in, as Home Assistant's
+slot values: the values chosen for its lists plus the template's fixed slots, and for a name
+the domain and device class of the entity chosen for it. Planning the sentence on the fast path and
 comparing tool and arguments shows whether Tessera understands what Home Assistant would.
 """
 
@@ -43,8 +44,9 @@ class Sample:
 
     text: str
     tool: str
-    args: dict[str, Any]
+    args: dict[str, Any]  # in Tessera's shorter form (docs/home.md rule 2), as the model path writes it: worked examples
     context: dict[str, Any] = field(default_factory=dict)
+    slots: dict[str, Any] = field(default_factory=dict)  # Home Assistant's slot values: what the fast path answers, and is scored on
 
 
 def generated_home(seed: int = 0) -> Home:
@@ -97,7 +99,7 @@ class TemplateSampler:
     def _one(self, intent: str, data: Any, area: str) -> Sample | None:
         sentence = self.rng.choice(data.sentences)
         values: dict[str, Any] = {}
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {}  # each chosen list value's context; a name's gives its domain and device class
         rules = {**self.matcher.intents.expansion_rules, **data.expansion_rules}
         lists = {**self.lists, **data.slot_lists}
         try:
@@ -111,9 +113,9 @@ class TemplateSampler:
                 if area is None:
                     return None
                 values["area"] = area
-        values = {**(data.slots or {}), **values}
-        args = self.matcher.to_args(intent, values)
-        return Sample(text, intent, args, {"area": area} if area else {}) if self._sensible(intent, args) else None
+        slots = self.matcher.slots(intent, {**(data.slots or {}), **values}, context)
+        args = self.matcher.to_args(intent, slots)
+        return Sample(text, intent, args, {"area": area} if area else {}, slots) if self._sensible(intent, slots) else None
 
     def _sensible(self, intent: str, args: dict[str, Any]) -> bool:
         # Only what this home can carry out: values the intent accepts (°C, not 85 °F; a timer under a day)
