@@ -331,14 +331,14 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
         assert said["tool"] == "HassRespond" and said["answer"].startswith("I was created by the wonderful Home Assistant community"), said
 
         said = ask("set the Living Room Thermostat fan mode to low")
-        assert (said["tool"], said["args"], said["answer"]) == ("HassClimateSetFanMode", {"name": "Living Room Thermostat", "fan_mode": "low"},
+        assert (said["tool"], said["args"], said["answer"]) == ("HassClimateSetFanMode", {"name": "Living Room Thermostat", "domain": "climate", "fan_mode": "low"},
                                                                 "Fan mode set to low"), said
         assert sent("tessera/home/climate.living_room/set") == {"service": "set_fan_mode", "fan_mode": "low"}
         refused = ask("set the Living Room Thermostat fan mode to top")  # a mode this thermostat does not have
         assert not refused["ok"] and "auto, low, high" in refused["answer"], refused
 
         said = ask("set the speed of the office fan to 40%")
-        assert (said["tool"], said["args"], said["answer"]) == ("HassFanSetSpeed", {"name": "Office Fan", "percentage": 40}, "Speed set"), said
+        assert (said["tool"], said["args"], said["answer"]) == ("HassFanSetSpeed", {"name": "Office Fan", "domain": "fan", "percentage": 40}, "Speed set"), said
         assert sent("tessera/home/fan.office_fan/set") == {"service": "set_percentage", "percentage": 40}
 
         said = ask("start the Mowbot")
@@ -350,7 +350,8 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
 
         said = ask("play the album abbey road on the kitchen speaker")
         assert (said["tool"], said["answer"]) == ("HassMediaSearchAndPlay", "Playing media"), said
-        assert said["args"] == {"name": "Kitchen Speaker", "search_query": "abbey road", "media_class": "album"}, said
+        assert said["args"] == {"name": "Kitchen Speaker", "domain": "media_player", "device_class": "speaker", "search_query": "abbey road",
+                                "media_class": "album"}, said
         assert sent("tessera/home/media_player.kitchen_speaker/set")["service"] == "play_media"
         speaker = daemon.service.home.entity("media_player.kitchen_speaker")
         assert speaker.state == "playing" and speaker.attributes["media_title"] == "abbey road"
@@ -367,3 +368,4 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
         c.loop_stop()
         c.disconnect()
         daemon.stop()
+

@@ -22,7 +22,7 @@ from tools.home import Home, normalize
 from tools.intents import HOME_INTENTS, TargetSlots
 
 # Intents whose tool has a domain slot but whose intent already names the domain: Home Assistant
-# fills `domain` in their templates, Tessera's shorter form (docs/home.md rule 6) leaves it out.
+# fills `domain` in their templates, Tessera's shorter form (docs/home.md rule 2) leaves it out.
 IMPLIED_DOMAIN = frozenset({"HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause",
                             "HassMediaUnpause", "HassSetVolume", "HassMediaNext", "HassMediaPrevious", "HassSetVolumeRelative",
                             "HassGetWeather", "HassVacuumStart", "HassVacuumReturnToBase"})
@@ -214,7 +214,7 @@ class TemplateMatcher:
         return {k: v for k, v in found.items() if k in model.model_fields}
 
     def to_args(self, intent: str, slots: dict[str, Any]) -> dict[str, Any]:
-        """Home Assistant's slot values in Tessera's shorter form (docs/home.md, rules 2 and 6), the form the model path writes:
+        """Home Assistant's slot values in Tessera's shorter form (docs/home.md rule 2), the form the model path writes:
         a named device without the area, domain and device class, unless its name is in several areas; no domain the intent names."""
         args = dict(slots)
         if "name" in args and issubclass(TOOLS.get(intent).args_model, TargetSlots):
