@@ -369,3 +369,19 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
         c.disconnect()
         daemon.stop()
 
+
+def test_understood_but_not_possible_is_answered_why_and_nothing_is_run(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    c = client(broker, mqtt.MQTTv311, inbox, "tessera/home/+/set")
+    windows = hub.service.answer(b"close the kitchen windows")
+    assert (windows["ok"], windows["tool"], windows["args"], windows["failure"]) == (
+        False, "HassTurnOff", {"area": "Kitchen", "domain": "cover", "device_class": "window"}, "no_domain_in_area")
+    assert windows["answer"] == "Sorry, I am not aware of any cover in the Kitchen area"  # Home Assistant's own answer
+    hot = hub.service.answer(b"set the bedroom thermostat to 50 degrees")
+    assert (hot["ok"], hot["tool"], hot["args"]["temperature"], hot["failure"]) == (False, "HassClimateSetTemperature", 50, "out_of_range")
+    assert hot["answer"] == "Sorry, Bedroom Thermostat accepts 7–30 degrees, not 50"
+    not_understood = hub.service.answer(b"turn on the lights in the guest room")
+    assert not_understood["tool"] == "Clarify" and "failure" not in not_understood
+    time.sleep(0.5)
+    assert inbox.empty()  # no device was sent anything
+    c.loop_stop()

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ConfigError
-from agent.decide.planner import Plan
+from agent.decide.planner import CLARIFY, Plan
 from agent.decide.templates import IMPLIED_DOMAIN, TARGET_KEYS, SpeakerContext, TemplateMatcher
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # beside the source checkout that ./run installs
@@ -62,7 +62,7 @@ class Outcome:
     def correct(self) -> bool:
         """Same tool and same arguments: exactly Home Assistant's slot values for a set labelled in them, else in Tessera's shorter form."""
         if self.item.home_assistant:
-            return (self.plan.tool, self.plan.args) == (self.item.tool, self.item.args)
+            return not self.plan.failure and (self.plan.tool, self.plan.args) == (self.item.tool, self.item.args)
         return shorter_form(self.plan, self.item.args) == (self.item.tool, self.item.args)
 
     @property
@@ -113,8 +113,12 @@ def shorter_form(plan: Plan, label: dict[str, Any]) -> tuple[str, dict[str, Any]
     Such a label leaves out what a name already says (its area, domain and device class) and a
     domain the intent names; Home Assistant's slot values keep them. A plan's name has resolved
     to an entity with every slot beside it (a call that does not resolve is no call), so leaving
-    out the slots the label does not give names the same entities.
+    out the slots the label does not give names the same entities. A call understood but not
+    possible ("close the kitchen windows" in a kitchen without window covers) is what those sets
+    label Clarify: nothing the home has.
     """
+    if plan.failure:
+        return CLARIFY, {}
     args = dict(plan.args)
     implied = [k for k in TARGET_KEYS if "name" in args] + (["domain"] if plan.tool in IMPLIED_DOMAIN else [])
     for key in implied:
@@ -189,7 +193,8 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
         entry[0] += o.correct
         entry[1] += 1
     failures = [{"utterance": o.item.utterance, "expected": {"tool": o.item.tool, "args": o.item.args},
-                 "got": {"tool": o.plan.tool, "args": o.plan.args}, "route": o.plan.route} for o in outcomes if not o.correct]
+                 "got": {"tool": o.plan.tool, "args": o.plan.args, **({"failure": o.plan.failure} if o.plan.failure else {})},
+                 "route": o.plan.route} for o in outcomes if not o.correct]
     outside = [o for o in outcomes if not o.template_match]
     return Report(mode, len(outcomes), sum(o.correct for o in outcomes), dict(Counter(o.plan.route for o in outcomes)),
                   statistics.median(latencies), latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],

@@ -118,6 +118,8 @@ class CommandService:
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
         base = {"text": text, "tool": plan.tool, "args": plan.args, "route": plan.route,
                 "confidence": round(plan.confidence if plan.confidence is not None else plan.raw_confidence, 4), "calibrated": plan.confidence is not None}
+        if plan.failure:  # understood, but the home cannot do it: the reason is the answer, nothing is run
+            return base | {"ok": False, "failure": plan.failure, "answer": plan.answer}
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
