@@ -429,8 +429,8 @@ def show_plan(repl: Repl, plan: Any, calibrated: float | None) -> None:
 
 def run_plan(repl: Repl, plan: Any, calibrated: float | None) -> None:
     """Execute a planned intent call through the guardrails, recording what the planner knew."""
-    if plan.tool not in HOME_INTENTS:
-        repl.say(f"nothing to run: the plan is {plan.tool}")
+    if plan.tool not in HOME_INTENTS or plan.failure:
+        repl.say(f"nothing to run: the plan is {plan.tool}{', which cannot be done here (' + plan.failure + ')' if plan.failure else ''}")
         return
     completion = plan.completion
     decision = Decision(Source.REPL, plan.utterance, [], completion.prompt_tokens if completion else None,

@@ -414,3 +414,28 @@ def test_the_mix():
         assert target * 0.5 <= share[key] <= target * 1.6, f"{key}: {share[key]:.1%} of the set"
     tags = Counter(t for line in lines() for t in line["tags"])
     assert tags["typo"] / total >= 0.10, f"typos: {tags['typo']}"
+
+
+def test_home_assistants_slot_values_score_against_labels_in_the_shorter_form():
+    from agent.decide.command_eval import Labelled, Outcome
+    from agent.decide.planner import Plan
+
+    def plan(tool, args, failure=""):
+        return Plan("u", tool, args, "fast", 1.0, 0.0, failure=failure)
+
+    shorter = Labelled("a", "u", "HassTurnOn", {"name": "Garage Door"}, "heldout")
+    ha = Labelled("b", "u", "HassTurnOn", {"name": "Garage Door", "domain": "cover", "device_class": "garage"}, "heldout", home_assistant=True)
+    said = plan("HassTurnOn", {"name": "Garage Door", "domain": "cover", "device_class": "garage"})
+    # What a resolved name implies is left out where a shorter label does not give it; an HA label takes it exactly.
+    assert Outcome(shorter, said).correct and Outcome(ha, said).correct
+    assert not Outcome(ha, plan("HassTurnOn", {"name": "Garage Door"})).correct
+    assert not Outcome(shorter, plan("HassTurnOff", said.args)).correct
+    # A group keeps its domain: only a name implies one.
+    group = Labelled("c", "u", "HassTurnOff", {"area": "Kitchen", "domain": "light"}, "heldout")
+    assert not Outcome(group, plan("HassTurnOff", {"area": "Kitchen"})).correct
+    assert Outcome(Labelled("d", "u", "HassLightSet", {"area": "Kitchen", "brightness": 50}, "heldout"),
+                   plan("HassLightSet", {"area": "Kitchen", "domain": "light", "brightness": 50})).correct  # the intent names it
+    # Understood but not possible is what a shorter label calls Clarify; against an HA label it is not the call.
+    cannot = plan("HassTurnOff", {"area": "Kitchen", "domain": "cover", "device_class": "window"}, "no_domain_in_area")
+    assert Outcome(Labelled("e", "u", "Clarify", {}, "heldout"), cannot).correct
+    assert not Outcome(Labelled("f", "u", "HassTurnOff", cannot.args, "heldout", home_assistant=True), cannot).correct

@@ -331,14 +331,14 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
         assert said["tool"] == "HassRespond" and said["answer"].startswith("I was created by the wonderful Home Assistant community"), said
 
         said = ask("set the Living Room Thermostat fan mode to low")
-        assert (said["tool"], said["args"], said["answer"]) == ("HassClimateSetFanMode", {"name": "Living Room Thermostat", "fan_mode": "low"},
+        assert (said["tool"], said["args"], said["answer"]) == ("HassClimateSetFanMode", {"name": "Living Room Thermostat", "domain": "climate", "fan_mode": "low"},
                                                                 "Fan mode set to low"), said
         assert sent("tessera/home/climate.living_room/set") == {"service": "set_fan_mode", "fan_mode": "low"}
         refused = ask("set the Living Room Thermostat fan mode to top")  # a mode this thermostat does not have
         assert not refused["ok"] and "auto, low, high" in refused["answer"], refused
 
         said = ask("set the speed of the office fan to 40%")
-        assert (said["tool"], said["args"], said["answer"]) == ("HassFanSetSpeed", {"name": "Office Fan", "percentage": 40}, "Speed set"), said
+        assert (said["tool"], said["args"], said["answer"]) == ("HassFanSetSpeed", {"name": "Office Fan", "domain": "fan", "percentage": 40}, "Speed set"), said
         assert sent("tessera/home/fan.office_fan/set") == {"service": "set_percentage", "percentage": 40}
 
         said = ask("start the Mowbot")
@@ -350,7 +350,8 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
 
         said = ask("play the album abbey road on the kitchen speaker")
         assert (said["tool"], said["answer"]) == ("HassMediaSearchAndPlay", "Playing media"), said
-        assert said["args"] == {"name": "Kitchen Speaker", "search_query": "abbey road", "media_class": "album"}, said
+        assert said["args"] == {"name": "Kitchen Speaker", "domain": "media_player", "device_class": "speaker", "search_query": "abbey road",
+                                "media_class": "album"}, said
         assert sent("tessera/home/media_player.kitchen_speaker/set")["service"] == "play_media"
         speaker = daemon.service.home.entity("media_player.kitchen_speaker")
         assert speaker.state == "playing" and speaker.attributes["media_title"] == "abbey road"
@@ -367,3 +368,20 @@ def test_every_newer_intent_is_carried_out_and_answered_as_home_assistant_answer
         c.loop_stop()
         c.disconnect()
         daemon.stop()
+
+
+def test_understood_but_not_possible_is_answered_why_and_nothing_is_run(broker: EmbeddedBroker, hub: HubDaemon) -> None:
+    inbox: queue.Queue = queue.Queue()
+    c = client(broker, mqtt.MQTTv311, inbox, "tessera/home/+/set")
+    windows = hub.service.answer(b"close the kitchen windows")
+    assert (windows["ok"], windows["tool"], windows["args"], windows["failure"]) == (
+        False, "HassTurnOff", {"area": "Kitchen", "domain": "cover", "device_class": "window"}, "no_domain_in_area")
+    assert windows["answer"] == "Sorry, I am not aware of any cover in the Kitchen area"  # Home Assistant's own answer
+    hot = hub.service.answer(b"set the bedroom thermostat to 50 degrees")
+    assert (hot["ok"], hot["tool"], hot["args"]["temperature"], hot["failure"]) == (False, "HassClimateSetTemperature", 50, "out_of_range")
+    assert hot["answer"] == "Sorry, Bedroom Thermostat accepts 7–30 degrees, not 50"
+    not_understood = hub.service.answer(b"turn on the lights in the guest room")
+    assert not_understood["tool"] == "Clarify" and "failure" not in not_understood
+    time.sleep(0.5)
+    assert inbox.empty()  # no device was sent anything
+    c.loop_stop()

@@ -28,12 +28,12 @@ def fast_only() -> CommandPlanner:
     ("utterance", "tool", "args"),
     [
         ("turn off the kitchen lights", "HassTurnOff", {"area": "Kitchen", "domain": "light"}),
-        ("switch on the reading lamp", "HassTurnOn", {"name": "Floor Lamp"}),
+        ("switch on the reading lamp", "HassTurnOn", {"name": "Floor Lamp", "domain": "light"}),  # Home Assistant's slot values
         ("please turn off all the lights upstairs", "HassTurnOff", {"floor": "First Floor", "domain": "light"}),
-        ("set the bedside lamp to red", "HassLightSet", {"name": "Bedside Lamp", "color": "red"}),
-        ("set the bedroom thermostat to 19 degrees", "HassClimateSetTemperature", {"name": "Bedroom Thermostat", "temperature": 19}),
-        ("is the front door locked", "HassGetState", {"name": "Front Door", "state": "locked"}),
-        ("turnn off the chandelier", "HassTurnOff", {"name": "Chandelier"}),
+        ("set the bedside lamp to red", "HassLightSet", {"name": "Bedside Lamp", "domain": "light", "color": "red"}),
+        ("set the bedroom thermostat to 19 degrees", "HassClimateSetTemperature", {"name": "Bedroom Thermostat", "domain": "climate", "temperature": 19}),
+        ("is the front door locked", "HassGetState", {"name": "Front Door", "domain": "lock", "state": "locked"}),
+        ("turnn off the chandelier", "HassTurnOff", {"name": "Chandelier", "domain": "light"}),
         ("set a timer for twelve minutes", "HassStartTimer", {"minutes": 12}),
         ("add oat milk to my shopping list", "HassShoppingListAddItem", {"item": "oat milk"}),
         ("what's the capital of peru", "OutOfScope", {}),
@@ -129,7 +129,7 @@ def test_plan_command_prints_json() -> None:
                            "please close the garage door"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["tool"] == "HassTurnOff" and out["args"] == {"name": "Garage Door"} and out["route"] == "fast"
+    assert out["tool"] == "HassTurnOff" and out["args"] == {"name": "Garage Door", "domain": "cover", "device_class": "garage"} and out["route"] == "fast"
     assert 0 <= out["confidence"] <= 1 and out["latency_s"] >= 0
 
 

@@ -88,6 +88,20 @@ class MatchFailure:
 
     reason: MatchFailedReason
     detail: str
+    target: Target | None = None  # what was asked, for Home Assistant's error answer
+
+    def error(self) -> tuple[str, dict[str, str]] | None:
+        """Home Assistant's error response for this failure: its key ("no_domain_in_area") and the slots it says, or None
+        where a question can settle it (a name in several rooms, nothing named)."""
+        target = self.target or Target()
+        where = "_in_area" if target.area else "_in_floor" if target.floor else ""
+        said = {"area": target.area or "", "floor": target.floor or "", "entity": target.name or "",
+                "domain": " or ".join(target.domain), "device_class": " or ".join(target.device_class)}
+        if target.name and self.reason in (MatchFailedReason.DOMAIN, MatchFailedReason.DEVICE_CLASS):
+            return "no_entity" + where, said  # a name's domain and device class are its own: that device is not there
+        key = {MatchFailedReason.NAME: "no_entity" + where, MatchFailedReason.AREA: "no_area", MatchFailedReason.FLOOR: "no_floor",
+               MatchFailedReason.DOMAIN: "no_domain" + where, MatchFailedReason.DEVICE_CLASS: "no_device_class" + where}.get(self.reason)
+        return (key, said) if key else None
 
     def question(self) -> str:
         """A clarifying question to ask the user."""
@@ -178,34 +192,34 @@ class Home(BaseModel):
         if target.floor:
             floor = self.floor(target.floor)
             if floor is None:
-                return MatchFailure(MatchFailedReason.FLOOR, target.floor)
+                return MatchFailure(MatchFailedReason.FLOOR, target.floor, target)
             on_floor = {a.id for a in self.areas if a.floor == floor.id}
             candidates = [e for e in candidates if e.area in on_floor]
         if target.area:
             area = self.area(target.area)
             if area is None:
-                return MatchFailure(MatchFailedReason.AREA, target.area)
+                return MatchFailure(MatchFailedReason.AREA, target.area, target)
             candidates = [e for e in candidates if e.area == area.id]
         if target.domain:
             candidates = [e for e in candidates if e.domain in target.domain]
             if not candidates:
-                return MatchFailure(MatchFailedReason.DOMAIN, " or ".join(target.domain) + _where(target))
+                return MatchFailure(MatchFailedReason.DOMAIN, " or ".join(target.domain) + _where(target), target)
         if target.device_class:
             candidates = [e for e in candidates if e.device_class in target.device_class]
             if not candidates:
-                return MatchFailure(MatchFailedReason.DEVICE_CLASS, " or ".join(target.device_class) + _where(target))
+                return MatchFailure(MatchFailedReason.DEVICE_CLASS, " or ".join(target.device_class) + _where(target), target)
         if target.name:
             key = normalize(target.name)
             named = [e for e in candidates if key in e.names()]
             if not named:
-                return MatchFailure(MatchFailedReason.NAME, target.name + _where(target))
+                return MatchFailure(MatchFailedReason.NAME, target.name + _where(target), target)
             if len({e.area for e in named}) > 1 and not (target.area or target.floor):
-                return MatchFailure(MatchFailedReason.DUPLICATE_NAME, target.name)
+                return MatchFailure(MatchFailedReason.DUPLICATE_NAME, target.name, target)
             candidates = named
         elif not (target.area or target.floor or target.domain or target.device_class):
-            return MatchFailure(MatchFailedReason.NO_TARGET, "")
+            return MatchFailure(MatchFailedReason.NO_TARGET, "", target)
         if not candidates:
-            return MatchFailure(MatchFailedReason.NAME, (target.name or "that") + _where(target))
+            return MatchFailure(MatchFailedReason.NAME, (target.name or "that") + _where(target), target)
         return candidates
 
 

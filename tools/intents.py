@@ -15,7 +15,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from tools.base import Permission, ToolContext, ToolResult, tool
 from tools.discovery import assume_state, command_message
@@ -236,11 +236,47 @@ def climate_set_temperature(args: TemperatureSlots, ctx: ToolContext) -> ToolRes
     found = _resolve(ctx, args, ("climate",))
     if isinstance(found, MatchFailure):
         return _question(found)
-    for entity in found:
-        low, high = entity.attributes.get("min_temp", 5), entity.attributes.get("max_temp", 35)
-        if not low <= args.temperature <= high:
-            return ToolResult(False, f"{entity.name} accepts {low}–{high} degrees, not {args.temperature:g}")
+    beyond = temperature_beyond(args.temperature, found)
+    if beyond:
+        return ToolResult(False, beyond, {"reason": OUT_OF_RANGE})
     return _command(ctx, "HassClimateSetTemperature", args, {"climate": "set_temperature"}, {"temperature": args.temperature}, ("climate",))
+
+
+OUT_OF_RANGE = "out_of_range"  # a value beyond what can be set; Home Assistant has no answer of its own for it
+BOUND_ERRORS = frozenset({"less_than_equal", "greater_than_equal", "less_than", "greater_than"})
+LIMIT_WORDS = {"le": "at most", "ge": "at least", "lt": "below", "gt": "above"}
+
+
+def temperature_beyond(temperature: float, entities: list[Entity]) -> str | None:
+    """Why a thermostat among `entities` cannot be set to `temperature` (beyond its own min_temp / max_temp), or None."""
+    for entity in (e for e in entities if e.domain == "climate"):
+        low, high = entity.attributes.get("min_temp", 5), entity.attributes.get("max_temp", 35)
+        if not low <= temperature <= high:
+            return f"{entity.name} accepts {low}–{high} degrees, not {temperature:g}"
+    return None
+
+
+def beyond_range(model: type[BaseModel], args: dict[str, Any], home: Home) -> str | None:
+    """Why the values said cannot be set, or None: beyond what the intent accepts ("50 degrees") or beyond the target
+    thermostat's own range. Other problems (a slot missing, a wrong type) are not this: None."""
+    try:
+        model.model_validate(args)
+        bound = None
+    except ValidationError as err:
+        problems = err.errors()
+        if not problems or any(p["type"] not in BOUND_ERRORS for p in problems):
+            return None
+        bound = problems[0]
+    temperature = args.get("temperature")
+    if isinstance(temperature, (int, float)) and issubclass(model, TargetSlots):
+        found = home.resolve(model.model_construct(**args).target())
+        beyond = None if isinstance(found, MatchFailure) else temperature_beyond(temperature, found)
+        if beyond:
+            return beyond
+    if bound is None:
+        return None
+    limit = next((f" ({LIMIT_WORDS[k]} {v:g})" for k, v in (bound.get("ctx") or {}).items() if k in LIMIT_WORDS), "")
+    return f"{bound['loc'][0]} {bound['input']} is out of range{limit}"
 
 
 def _read(ctx: ToolContext, args: TargetSlots, default_domains: tuple[str, ...], describe) -> ToolResult:

@@ -46,6 +46,29 @@ def responses(language: str) -> dict[str, dict[str, str]]:
     return ((get_intents(language) or {}).get("responses") or {}).get("intents") or {}
 
 
+@lru_cache(maxsize=8)
+def errors(language: str) -> dict[str, str]:
+    """Error response templates of one language by key ("no_domain_in_area", ...); empty when none are installed."""
+    try:
+        from home_assistant_intents import get_intents
+    except ImportError:
+        return {}
+    return ((get_intents(language) or {}).get("responses") or {}).get("errors") or {}
+
+
+def error_speech(language: str, key: str, slots: dict[str, Any]) -> str | None:
+    """Home Assistant's answer to a request it understood but cannot carry out ("Sorry, I am not aware of any window in the
+    Kitchen area"), in `language`; None where it has none."""
+    source = errors(language).get(key)
+    if source is None:
+        return None
+    try:
+        return " ".join(_environment().from_string(source).render(**slots).split())
+    except Exception as err:  # a template using what Tessera does not provide: the caller's own sentence answers
+        log.debug("error response not rendered", extra={"key": key, "error": str(err)})
+        return None
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     from jinja2.sandbox import ImmutableSandboxedEnvironment

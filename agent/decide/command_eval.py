@@ -1,6 +1,7 @@
 """Score the command planner on a labelled command set: exact match, routes, latency.
 
-Exact match means the same tool and the same arguments, as docs/home.md defines them.
+Exact match means the same tool and the same arguments, as docs/home.md defines them: Home
+Assistant's slot values for the template set, Tessera's shorter form for the labelled sets.
 Sets: `home` (the default, examples/commands/home_commands.jsonl), `paraphrases`
 (examples/commands/paraphrases.jsonl: sentences written outside Home Assistant's templates,
 kept apart from calibration), `templates` (sentences expanded from Home Assistant's own
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from base.errors import ConfigError
-from agent.decide.planner import Plan
-from agent.decide.templates import SpeakerContext, TemplateMatcher
+from agent.decide.planner import CLARIFY, Plan
+from agent.decide.templates import IMPLIED_DOMAIN, TARGET_KEYS, SpeakerContext, TemplateMatcher
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # beside the source checkout that ./run installs
 DEFAULT_HOME = EXAMPLES / "home.yaml"
@@ -47,6 +48,7 @@ class Labelled:
     split: str
     tags: list[str] = field(default_factory=list)
     context: dict[str, Any] | None = None  # where it was spoken: {"area": ...}
+    home_assistant: bool = False  # labelled in Home Assistant's slot values (the template set), not in Tessera's shorter form
 
 
 @dataclass(slots=True)
@@ -59,8 +61,10 @@ class Outcome:
 
     @property
     def correct(self) -> bool:
-        """Same tool and same arguments."""
-        return self.plan.tool == self.item.tool and self.plan.args == self.item.args
+        """Same tool and same arguments: exactly Home Assistant's slot values for a set labelled in them, else in Tessera's shorter form."""
+        if self.item.home_assistant:
+            return not self.plan.failure and (self.plan.tool, self.plan.args) == (self.item.tool, self.item.args)
+        return shorter_form(self.plan, self.item.args) == (self.item.tool, self.item.args)
 
     @property
     def confidence(self) -> float:
@@ -102,6 +106,26 @@ class Report:
                 "p95_s": round(self.p95_s, 4), "wrong_at_0.9": self.wrong_sure, "calibrated": self.calibrated,
                 "outside_templates": {"exact": self.outside[0], "n": self.outside[1]}, "reliability": self.reliability,
                 "by_tool": {k: {"correct": c, "n": n} for k, (c, n) in self.by_tool.items()}}
+
+
+def shorter_form(plan: Plan, label: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A plan as a set labelled in Tessera's shorter form (docs/home.md rules 2 and 6) states it.
+
+    Such a label leaves out what a name already says (its area, domain and device class) and a
+    domain the intent names; Home Assistant's slot values keep them. A plan's name has resolved
+    to an entity with every slot beside it (a call that does not resolve is no call), so leaving
+    out the slots the label does not give names the same entities. A call understood but not
+    possible ("close the kitchen windows" in a kitchen without window covers) is what those sets
+    label Clarify: nothing the home has.
+    """
+    if plan.failure:
+        return CLARIFY, {}
+    args = dict(plan.args)
+    implied = [k for k in TARGET_KEYS if "name" in args] + (["domain"] if plan.tool in IMPLIED_DOMAIN else [])
+    for key in implied:
+        if key not in label:
+            args.pop(key, None)
+    return plan.tool, args
 
 
 def load_command_set(path: Path, split: str = "all") -> list[Labelled]:
@@ -170,7 +194,8 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
         entry[0] += o.correct
         entry[1] += 1
     failures = [{"utterance": o.item.utterance, "expected": {"tool": o.item.tool, "args": o.item.args},
-                 "got": {"tool": o.plan.tool, "args": o.plan.args}, "route": o.plan.route} for o in outcomes if not o.correct]
+                 "got": {"tool": o.plan.tool, "args": o.plan.args, **({"failure": o.plan.failure} if o.plan.failure else {})},
+                 "route": o.plan.route} for o in outcomes if not o.correct]
     outside = [o for o in outcomes if not o.template_match]
     return Report(mode, len(outcomes), sum(o.correct for o in outcomes), dict(Counter(o.plan.route for o in outcomes)),
                   statistics.median(latencies), latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],
@@ -181,11 +206,12 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
 
 
 def templates_as_labelled(language: str, seed: int, per_intent: int) -> tuple[Any, list[Labelled]]:
-    """The template conformance set (agent/decide/conformance.py) as labelled commands, all held out."""
+    """The template conformance set (agent/decide/conformance.py) as labelled commands in Home Assistant's slot values, all held out."""
     from agent.decide.conformance import template_set
 
     home, samples = template_set(language, seed, per_intent)
-    return home, [Labelled(f"t{i:04d}", s.text, s.tool, s.args, "heldout", ["template"], s.context) for i, s in enumerate(samples, 1)]
+    return home, [Labelled(f"t{i:04d}", s.text, s.tool, s.slots, "heldout", ["template"], s.context, home_assistant=True)
+                  for i, s in enumerate(samples, 1)]
 
 
 def calibrate_planner(plan: Callable[..., Plan], local: Any, items: list[Labelled], language: str, templates_per_intent: int,

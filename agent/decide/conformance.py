@@ -2,8 +2,9 @@
 
 Each sentence is one random expansion of one template of an intent Tessera carries out, with
 slot values drawn from a generated home (names unlike examples/home.yaml) and a speaker's area
-for the templates that need one. The label is what the expansion put in: the values chosen
-for its lists plus the template's fixed slots. Planning the sentence on the fast path and
+for the templates that need one. The label is what the expansion put in, as Home Assistant's
+slot values: the values chosen for its lists plus the template's fixed slots, and for a name
+the domain and device class of the entity chosen for it. Planning the sentence on the fast path and
 comparing tool and arguments shows whether Tessera understands what Home Assistant would.
 """
 
@@ -43,8 +44,9 @@ class Sample:
 
     text: str
     tool: str
-    args: dict[str, Any]
+    args: dict[str, Any]  # in Tessera's shorter form (docs/home.md rule 2), as the model path writes it: worked examples
     context: dict[str, Any] = field(default_factory=dict)
+    slots: dict[str, Any] = field(default_factory=dict)  # Home Assistant's slot values: what the fast path answers, and is scored on
 
 
 def generated_home(seed: int = 0) -> Home:
@@ -73,8 +75,11 @@ def generated_home(seed: int = 0) -> Home:
 class TemplateSampler:
     """Random expansions of a language's templates over one home."""
 
-    def __init__(self, matcher: TemplateMatcher, seed: int = 0) -> None:
-        self.matcher, self.rng = matcher, random.Random(seed)
+    def __init__(self, matcher: TemplateMatcher, seed: int = 0, home_assistant: bool = False) -> None:
+        # home_assistant: a sentence is kept only when its target resolves as Home Assistant's slots say it (an area said
+        # beside a name too), as the conformance set needs; else as the shorter form says it, which keeps the model's
+        # worked examples as they were drawn before the fast path kept Home Assistant's slots.
+        self.matcher, self.rng, self.home_assistant = matcher, random.Random(seed), home_assistant
         self.lists = {**matcher.intents.slot_lists, **matcher.lists}
 
     def samples(self, per_intent: int, area: str | None, intents: tuple[str, ...] = HOME_INTENTS, tries: int = 40) -> list[Sample]:
@@ -97,7 +102,7 @@ class TemplateSampler:
     def _one(self, intent: str, data: Any, area: str) -> Sample | None:
         sentence = self.rng.choice(data.sentences)
         values: dict[str, Any] = {}
-        context: dict[str, Any] = {}
+        context: dict[str, Any] = {}  # each chosen list value's context; a name's gives its domain and device class
         rules = {**self.matcher.intents.expansion_rules, **data.expansion_rules}
         lists = {**self.lists, **data.slot_lists}
         try:
@@ -111,9 +116,10 @@ class TemplateSampler:
                 if area is None:
                     return None
                 values["area"] = area
-        values = {**(data.slots or {}), **values}
-        args = self.matcher.to_args(intent, values)
-        return Sample(text, intent, args, {"area": area} if area else {}) if self._sensible(intent, args) else None
+        slots = self.matcher.slots(intent, {**(data.slots or {}), **values}, context)
+        args = self.matcher.to_args(intent, slots)
+        sensible = self._sensible(intent, slots if self.home_assistant else args)
+        return Sample(text, intent, args, {"area": area} if area else {}, slots) if sensible else None
 
     def _sensible(self, intent: str, args: dict[str, Any]) -> bool:
         # Only what this home can carry out: values the intent accepts (°C, not 85 °F; a timer under a day)
@@ -216,4 +222,4 @@ def template_set(language: str = "en", seed: int = 0, per_intent: int = 10, home
     home = home or generated_home(seed)
     matcher = TemplateMatcher(home, language)
     area = random.Random(seed).choice(home.areas).name
-    return home, TemplateSampler(matcher, seed).samples(per_intent, area)
+    return home, TemplateSampler(matcher, seed, home_assistant=True).samples(per_intent, area)

@@ -28,7 +28,8 @@ from agent.decide.templates import SpeakerContext, TemplateMatcher
 from tools import TOOLS
 from tools.guardrails import DEFAULT_DOMAINS
 from tools.home import Home, MatchFailedReason, MatchFailure
-from tools.intents import HOME_INTENTS, MODEL_EVIDENCE_INTENTS, MODEL_INTENTS, TargetSlots
+from tools.intents import HOME_INTENTS, MODEL_EVIDENCE_INTENTS, MODEL_INTENTS, OUT_OF_RANGE, TargetSlots, beyond_range
+from tools.responses import error_speech
 
 CLARIFY, OUT_OF_SCOPE = "Clarify", "OutOfScope"
 # Raw score of a fast-path Clarify: the templates did not settle it, so a bigger model may; calibration maps it.
@@ -71,6 +72,7 @@ class Plan:
     messages: list[Message] = field(default_factory=list)
     schema: dict[str, Any] | None = None
     candidates: list[Candidate] = field(default_factory=list)  # the intent model's best intents, when it was asked
+    failure: str = ""  # understood but cannot be done: Home Assistant's error key (no_domain_in_area, ...); tool and args stay, nothing is run
 
     def as_json(self) -> dict[str, Any]:
         """The fields `tessera plan --json` prints."""
@@ -80,6 +82,7 @@ class Plan:
             "calibrated": self.confidence is not None, "raw_confidence": round(self.raw_confidence, 4), "latency_s": round(self.latency_s, 4), "answer": self.answer,
             "prompt_tokens": self.completion.prompt_tokens if self.completion else 0,
             "candidates": [c.as_json() for c in self.candidates],
+            **({"failure": self.failure} if self.failure else {}),
         }
 
 
@@ -295,6 +298,12 @@ class CommandPlanner:
                  context: SpeakerContext | None = None) -> Plan:
         model = TOOLS.get(tool).args_model
         doubt = min(confidence, FAST_CLARIFY_SCORE)  # a fallback to Clarify is never as sure as a resolved call
+        # What the templates understood but the home cannot do is said so, as Home Assistant answers it: the intent and
+        # slots stay, nothing is run. The model path's guesses stay questions.
+        understood = route == "fast"
+        beyond = beyond_range(model, args, self.home) if understood else None
+        if beyond:
+            return Plan(utterance, tool, args, route, confidence, 0.0, answer=f"Sorry, {beyond}", failure=OUT_OF_RANGE)
         try:
             valid = model.model_validate(args)
         except ValueError:
@@ -308,6 +317,10 @@ class CommandPlanner:
                 # As Home Assistant does: a name in several rooms, or no target at all, means the speaker's room.
                 valid = valid.model_copy(update={"area": context.area})  # type: ignore[union-attr]
                 found = self.home.resolve(valid.target())
+            error = found.error() if understood and isinstance(found, MatchFailure) else None
+            if error:
+                return Plan(utterance, tool, valid.model_dump(exclude_none=True), route, confidence, 0.0,
+                            answer=error_speech(self.language, *error) or found.question(), failure=error[0])  # type: ignore[union-attr]
             if isinstance(found, MatchFailure):
                 return self._clarify(utterance, route, found.question(), doubt)
         return Plan(utterance, tool, valid.model_dump(exclude_none=True), route, confidence, 0.0)

@@ -26,11 +26,12 @@ from tools.intents import HOME_INTENTS, TargetSlots
 log = logging.getLogger(__name__)
 
 # Intents whose tool has a domain slot but whose intent already names the domain: Home Assistant
-# fills `domain` in their templates, Tessera's slot values (docs/home.md rule 6) leave it out.
+# fills `domain` in their templates, Tessera's shorter form (docs/home.md rule 2) leaves it out.
 IMPLIED_DOMAIN = frozenset({"HassLightSet", "HassClimateSetTemperature", "HassClimateGetTemperature", "HassMediaPause",
                             "HassMediaUnpause", "HassSetVolume", "HassMediaNext", "HassMediaPrevious", "HassSetVolumeRelative",
                             "HassGetWeather", "HassVacuumStart", "HassVacuumReturnToBase"})
 TARGET_KEYS = ("area", "floor", "domain", "device_class")
+NAME_CONTEXT = ("domain", "device_class")  # what a matched name carries as context (slot_lists)
 
 
 @dataclass(slots=True, frozen=True)
@@ -43,7 +44,7 @@ class SpeakerContext:
 
 @dataclass(slots=True)
 class TemplateMatch:
-    """The best template match of one sentence, in Tessera's slot values (docs/home.md)."""
+    """The best template match of one sentence, in Home Assistant's slot values (docs/home.md)."""
 
     intent: str
     args: dict[str, Any]
@@ -212,15 +213,27 @@ class TemplateMatcher:
         return None
 
     def _args(self, result: Any) -> dict[str, Any]:
-        return self.to_args(result.intent.name, {k: e.value for k, e in result.entities.items()})
+        return self.slots(result.intent.name, {k: e.value for k, e in result.entities.items()}, result.context)
 
-    def to_args(self, intent: str, values: dict[str, Any]) -> dict[str, Any]:
-        """Template slot values as Tessera's intent arguments (docs/home.md): the tool's slots only, names as the registry spells them."""
+    def slots(self, intent: str, values: dict[str, Any], context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Home Assistant's slot values of a match: the tool's slots as hassil gives them (the template's fixed slots among them),
+        names as the registry spells them. A named target keeps the domain and device class of the entity its name matched
+        (hassil's match `context`): they tell apart entities that share a name ("Phone": the battery, the charger), and an
+        intent service for Home Assistant needs them."""
         model = TOOLS.get(intent).args_model
-        args = {k: _value(v) for k, v in values.items() if k in model.model_fields}
-        if "name" in args and issubclass(model, TargetSlots):
-            args["name"] = self._registry_name(args["name"])
-            # A named device needs nothing else (docs/home.md rule 2) unless the name is in several areas.
+        found = {k: _value(v) for k, v in values.items()}
+        if "name" in found and issubclass(model, TargetSlots):
+            found["name"] = self._registry_name(found["name"])
+            for key in NAME_CONTEXT:
+                if (context or {}).get(key):
+                    found.setdefault(key, context[key])  # type: ignore[index]
+        return {k: v for k, v in found.items() if k in model.model_fields}
+
+    def to_args(self, intent: str, slots: dict[str, Any]) -> dict[str, Any]:
+        """Home Assistant's slot values in Tessera's shorter form (docs/home.md rule 2), the form the model path writes:
+        a named device without the area, domain and device class, unless its name is in several areas; no domain the intent names."""
+        args = dict(slots)
+        if "name" in args and issubclass(TOOLS.get(intent).args_model, TargetSlots):
             same = [e for e in self.home.entities if e.name == args["name"]]
             keep_area = len({e.area for e in same}) > 1 and "area" in args
             args = {k: v for k, v in args.items() if k not in TARGET_KEYS or (k == "area" and keep_area)}

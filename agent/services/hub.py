@@ -140,6 +140,8 @@ class CommandService:
         plan = self.planner.plan(text, context)
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
         base = _plan_fields(text, plan)
+        if plan.failure:  # understood, but the home cannot do it: the reason is the answer, nothing is run
+            return base | {"ok": False, "failure": plan.failure, "answer": plan.answer}
         if plan.tool not in HOME_INTENTS:
             return base | {"ok": False, "answer": plan.answer or "Sorry, that is not something I can do in this home."}
         # Never act on a guess: a plan below the threshold that would change the home is not carried out.
