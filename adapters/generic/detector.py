@@ -37,6 +37,14 @@ that never quietens:
   `range_margin` level scales, for about `shift_persist_s`: a slow excursion
   (a failing cooler) that the level baseline follows but nothing before matched.
 
+The continuous anomaly score of a sample (`DetectorOutput.score`) is how far it
+has gone towards the spike and level-shift rules: the largest of |z| / `z_spike`
+(and, once spikes have been seen, the residual over `novelty` times the largest
+recent one), |mean z| / `z_shift` and the CUSUM over `cusum_h`; 1 is at a
+threshold. The event rule fires at `1 / sensitivity`: `sensitivity` is the one
+setting that trades false alarms (below 1) for misses (above 1), and
+`PROFILE_SENSITIVITY` holds the value chosen for each NAB profile.
+
 Severity grows with magnitude and persistence: CRITICAL from `z_critical`, or when
 the anomaly has lasted `critical_persist_s`; otherwise WARNING. No event is raised
 during the first `warmup_s` of data. The detector is stateful; `reset()` forgets.
@@ -55,6 +63,13 @@ _DAY = 86400.0
 _WEEK = 7 * _DAY
 # 1970-01-01 was a Thursday: shift so that day 0 of the week is Monday.
 _EPOCH_WEEKDAY = 3
+# The baselines in the order _score offers them, as an event's evidence names them.
+_BASELINE_NAMES = ("level", "time_of_day", "day_of_week")
+
+
+# Event threshold (as a sensitivity: the score threshold is its inverse) per NAB application profile,
+# chosen by leave-one-category-out on the real NAB series (docs/adapters/generic.md, "Measured").
+PROFILE_SENSITIVITY = {"standard": 1.0, "reward_low_FP_rate": 1.0, "reward_low_FN_rate": 1.0}
 
 
 @dataclass(slots=True, frozen=True)
@@ -90,11 +105,13 @@ class DetectorConfig:
     noise_persist_s: float = 1800.0  # how long the excess variation must last
     dropout_s: float = 12 * 3600.0  # no finite sample for this long is a dropout (0: never)
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
+    sensitivity: float = 1.0  # the event threshold on the score is 1 / sensitivity: above 1 fewer misses, below fewer false alarms
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
                     "profile_bin_s", "profile_memory_days", "scale_memory_s", "model_slack", "novelty", "stuck_z",
-                    "clip_z", "z_spike", "z_shift", "cusum_k", "cusum_h", "z_critical", "quiet_s", "rearm_s", "noise_ratio")
+                    "clip_z", "z_spike", "z_shift", "cusum_k", "cusum_h", "z_critical", "quiet_s", "rearm_s", "noise_ratio",
+                    "sensitivity")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -112,6 +129,13 @@ class DetectorConfig:
         if not 0 < self.stuck_false_rate < 1:
             raise ValueError(f"stuck_false_rate must lie in (0, 1), got {self.stuck_false_rate}")
 
+    @classmethod
+    def for_profile(cls, profile: str, **settings: float) -> "DetectorConfig":
+        """Settings with the sensitivity chosen for a NAB profile (standard, reward_low_FP_rate, reward_low_FN_rate)."""
+        if profile not in PROFILE_SENSITIVITY:
+            raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILE_SENSITIVITY)}")
+        return cls(**{"sensitivity": PROFILE_SENSITIVITY[profile], **settings})
+
     def samples(self, seconds: float) -> int:
         """A duration in whole samples, at least one."""
         return max(1, int(round(seconds / self.sample_period_s)))
@@ -122,6 +146,7 @@ class DetectorOutput:
     """Per-sample scores of one batch and the events raised in it."""
 
     z: np.ndarray  # robust z-score per sample (NaN during warm-up or for missing samples)
+    score: np.ndarray  # anomaly score per sample: 1 at the spike or level-shift threshold (NaN where z is)
     expected: np.ndarray  # the baseline's expectation per sample (NaN where none yet)
     scale: float  # the scale of the best baseline after the batch
     warming_up: bool  # True while events are still suppressed
@@ -241,6 +266,9 @@ class AnomalyDetector:
         self._quiet = 0
         self._in_episode = False
         self._raised: dict[str, float] = {}  # kinds raised in the current episode, and when
+        self._explained_by = "level"  # the baseline that explained the last sample, and its scale
+        self._explained_scale = math.nan
+        self._last_score = 0.0
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -251,7 +279,9 @@ class AnomalyDetector:
         return tod, dow * self._n_bins + tod, hour
 
     def _score(self, t: float, x: float, tod: int, wk: int, hour: int) -> tuple[float, float, float]:
-        """(z, expected, best scale) for x under the baselines that may vote; NaN z if none."""
+        """(z, expected, best scale) for x under the baselines that may vote; NaN z if none.
+
+        Also keeps which baseline explained the sample and its scale, for the event's words."""
         c = self.config
         lv = self._level
         # A quantized sensor has half a step of rounding error: no scale below that.
@@ -271,9 +301,10 @@ class AnomalyDetector:
                 self._peak = 0.0
             self._voters, self._voters_scale = len(cands), best
         z, expected = math.inf, math.nan
-        for s, r in cands:
+        for i, (s, r) in enumerate(cands):
             if s <= c.model_slack * best and abs(r / s) < abs(z):
                 z, expected = r / s, x - r
+                self._explained_by, self._explained_scale = _BASELINE_NAMES[i], s
         return z, expected, best
 
     def _learn(self, t: float, x: float, tod: int, wk: int, hour: int) -> None:
@@ -295,6 +326,7 @@ class AnomalyDetector:
             raise ValueError(f"t and x must have the same length, got {t.size} and {x.size}")
         c = self.config
         z_out = np.full(x.size, np.nan)
+        score_out = np.full(x.size, np.nan)
         exp_out = np.full(x.size, np.nan)
         events: list[Event] = []
         best = math.nan
@@ -315,17 +347,17 @@ class AnomalyDetector:
                 best = scale
             facts = self._step_shape(xi)
             facts["beyond"] = self._envelope(xi)
-            facts["novel"] = abs(xi - expected) > c.novelty * self._peak if math.isfinite(expected) else False
             if ti - self._t_first >= c.warmup_s and math.isfinite(z):
                 z_out[i], exp_out[i] = z, expected
                 ev = self._episode(ti, xi, z, expected, facts)
+                score_out[i] = self._last_score
                 if ev is not None:
                     events.append(ev)
             self._learn(ti, xi, tod, wk, hour)
             if math.isfinite(expected) and math.isfinite(z_out[i]):
                 self._peak = max(self._peak * self._peak_decay, abs(xi - expected))
         warming = self._t_first is None or (t.size > 0 and t[-1] - self._t_first < c.warmup_s)
-        return DetectorOutput(z=z_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
+        return DetectorOutput(z=z_out, score=score_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
 
     def _step_shape(self, x: float) -> dict[str, float]:
         """Update the repeat and variation statistics; return the stuck/noise facts of this sample."""
@@ -387,7 +419,13 @@ class AnomalyDetector:
         if t < self._accept_until:
             # A reported shift is news no more while the baselines learn it: no evidence piles up meanwhile.
             self._cusum_hi = self._cusum_lo = 0.0
-        cusum = max(self._cusum_hi, self._cusum_lo) >= c.cusum_h
+        spike_score = az / c.z_spike
+        if self._peak > 0 and math.isfinite(expected):
+            # Spikes that recur at one height are this stream's normal: it must also outgrow the largest recent one.
+            spike_score = min(spike_score, abs(x - expected) / (c.novelty * self._peak))
+        shift_score = max(abs(self._zbar) / c.z_shift, max(self._cusum_hi, self._cusum_lo) / c.cusum_h)
+        self._last_score = max(spike_score, shift_score)
+        threshold = 1.0 / c.sensitivity
         burst = facts.get("burst", 0.0)
         self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
         run = int(facts.get("run", 0))
@@ -398,9 +436,9 @@ class AnomalyDetector:
         if stuck and self._repeat_rate >= 0.01 and az < c.stuck_z:
             stuck = False
         kind = None
-        if az >= c.z_spike and facts.get("novel", True):
+        if spike_score >= threshold:
             kind = "spike"
-        elif abs(self._zbar) >= c.z_shift or cusum:
+        elif shift_score >= threshold:
             kind = "level_shift"
         elif stuck:
             kind = "stuck"
@@ -408,7 +446,7 @@ class AnomalyDetector:
             kind = "noise_burst"
         elif facts.get("beyond", 0.0) >= 0.5:
             kind = "out_of_range"
-        anomalous = kind is not None or az >= c.z_shift or self._noise_run > 0 or stuck
+        anomalous = kind is not None or az * c.sensitivity >= c.z_shift or self._noise_run > 0 or stuck
         if anomalous:
             self._anomalous_run += 1
             self._quiet = 0
@@ -423,7 +461,14 @@ class AnomalyDetector:
             return None
         self._raised[kind] = t
         critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
-        evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z}
+        evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z,
+                                                  "score": round(self._last_score, 2)}
+        if math.isfinite(self._explained_scale) and math.isfinite(expected):
+            # What the baseline that explained the stream best calls usual: its expectation +- 2 of its scales
+            # (a mean absolute residual), the range a technician compares the value with.
+            evidence["usual_low"] = expected - 2 * self._explained_scale
+            evidence["usual_high"] = expected + 2 * self._explained_scale
+            evidence["baseline"] = self._explained_by
         if kind == "stuck":
             evidence["repeats"] = run
         elif kind == "noise_burst":

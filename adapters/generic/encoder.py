@@ -32,6 +32,8 @@ VOCAB_VERSION = "gen-2"  # gen-2 added <gen:anomaly:dropout> (gen-1 tokens uncha
 EMBEDDING_DIM = 16
 SUMMARY_TOKEN_BUDGET = 48  # LLM tokens; about 4 characters each, so the line is cut at 4x this
 _PAA = 8
+# How an event names the baseline that called a value usual (detector evidence "baseline").
+_USUAL_WHEN = {"time_of_day": "at this hour", "day_of_week": "at this hour on this weekday", "level": "lately"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -117,6 +119,10 @@ class GenericEncoder:
         for kind in dict.fromkeys(e.kind for e in det.events):
             tokens.append(f"<gen:anomaly:{kind}>")
         emb = self._embedding(x, tok.scale, feats, len(det.events), det.warming_up)
+        for event in det.events:
+            words = self._in_words(event)
+            if words:
+                event.evidence["said"] = words
         summary = self._summary(feats, level, trend, q_tokens, det.events)
         return TokenizedWindow(
             modality="generic", vocab_version=VOCAB_VERSION, t0=float(t0), duration_s=float(duration),
@@ -141,6 +147,7 @@ class GenericEncoder:
         # Back to one score per sample, so that features and tokens read the same arrays either way.
         out.z = np.repeat(out.z, b)[: x.size]
         out.expected = np.repeat(out.expected, b)[: x.size]
+        out.score = np.repeat(out.score, b)[: x.size]
         return out
 
     def _features(self, x: np.ndarray, finite: np.ndarray, t: np.ndarray, z: np.ndarray,
@@ -218,6 +225,18 @@ class GenericEncoder:
         emb[15] = 1.0 if warm else 0.0
         return emb
 
+    def _in_words(self, event: Event) -> str | None:
+        """How unusual the value is, as a technician reads it: 'speed 12 km/h, usual 55-70 at this hour'."""
+        ev, c = event.evidence, self.config
+        unit = f" {c.unit}" if c.unit else ""
+        if event.kind == "dropout" and "gap_s" in ev:
+            return f"{c.label} silent for {float(ev['gap_s']) / 3600:.3g} h, back at {float(ev['value']):.4g}{unit}"
+        if "usual_low" not in ev:
+            return None
+        when = _USUAL_WHEN.get(str(ev.get("baseline")), "lately")
+        return (f"{c.label} {float(ev['value']):.4g}{unit}, usual {float(ev['usual_low']):.4g}"
+                f"-{float(ev['usual_high']):.4g} {when}")
+
     def _summary(self, f: dict[str, float], level: str, trend: str, q_tokens: list[str], events: list[Event]) -> str:
         c = self.config
         unit = f" {c.unit}" if c.unit else ""
@@ -230,7 +249,9 @@ class GenericEncoder:
             head += f"; quality {'/'.join(problems)}"
         if events:
             worst = max(events, key=lambda e: e.severity)
-            head += f"; {len(events)} event(s), worst {worst.kind} {worst.severity.name.lower()} z={float(worst.evidence.get('z', 0.0)):.3g}"
+            head += f"; {len(events)} event(s), worst {worst.kind} {worst.severity.name.lower()}"
+            said = worst.evidence.get("said")
+            head += f": {said}" if said else f" z={float(worst.evidence.get('z', 0.0)):.3g}"
         limit = 4 * SUMMARY_TOKEN_BUDGET
         return head if len(head) <= limit else head[: limit - 1] + "…"
 
