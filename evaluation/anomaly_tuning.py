@@ -3,8 +3,7 @@
     python -m evaluation.anomaly_tuning --data ../shared/data/nab --labels LABELS.json \
         [--published ../shared/data/nab/published_detections.json] [--out sweep.jsonl]
 
-Every setting of a small grid (sensitivity, spike novelty, episode quiet/re-arm
-times) streams every labelled real series through a fresh detector once; the NAB
+Every setting of a small grid (sensitivity, the new-extreme share, spike novelty) streams every labelled real series through a fresh detector once; the NAB
 raw scores of every file are kept. Then, for each real category in turn, the
 setting with the best mean NAB standard score over the *other* real categories
 (and no event on `artificialNoAnomaly`) is chosen and scored on the left-out
@@ -32,18 +31,15 @@ from evaluation.anomalies import by_category, load_csv, load_published, match_ke
 
 NO_ANOMALY = "artificialNoAnomaly"
 GRID = {
-    "sensitivity": (0.7, 0.85, 1.0, 1.2, 1.4),
+    "sensitivity": (0.6, 0.8, 1.0, 1.25, 1.5),
+    "record_share": (0.1, 0.15, 0.2, 0.3),
     "novelty": (1.2, 1.5, 2.0),
-    "quiet_rearm_s": ((6 * 3600.0, 86400.0), (12 * 3600.0, 2 * 86400.0)),
 }
 
 
 def settings_grid() -> list[dict[str, float]]:
     """Every combination of GRID as DetectorConfig keyword arguments."""
-    out = []
-    for sens, nov, (quiet, rearm) in itertools.product(*GRID.values()):
-        out.append({"sensitivity": sens, "novelty": nov, "quiet_s": quiet, "rearm_s": rearm})
-    return out
+    return [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
 
 
 def detections(series, **settings: float) -> list[float]:

@@ -105,6 +105,9 @@ class DetectorConfig:
     noise_persist_s: float = 1800.0  # how long the excess variation must last
     dropout_s: float = 12 * 3600.0  # no finite sample for this long is a dropout (0: never)
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
+    record_share: float = 0.15  # beyond the extremes of everything seen by this share of their span: a new extreme (0: off)
+    noise_min_samples: int = 8  # a noise burst needs at least this many samples of excess variation
+    one_event_per_episode: bool = True  # False: each kind once per episode
     sensitivity: float = 1.0  # the event threshold on the score is 1 / sensitivity: above 1 fewer misses, below fewer false alarms
 
     def __post_init__(self) -> None:
@@ -116,7 +119,7 @@ class DetectorConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("warmup_s", "dropout_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
+        for name in ("record_share", "warmup_s", "dropout_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
@@ -124,6 +127,8 @@ class DetectorConfig:
             raise ValueError(f"model_slack must be at least 1, got {self.model_slack}")
         if self.z_spike < self.z_shift:
             raise ValueError(f"z_spike ({self.z_spike}) must not be below z_shift ({self.z_shift})")
+        if self.noise_min_samples < 1:
+            raise ValueError(f"noise_min_samples must be at least 1, got {self.noise_min_samples}")
         if self.stuck_min_samples < 2:
             raise ValueError(f"stuck_min_samples must be at least 2, got {self.stuck_min_samples}")
         if not 0 < self.stuck_false_rate < 1:
@@ -229,7 +234,8 @@ class AnomalyDetector:
         self._alpha_shift = 1.0 / self._shift_n
         self._range_decay = math.exp(-math.log(2) * c.sample_period_s / c.range_memory_s)
         self._peak_decay = math.exp(-math.log(2) * c.sample_period_s / c.peak_memory_s)
-        self._noise_n = c.samples(c.noise_persist_s)
+        # A burst is a share of recent steps: too few samples (hourly data) make one big step a "burst".
+        self._noise_n = max(c.noise_min_samples, c.samples(c.noise_persist_s))
         self._quiet_n = c.samples(c.quiet_s)
         self._critical_n = c.samples(c.critical_persist_s)
         self.reset()
@@ -259,6 +265,8 @@ class AnomalyDetector:
         self._cusum_hi = 0.0  # Page's two-sided CUSUM of clipped z beyond the drift allowance
         self._cusum_lo = 0.0
         self._hi = -math.inf  # envelope of values seen, relaxing towards the level
+        self._rec_hi = -math.inf  # extremes of every value seen, relaxing like the envelope but always widened
+        self._rec_lo = math.inf
         self._lo = math.inf
         self._beyond = 0.0  # recent share of samples beyond the envelope
         self._noise_run = 0
@@ -347,6 +355,7 @@ class AnomalyDetector:
                 best = scale
             facts = self._step_shape(xi)
             facts["beyond"] = self._envelope(xi)
+            facts["record"] = self._record(xi)
             if ti - self._t_first >= c.warmup_s and math.isfinite(z):
                 z_out[i], exp_out[i] = z, expected
                 ev = self._episode(ti, xi, z, expected, facts)
@@ -383,6 +392,19 @@ class AnomalyDetector:
             facts["burst"] = self._burst
         self._last_x = x
         return facts
+
+    def _record(self, x: float) -> float:
+        """How far x goes beyond the extremes seen, in shares of their span (0 inside); then widen them."""
+        lv = self._level
+        out = 0.0
+        if lv.n >= self._min_votes and self._rec_hi > self._rec_lo:
+            span = self._rec_hi - self._rec_lo
+            out = max(x - self._rec_hi, self._rec_lo - x, 0.0) / span
+        if lv.count[0]:
+            m = lv.mean[0]
+            self._rec_hi = max(x, m + (self._rec_hi - m) * self._range_decay) if math.isfinite(self._rec_hi) else x
+            self._rec_lo = min(x, m + (self._rec_lo - m) * self._range_decay) if math.isfinite(self._rec_lo) else x
+        return out
 
     def _envelope(self, x: float) -> float:
         """Share of recent samples beyond the learned envelope, then widen the envelope with x."""
@@ -424,7 +446,8 @@ class AnomalyDetector:
             # Spikes that recur at one height are this stream's normal: it must also outgrow the largest recent one.
             spike_score = min(spike_score, abs(x - expected) / (c.novelty * self._peak))
         shift_score = max(abs(self._zbar) / c.z_shift, max(self._cusum_hi, self._cusum_lo) / c.cusum_h)
-        self._last_score = max(spike_score, shift_score)
+        record_score = facts.get("record", 0.0) / c.record_share if c.record_share > 0 else 0.0
+        self._last_score = max(spike_score, shift_score, record_score)
         threshold = 1.0 / c.sensitivity
         burst = facts.get("burst", 0.0)
         self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
@@ -440,6 +463,8 @@ class AnomalyDetector:
             kind = "spike"
         elif shift_score >= threshold:
             kind = "level_shift"
+        elif record_score >= threshold:
+            kind = "out_of_range"
         elif stuck:
             kind = "stuck"
         elif self._noise_run >= self._noise_n:
@@ -456,10 +481,13 @@ class AnomalyDetector:
             if self._quiet >= self._quiet_n:
                 self._in_episode, self._anomalous_run = False, 0
                 self._raised.clear()
-        # An episode that never quietens (a spiky stream) must not silence a kind for good.
-        if kind is None or t - self._raised.get(kind, -math.inf) < c.rearm_s:
+        # One incident is one event: the spike, shift and new extreme of one incident come within minutes of
+        # each other, and each later one would be a false alarm to whoever reads them. An episode that
+        # never quietens (a spiky stream) must not silence the detector for good: it re-arms after rearm_s.
+        key = "any" if c.one_event_per_episode else kind
+        if kind is None or t - self._raised.get(key, -math.inf) < c.rearm_s:
             return None
-        self._raised[kind] = t
+        self._raised[key] = t
         critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
         evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z,
                                                   "score": round(self._last_score, 2)}
