@@ -63,8 +63,21 @@ _DAY = 86400.0
 _WEEK = 7 * _DAY
 # 1970-01-01 was a Thursday: shift so that day 0 of the week is Monday.
 _EPOCH_WEEKDAY = 3
-# The baselines in the order _score offers them, as an event's evidence names them.
+# The baselines in the order _score offers them, as an event's evidence names them, and in a technician's words.
 _BASELINE_NAMES = ("level", "time_of_day", "day_of_week")
+_USUAL_WHEN = {"time_of_day": "at this hour", "day_of_week": "at this hour on this weekday", "level": "lately"}
+
+
+def in_words(event: Event, label: str, unit: str = "") -> str | None:
+    """How unusual an event's value is, as a technician reads it: 'speed 12 km/h, usual 55-70 at this hour'."""
+    ev = event.evidence
+    unit = f" {unit}" if unit else ""
+    if event.kind.endswith("dropout") and "gap_s" in ev:
+        return f"{label} silent for {float(ev['gap_s']) / 3600:.3g} h, back at {float(ev['value']):.4g}{unit}"
+    if "usual_low" not in ev:
+        return None
+    when = _USUAL_WHEN.get(str(ev.get("baseline")), "lately")
+    return f"{label} {float(ev['value']):.4g}{unit}, usual {float(ev['usual_low']):.4g}-{float(ev['usual_high']):.4g} {when}"
 
 
 # Event threshold (as a sensitivity: the score threshold is its inverse) per NAB application profile,

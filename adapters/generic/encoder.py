@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from adapters.base import Event, TokenizedWindow
-from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorOutput
+from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorOutput, in_words
 from adapters.generic.tokenizer import MeanScaleTokenizer, TokenizerConfig
 from adapters.quality import assess
 
@@ -32,8 +32,6 @@ VOCAB_VERSION = "gen-2"  # gen-2 added <gen:anomaly:dropout> (gen-1 tokens uncha
 EMBEDDING_DIM = 16
 SUMMARY_TOKEN_BUDGET = 48  # LLM tokens; about 4 characters each, so the line is cut at 4x this
 _PAA = 8
-# How an event names the baseline that called a value usual (detector evidence "baseline").
-_USUAL_WHEN = {"time_of_day": "at this hour", "day_of_week": "at this hour on this weekday", "level": "lately"}
 
 
 @dataclass(slots=True, frozen=True)
@@ -120,7 +118,7 @@ class GenericEncoder:
             tokens.append(f"<gen:anomaly:{kind}>")
         emb = self._embedding(x, tok.scale, feats, len(det.events), det.warming_up)
         for event in det.events:
-            words = self._in_words(event)
+            words = in_words(event, c.label, c.unit)
             if words:
                 event.evidence["said"] = words
         summary = self._summary(feats, level, trend, q_tokens, det.events)
@@ -224,18 +222,6 @@ class GenericEncoder:
         emb[14] = min(n_events, 4) / 4.0
         emb[15] = 1.0 if warm else 0.0
         return emb
-
-    def _in_words(self, event: Event) -> str | None:
-        """How unusual the value is, as a technician reads it: 'speed 12 km/h, usual 55-70 at this hour'."""
-        ev, c = event.evidence, self.config
-        unit = f" {c.unit}" if c.unit else ""
-        if event.kind == "dropout" and "gap_s" in ev:
-            return f"{c.label} silent for {float(ev['gap_s']) / 3600:.3g} h, back at {float(ev['value']):.4g}{unit}"
-        if "usual_low" not in ev:
-            return None
-        when = _USUAL_WHEN.get(str(ev.get("baseline")), "lately")
-        return (f"{c.label} {float(ev['value']):.4g}{unit}, usual {float(ev['usual_low']):.4g}"
-                f"-{float(ev['usual_high']):.4g} {when}")
 
     def _summary(self, f: dict[str, float], level: str, trend: str, q_tokens: list[str], events: list[Event]) -> str:
         c = self.config
