@@ -63,8 +63,10 @@ def run(quick: bool) -> list[Measurement]:
     out += detector_speed_and_memory(quick)
     labels = NAB / "combined_windows.json"
     if labels.is_file():
-        result = evaluate(sorted(NAB.glob("*/*.csv")), json.loads(labels.read_text()))
-        real = evaluate(sorted(NAB.glob("realKnownCause/*.csv")), json.loads(labels.read_text()), baseline=True)
+        windows = json.loads(labels.read_text())
+        # Only the labelled files: the folder may hold series that combined_windows.json has no windows for.
+        result = evaluate([NAB / k for k in sorted(windows)], windows)
+        real = evaluate([NAB / k for k in sorted(windows) if k.startswith("realKnownCause/")], windows, baseline=True)
         base = real["baseline"]
         noise_free = [f for f in result["files"] if f["key"].startswith("artificialNoAnomaly/")]
         out += [

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.generic.detector import PROFILE_SENSITIVITY
 from evaluation.anomalies import detect_events, evaluate, load_csv, match_key
 from agent.cli import main
 from base.errors import TesseraError
@@ -36,16 +37,28 @@ def real(nab: Path) -> dict:
 
 
 def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
-    # Measured: 10 of the 11 labelled windows, 0.035 false alarms per day, NAB standard 78.6.
+    # Measured at the standard profile's sensitivity: 10 of the 11 labelled windows, 0.048 false alarms per
+    # day, NAB standard 75.2, low FN 80.4 (before the leave-one-category-out settings, tuned on these
+    # files: 78.6 and 82.7).
     assert real["windows"] == 11
     assert real["detected"] >= 10, real
-    assert real["false_alarms_per_day"] <= 0.05, real
-    assert real["nab"]["standard"] >= 75.0, real["nab"]
-    assert real["nab"]["reward_low_FP_rate"] >= 65.0 and real["nab"]["reward_low_FN_rate"] >= 80.0, real["nab"]
+    assert real["false_alarms_per_day"] <= 0.06, real
+    assert real["nab"]["standard"] >= 74.0, real["nab"]
+    assert real["nab"]["reward_low_FN_rate"] >= 79.0, real["nab"]
     taxi = next(f for f in real["files"] if f["key"].endswith("nyc_taxi.csv"))
     assert taxi["detected"] >= 4, taxi
     ambient = next(f for f in real["files"] if f["key"].endswith("ambient_temperature_system_failure.csv"))
     assert ambient["detected"] == 2, ambient  # the system failure is a week without data: a dropout
+
+
+def test_low_false_positive_profile_raises_fewer_alarms(nab: Path, real: dict) -> None:
+    # Measured with the reward_low_FP_rate sensitivity (0.8): 10/11 windows, 0.027 false alarms a day,
+    # NAB low-FP 72.1 (63.6 at the standard profile's threshold).
+    labels = json.loads((nab / "combined_windows.json").read_text())
+    low_fp = evaluate([Path(f["file"]) for f in real["files"]], labels,
+                      sensitivity=PROFILE_SENSITIVITY["reward_low_FP_rate"])
+    assert low_fp["false_alarms"] < real["false_alarms"] and low_fp["detected"] >= 10, low_fp
+    assert low_fp["nab"]["reward_low_FP_rate"] >= 70.0 > real["nab"]["reward_low_FP_rate"], low_fp["nab"]
 
 
 def test_held_out_real_series(real: dict) -> None:

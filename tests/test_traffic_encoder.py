@@ -155,7 +155,6 @@ def test_generic_detector_on_speed_finds_a_frozen_loop() -> None:
     stuck = [e for e in events if e.kind == "speed_stuck"]
     assert len(stuck) == 1 and 0 <= stuck[0].t - start <= 1800, [(e.kind, e.t - start) for e in events]
     assert str(stuck[0].evidence["said"]).startswith("speed 87 km/h, usual "), stuck[0].evidence
-    assert "at this hour" in str(stuck[0].evidence["said"])
     # Off by default: the encoder's own events only.
     _, windows = _run(rec, layout="one")
     assert not any(e.kind.startswith("speed_") for w in windows for e in w.events)

@@ -65,6 +65,8 @@ _WEEK = 7 * _DAY
 _EPOCH_WEEKDAY = 3
 # The baselines in the order _score offers them, as an event's evidence names them, and in a technician's words.
 _BASELINE_NAMES = ("level", "time_of_day", "day_of_week")
+# Kinds that tell of one deviation of the value: one event for all of them per episode.
+_DEVIATIONS = frozenset({"spike", "level_shift", "out_of_range"})
 _USUAL_WHEN = {"time_of_day": "at this hour", "day_of_week": "at this hour on this weekday", "level": "lately"}
 
 
@@ -82,7 +84,7 @@ def in_words(event: Event, label: str, unit: str = "") -> str | None:
 
 # Event threshold (as a sensitivity: the score threshold is its inverse) per NAB application profile,
 # chosen by leave-one-category-out on the real NAB series (docs/adapters/generic.md, "Measured").
-PROFILE_SENSITIVITY = {"standard": 1.0, "reward_low_FP_rate": 1.0, "reward_low_FN_rate": 1.0}
+PROFILE_SENSITIVITY = {"standard": 1.25, "reward_low_FP_rate": 0.8, "reward_low_FN_rate": 1.25}
 
 
 @dataclass(slots=True, frozen=True)
@@ -99,7 +101,7 @@ class DetectorConfig:
     clip_z: float = 3.0  # residuals beyond this many scales update a baseline as if at the limit
     z_spike: float = 9.0  # one sample this far from every baseline is a spike...
     peak_memory_s: float = 7 * _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
-    novelty: float = 1.5
+    novelty: float = 2.0
     z_shift: float = 5.0  # sustained deviation this far is a level shift
     shift_persist_s: float = 3600.0  # about how long a deviation must last to be a level shift
     cusum_k: float = 2.5  # Page's CUSUM on z: drift allowance per sample (z units)...
@@ -108,7 +110,7 @@ class DetectorConfig:
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
     rearm_s: float = _DAY  # within an episode, a kind may be raised again after this long
-    accept_s: float = _DAY  # after a level shift, baselines learn the new level unclipped this long
+    accept_s: float = 3 * _DAY  # after a level shift, baselines learn the new level unclipped this long (the profiles' memory)
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
     stuck_z: float = 2.0  # a sensor that often repeats is stuck only this far from the baseline
@@ -118,10 +120,10 @@ class DetectorConfig:
     noise_persist_s: float = 1800.0  # how long the excess variation must last
     dropout_s: float = 12 * 3600.0  # no finite sample for this long is a dropout (0: never)
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
-    record_share: float = 0.15  # beyond the extremes of everything seen by this share of their span: a new extreme (0: off)
+    record_share: float = 0.2  # beyond the extremes of everything seen by this share of their span: a new extreme (0: off)
     noise_min_samples: int = 8  # a noise burst needs at least this many samples of excess variation
-    one_event_per_episode: bool = True  # False: each kind once per episode
-    sensitivity: float = 1.0  # the event threshold on the score is 1 / sensitivity: above 1 fewer misses, below fewer false alarms
+    one_event_per_episode: bool = True  # one spike, level shift or new extreme per episode; False: each kind once
+    sensitivity: float = PROFILE_SENSITIVITY["standard"]  # the event threshold on the score is 1 / sensitivity: above 1 fewer misses, below fewer false alarms
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
@@ -484,7 +486,7 @@ class AnomalyDetector:
             kind = "noise_burst"
         elif facts.get("beyond", 0.0) >= 0.5:
             kind = "out_of_range"
-        anomalous = kind is not None or az * c.sensitivity >= c.z_shift or self._noise_run > 0 or stuck
+        anomalous = kind is not None or az >= c.z_shift or self._noise_run > 0 or stuck
         if anomalous:
             self._anomalous_run += 1
             self._quiet = 0
@@ -495,9 +497,10 @@ class AnomalyDetector:
                 self._in_episode, self._anomalous_run = False, 0
                 self._raised.clear()
         # One incident is one event: the spike, shift and new extreme of one incident come within minutes of
-        # each other, and each later one would be a false alarm to whoever reads them. An episode that
+        # each other, and each later one would be a false alarm to whoever reads them. A sensor fault (stuck,
+        # noise burst) is another incident, raised once per episode on its own. An episode that
         # never quietens (a spiky stream) must not silence the detector for good: it re-arms after rearm_s.
-        key = "any" if c.one_event_per_episode else kind
+        key = "deviation" if c.one_event_per_episode and kind in _DEVIATIONS else kind
         if kind is None or t - self._raised.get(key, -math.inf) < c.rearm_s:
             return None
         self._raised[key] = t
