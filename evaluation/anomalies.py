@@ -257,6 +257,10 @@ def by_category(result: dict, profile: str = "standard") -> dict[str, float]:
     return out
 
 
+def _events_in(result: dict, category: str) -> int:
+    return sum(f["events"] for f in result["files"] if PurePosixPath(f["key"]).parts[0] == category)
+
+
 def _totals(files: list[FileScore], detector: str) -> dict:
     total_w = sum(f.windows for f in files)
     delays = [d for f in files for d in f.delays_s]
@@ -338,12 +342,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_categories(result: dict, profile: str) -> None:
     """One line per detector: NAB score of the profile per category and overall, windows and false alarms."""
-    rows = [("Tessera generic", result)] + [(f"rolling 3-sigma", result["baseline"])] * ("baseline" in result)
+    rows = [("Tessera generic", result)] + ([("rolling 3-sigma", result["baseline"])] if "baseline" in result else [])
     rows += sorted(result["published"].items(), key=lambda kv: -by_category(kv[1], profile)["overall"])
     cats = list(by_category(result, profile))
-    print(f"== NAB {profile} per category (same files, same scorer)")
-    print(f"{'detector':<20}" + "".join(f"{c:>20}" for c in cats) + f"{'windows':>10}{'FA/day':>8}")
+    widths = [max(9, len(c) + 2) for c in cats]
+    print(f"== NAB {profile} per category (same files, same scorer; a category without windows: its events)")
+    print(f"{'detector':<20}" + "".join(f"{c:>{w}}" for c, w in zip(cats, widths)) + f"{'windows':>10}{'FA/day':>8}")
     for name, res in rows:
         scores = by_category(res, profile)
-        print(f"{name:<20}" + "".join(f"{scores[c]:>20.1f}" for c in cats)
+        cells = [f"{scores[c]:.1f}" if not math.isnan(scores[c]) else f"{_events_in(res, c)} ev" for c in cats]
+        print(f"{name:<20}" + "".join(f"{v:>{w}}" for v, w in zip(cells, widths))
               + f"{res['detected']:>6}/{res['windows']:<3}{res['false_alarms_per_day']:>8.3f}")

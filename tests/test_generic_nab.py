@@ -51,14 +51,13 @@ def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
     assert ambient["detected"] == 2, ambient  # the system failure is a week without data: a dropout
 
 
-def test_low_false_positive_profile_raises_fewer_alarms(nab: Path, real: dict) -> None:
-    # Measured with the reward_low_FP_rate sensitivity (0.8): 10/11 windows, 0.027 false alarms a day,
-    # NAB low-FP 72.1 (63.6 at the standard profile's threshold).
+def test_lower_sensitivity_raises_fewer_alarms(nab: Path, real: dict) -> None:
+    # The one setting that trades false alarms for misses: at 0.8 (the default is 1.25) the same files
+    # give fewer false alarms and the same windows (measured 0.027 against 0.048 a day, 10/11).
     labels = json.loads((nab / "combined_windows.json").read_text())
-    low_fp = evaluate([Path(f["file"]) for f in real["files"]], labels,
-                      sensitivity=PROFILE_SENSITIVITY["reward_low_FP_rate"])
-    assert low_fp["false_alarms"] < real["false_alarms"] and low_fp["detected"] >= 10, low_fp
-    assert low_fp["nab"]["reward_low_FP_rate"] >= 70.0 > real["nab"]["reward_low_FP_rate"], low_fp["nab"]
+    cautious = evaluate([Path(f["file"]) for f in real["files"]], labels, sensitivity=0.8)
+    assert cautious["false_alarms"] < real["false_alarms"] and cautious["detected"] >= 10, cautious
+    assert PROFILE_SENSITIVITY["standard"] == 1.25
 
 
 def test_held_out_real_series(real: dict) -> None:
@@ -142,7 +141,9 @@ def test_eval_cli_scores_published_detectors_beside_tessera(nab: Path, capsys: p
     table = text[text.index("== NAB reward_low_FP_rate per category"):].splitlines()
     assert "artificialWithAnomaly" in table[1] and "realKnownCause" in table[1] and "overall" in table[1]
     rows = {line.split()[0]: line for line in table[2:]}
-    assert {"Tessera", "ARTime", "numenta", "windowedGaussian"} <= set(rows), table
+    assert {"Tessera", "rolling", "ARTime", "numenta", "windowedGaussian"} <= set(rows), table
+    assert main(args + ["--no-baseline"]) == 0
+    assert "rolling 3-sigma" not in capsys.readouterr().out
     bad = tmp_path / "published.json"
     bad.write_text(json.dumps({"ARTime": {"threshold": 0.5}}))
     assert main(args[:4] + ["--csv", str(nab / csvs[0]), "--published", str(bad)]) == 1
