@@ -88,7 +88,7 @@ def in_words(event: Event, label: str, unit: str = "") -> str | None:
 
 # Event threshold (as a sensitivity: the score threshold is its inverse) per NAB application profile,
 # chosen by leave-one-category-out on the real NAB series (docs/adapters/generic.md, "Measured").
-# On those categories the same value won for all three profiles (grid 0.8, 1.0, 1.25, 1.5).
+# On those categories the same value won for all three profiles (grid 0.8 to 1.75).
 PROFILE_SENSITIVITY = {"standard": 1.25, "reward_low_FP_rate": 1.25, "reward_low_FN_rate": 1.25}
 
 
@@ -114,7 +114,7 @@ class DetectorConfig:
     z_critical: float = 20.0  # magnitude that makes an event critical
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
-    rearm_s: float = _DAY  # within an episode, a kind may be raised again after this long
+    rearm_s: float = _DAY  # within an episode that never quietens, an event may be raised again after this long
     accept_s: float = 3 * _DAY  # after a level shift, baselines learn the new level unclipped this long (the profiles' memory)
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
@@ -128,7 +128,7 @@ class DetectorConfig:
     record_share: float = 0.2  # beyond the extremes of everything seen by this share of their span: a new extreme (0: off)
     noise_min_samples: int = 8  # a noise burst needs at least this many samples of excess variation
     one_event_per_episode: bool = True  # one spike, level shift or new extreme per episode; False: each kind once
-    sensitivity: float = PROFILE_SENSITIVITY["standard"]  # the event threshold on the score is 1 / sensitivity: above 1 fewer misses, below fewer false alarms
+    sensitivity: float = PROFILE_SENSITIVITY["standard"]  # events fire at score 1 / sensitivity: higher, fewer misses; lower, fewer false alarms
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
@@ -171,7 +171,7 @@ class DetectorOutput:
     """Per-sample scores of one batch and the events raised in it."""
 
     z: np.ndarray  # robust z-score per sample (NaN during warm-up or for missing samples)
-    score: np.ndarray  # anomaly score per sample: 1 at the spike or level-shift threshold (NaN where z is)
+    score: np.ndarray  # anomaly score per sample: 1 at a spike, shift or new-extreme threshold (NaN where z is)
     expected: np.ndarray  # the baseline's expectation per sample (NaN where none yet)
     scale: float  # the scale of the best baseline after the batch
     warming_up: bool  # True while events are still suppressed
