@@ -148,3 +148,26 @@ def test_eval_cli_scores_published_detectors_beside_tessera(nab: Path, capsys: p
     bad.write_text(json.dumps({"ARTime": {"threshold": 0.5}}))
     assert main(args[:4] + ["--csv", str(nab / csvs[0]), "--published", str(bad)]) == 1
     assert "cannot read published detections" in capsys.readouterr().err
+
+
+def test_leave_one_category_out_chooses_without_the_left_out_category() -> None:
+    from evaluation.anomaly_tuning import leave_one_category_out
+
+    def row(sens: float, scores: dict[str, float], quiet_events: int = 0) -> dict:
+        # One file per category with one window: raw score s normalises to 50 * (s + 1).
+        files = [{"key": f"{c}/f.csv", "windows": 1, "events": 1, "nab_raw": {"standard": [s, -1.0, 1.0]}}
+                 for c, s in scores.items()]
+        files.append({"key": "artificialNoAnomaly/q.csv", "windows": 0, "events": quiet_events,
+                      "nab_raw": {"standard": [0.0, 0.0, 0.0]}})
+        return {"settings": {"sensitivity": sens}, "result": {"files": files}}
+
+    rows = [row(1.0, {"a": 0.8, "b": 0.0, "c": 0.3}),   # best on a
+            row(2.0, {"a": 0.0, "b": 0.6, "c": 0.6}),   # best on b and c
+            row(3.0, {"a": 0.9, "b": 0.9, "c": 0.9}, quiet_events=2)]  # best everywhere, but noisy when quiet
+    loco = leave_one_category_out(rows, ["a", "b", "c"])
+    assert loco["a"]["settings"] == {"sensitivity": 2.0} and loco["a"]["held_out"] == pytest.approx(50.0)
+    assert loco["b"]["settings"] == {"sensitivity": 1.0} and loco["b"]["held_out"] == pytest.approx(50.0)
+    assert loco["all"]["settings"] == {"sensitivity": 2.0}
+    assert loco["c"]["settings"] == {"sensitivity": 1.0} and loco["c"]["held_out"] == pytest.approx(65.0)
+    # Each category scored with its own choice, summed as NAB sums files: raw 0 + 0 + 0.3 over three windows.
+    assert loco["overall_held_out"] == pytest.approx(100 * (0.3 + 3) / 6)
