@@ -20,6 +20,12 @@ nothing is 0 and every window at its start is 100) is computed as in
 
 The same files are also run through a rolling 3-sigma rule
 (`evaluation.nab.rolling_three_sigma`) so that one report compares the two.
+With `--published FILE` (NAB's published detectors' detections, as in
+`shared/data/nab/published_detections.json`: detector -> {"detections": {key:
+[timestamps]}}) each published detector is scored on the same files by the same
+scorer, and the report gives every detector's NAB score per category (the first
+component of the label key) and overall. `--profile` picks the NAB profile whose
+event threshold the detector uses (`PROFILE_SENSITIVITY`) and whose score is shown.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from adapters.base import Event
+from adapters.generic.detector import PROFILE_SENSITIVITY
 from adapters.generic.encoder import make_generic_encoder
 from base.errors import TesseraError
 from evaluation import nab
@@ -208,6 +215,52 @@ def evaluate(csv_paths: list[Path], labels: dict[str, list[list[str]]], window_s
     return result
 
 
+def load_published(path: Path) -> dict[str, dict[str, list[float]]]:
+    """Published detections: detector name -> label key -> detection times (epoch seconds)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return {name: {key: [parse_time(t) for t in times] for key, times in entry["detections"].items()}
+                for name, entry in data.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise TesseraError(f"cannot read published detections {path}: {err}; expected "
+                           '{"DETECTOR": {"detections": {"dir/file.csv": ["2014-04-01 00:05:00", ...]}}}') from err
+
+
+def score_published(csv_paths: list[Path], labels: dict[str, list[list[str]]],
+                    published: dict[str, dict[str, list[float]]]) -> dict[str, dict]:
+    """Each published detector's detections scored like Tessera's events, on the same files."""
+    keys = list(labels)
+    series = []
+    for path in csv_paths:
+        key = match_key(path, keys)
+        series.append((path, key, load_csv(path), [(parse_time(a), parse_time(b)) for a, b in labels[key]]))
+    out = {}
+    for name, detections in published.items():
+        files = []
+        for path, key, s, windows in series:
+            if key not in detections:
+                raise TesseraError(f"published detector {name} has no detections for {key}")
+            files.append(score(s, windows, detections[key], str(path), key))
+        out[name] = _totals(files, name)
+    return out
+
+
+def by_category(result: dict, profile: str = "standard") -> dict[str, float]:
+    """NAB score of one profile per category (the label key's first component), and `overall`."""
+    groups: dict[str, list[dict]] = {}
+    for f in result["files"]:
+        groups.setdefault(PurePosixPath(f["key"]).parts[0], []).append(f)
+    out = {}
+    for name, files in sorted(groups.items()) + [("overall", result["files"])]:
+        raw, null, perfect = (sum(f["nab_raw"][profile][i] for f in files) for i in range(3))
+        out[name] = nab.normalise(raw, null, perfect) if any(f["windows"] for f in files) else math.nan
+    return out
+
+
+def _events_in(result: dict, category: str) -> int:
+    return sum(f["events"] for f in result["files"] if PurePosixPath(f["key"]).parts[0] == category)
+
+
 def _totals(files: list[FileScore], detector: str) -> dict:
     total_w = sum(f.windows for f in files)
     delays = [d for f in files for d in f.delays_s]
@@ -242,6 +295,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-s", type=float, default=DEFAULT_WINDOW_S,
                         help=f"encoder window in seconds (default {DEFAULT_WINDOW_S:g})")
     parser.add_argument("--no-baseline", action="store_true", help="skip the rolling 3-sigma comparison")
+    parser.add_argument("--profile", choices=list(PROFILE_SENSITIVITY), default="standard",
+                        help="NAB profile: sets the detector's event threshold and the score shown (default standard)")
+    parser.add_argument("--published", type=Path, metavar="FILE",
+                        help="published detectors' detections (NAB published_detections.json) to score beside Tessera")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -255,7 +312,11 @@ def run(args: argparse.Namespace) -> int:
         raise TesseraError(f"{args.labels}: expected an object mapping file paths to windows")
     if not (args.window_s > 0):
         raise TesseraError(f"--window-s must be positive, got {args.window_s}")
-    result = evaluate(list(args.csv), labels, window_s=args.window_s, baseline=not args.no_baseline)
+    published = load_published(args.published) if args.published else {}
+    result = evaluate(list(args.csv), labels, window_s=args.window_s, baseline=not args.no_baseline,
+                      sensitivity=PROFILE_SENSITIVITY[args.profile])
+    if published:
+        result["published"] = score_published(list(args.csv), labels, published)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -274,4 +335,21 @@ def run(args: argparse.Namespace) -> int:
               f"false alarms {res['false_alarms_per_day']:.3f}/day over {res['days']:.1f} days, "
               f"median detection delay {res['median_delay_h']:.1f} h, "
               f"median first detection at {res['median_share']:.2f} of the window; NAB {scores}")
+    if published:
+        _print_categories(result, args.profile)
     return 0
+
+
+def _print_categories(result: dict, profile: str) -> None:
+    """One line per detector: NAB score of the profile per category and overall, windows and false alarms."""
+    rows = [("Tessera generic", result)] + ([("rolling 3-sigma", result["baseline"])] if "baseline" in result else [])
+    rows += sorted(result["published"].items(), key=lambda kv: -by_category(kv[1], profile)["overall"])
+    cats = list(by_category(result, profile))
+    widths = [max(9, len(c) + 2) for c in cats]
+    print(f"== NAB {profile} per category (same files, same scorer; a category without windows: its events)")
+    print(f"{'detector':<20}" + "".join(f"{c:>{w}}" for c, w in zip(cats, widths)) + f"{'windows':>10}{'FA/day':>8}")
+    for name, res in rows:
+        scores = by_category(res, profile)
+        cells = [f"{scores[c]:.1f}" if not math.isnan(scores[c]) else f"{_events_in(res, c)} ev" for c in cats]
+        print(f"{name:<20}" + "".join(f"{v:>{w}}" for v, w in zip(cells, widths))
+              + f"{res['detected']:>6}/{res['windows']:<3}{res['false_alarms_per_day']:>8.3f}")

@@ -38,7 +38,13 @@ def test_each_injected_anomaly_is_found_within_four_hours_and_nothing_else(senso
         hits = [e for e in events if a.start <= e.t <= a.start + 4 * HOUR]
         assert hits, f"{a.kind} at {a.start} not found in {[(e.kind, e.t) for e in events]}"
     matched = {id(e) for a in truth for e in events if a.start <= e.t <= a.start + 4 * HOUR}
-    assert len(matched) == len(events), "events outside the injected anomalies"
+    # A shift that the time-of-day profile (3 days' memory) has not yet learned is still 4-5 scales from
+    # the usual at that hour a day later; in an episode that has not quietened the detector re-arms after
+    # rearm_s and may say so once more, as the same kind.
+    shift = truth[1]
+    again = [e for e in events if e.kind == "level_shift" and 0 <= e.t - shift.start - DAY <= 4 * HOUR]
+    assert len(matched) + len(again) == len(events), "events outside the injected anomalies"
+    assert len(again) <= 1
     kinds = {e.kind for e in events}
     assert {"spike", "level_shift", "stuck"} <= kinds
 
@@ -97,7 +103,8 @@ def test_unknown_encoder_option_raises() -> None:
 
 def test_fast_stream_is_scored_on_block_means_and_still_finds_a_shift() -> None:
     rate = 20.0
-    enc = make_encoder("current", rate)
+    # Each kind reported once per episode, so that the shift after the first step sample is seen too.
+    enc = make_encoder("current", rate, one_event_per_episode=False)
     rng = np.random.default_rng(5)
     events = []
     hours = 30
@@ -110,3 +117,44 @@ def test_fast_stream_is_scored_on_block_means_and_still_finds_a_shift() -> None:
     # The first step sample is a spike to a streaming detector; the shift follows; nothing before it.
     assert "level_shift" in {e.kind for e in events}
     assert all(0 <= e.t - (T0 + 26 * 3600) <= 2 * 3600 for e in events), [(e.kind, e.t) for e in events]
+
+
+def test_one_incident_is_one_event_with_a_score_and_words() -> None:
+    # The same step as above with the default rule: one event for the incident, not a spike and then a shift.
+    enc = make_encoder("temperature", 1 / 60, unit="degC", label="boiler temperature")
+    rng = np.random.default_rng(3)
+    t = T0 + 60.0 * np.arange(3 * 1440)
+    x = 20 + 0.2 * rng.standard_normal(t.size) + np.where(t >= T0 + 2 * 86400 + 3600, 4.0, 0.0)
+    events = []
+    for s in range(0, t.size, 60):
+        events += enc.encode(x[s:s + 60], float(t[s])).events
+    assert len(events) == 1, [(e.kind, e.t) for e in events]
+    ev = events[0].evidence
+    assert ev["score"] >= 1.0 and ev["usual_low"] < 20.5 < ev["value"]
+    assert str(ev["said"]).startswith("boiler temperature 2") and "usual 19" in str(ev["said"]), ev["said"]
+
+
+def test_sensitivity_trades_false_alarms_for_misses() -> None:
+    # A noisy day-periodic stream with one modest spike: the score is the same whatever the sensitivity,
+    # and only the threshold (1 / sensitivity) moves.
+    rng = np.random.default_rng(11)
+    t = T0 + 300.0 * np.arange(10 * 288)
+    x = 50 + 10 * np.sin(2 * np.pi * t / 86400) + 3 * rng.standard_normal(t.size)
+    x[8 * 288] += 25.0
+    outs = {s: AnomalyDetector(DetectorConfig(sample_period_s=300.0, sensitivity=s)).update(t, x) for s in (0.5, 1, 3)}
+    np.testing.assert_allclose(outs[0.5].score, outs[3].score, equal_nan=True)
+    counts = [len(outs[s].events) for s in (0.5, 1, 3)]
+    assert counts == sorted(counts) and counts[0] < counts[-1], counts
+    peak = int(np.nanargmax(outs[1].score))
+    assert peak == 8 * 288 and outs[1].score[peak] >= 1.0
+
+
+def test_profiles_set_the_sensitivity() -> None:
+    from adapters.generic.detector import PROFILE_SENSITIVITY
+
+    for name, value in PROFILE_SENSITIVITY.items():
+        assert DetectorConfig.for_profile(name).sensitivity == value
+    with pytest.raises(ValueError, match="unknown profile"):
+        DetectorConfig.for_profile("paranoid")
+    with pytest.raises(ValueError, match="sensitivity"):
+        DetectorConfig(sensitivity=0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from adapters.generic.detector import PROFILE_SENSITIVITY
 from evaluation.anomalies import detect_events, evaluate, load_csv, match_key
 from agent.cli import main
 from base.errors import TesseraError
@@ -31,20 +32,32 @@ def test_series_without_anomalies_raise_no_event(nab: Path, name: str) -> None:
 @pytest.fixture(scope="module")
 def real(nab: Path) -> dict:
     labels = json.loads((nab / "combined_windows.json").read_text())
-    return evaluate(sorted((nab / "realKnownCause").glob("*.csv")), labels, baseline=True)
+    # The labelled ones: the data folder holds more real series than combined_windows.json has windows for.
+    return evaluate([nab / k for k in sorted(labels) if k.startswith("realKnownCause/")], labels, baseline=True)
 
 
 def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
-    # Measured: 10 of the 11 labelled windows, 0.035 false alarms per day, NAB standard 78.6.
+    # Measured at the standard profile's sensitivity: 10 of the 11 labelled windows, 0.045 false alarms per
+    # day, NAB standard 75.6, low FN 80.7 (before the leave-one-category-out settings, tuned on these
+    # files: 78.6 and 82.7).
     assert real["windows"] == 11
     assert real["detected"] >= 10, real
-    assert real["false_alarms_per_day"] <= 0.05, real
-    assert real["nab"]["standard"] >= 75.0, real["nab"]
-    assert real["nab"]["reward_low_FP_rate"] >= 65.0 and real["nab"]["reward_low_FN_rate"] >= 80.0, real["nab"]
+    assert real["false_alarms_per_day"] <= 0.06, real
+    assert real["nab"]["standard"] >= 74.0, real["nab"]
+    assert real["nab"]["reward_low_FN_rate"] >= 79.0, real["nab"]
     taxi = next(f for f in real["files"] if f["key"].endswith("nyc_taxi.csv"))
     assert taxi["detected"] >= 4, taxi
     ambient = next(f for f in real["files"] if f["key"].endswith("ambient_temperature_system_failure.csv"))
     assert ambient["detected"] == 2, ambient  # the system failure is a week without data: a dropout
+
+
+def test_lower_sensitivity_raises_fewer_alarms(nab: Path, real: dict) -> None:
+    # The one setting that trades false alarms for misses: at 0.8 (the default is 1.25) the same files
+    # give fewer false alarms and the same windows (measured 0.027 against 0.045 a day, 10/11).
+    labels = json.loads((nab / "combined_windows.json").read_text())
+    cautious = evaluate([Path(f["file"]) for f in real["files"]], labels, sensitivity=0.8)
+    assert cautious["false_alarms"] < real["false_alarms"] and cautious["detected"] >= 10, cautious
+    assert PROFILE_SENSITIVITY["standard"] == 1.25
 
 
 def test_held_out_real_series(real: dict) -> None:
@@ -108,3 +121,53 @@ def test_eval_cli_reports_user_mistakes_as_one_line(tmp_path: Path, capsys: pyte
     assert "tessera: error:" in capsys.readouterr().err
     bad.write_text(json.dumps({"other/y.csv": []}))
     assert main(["eval", "anomalies", "--csv", str(csv), "--labels", str(bad)]) == 1
+
+
+def test_eval_cli_scores_published_detectors_beside_tessera(nab: Path, capsys: pytest.CaptureFixture[str],
+                                                             tmp_path: Path) -> None:
+    published = nab / "published_detections.json"
+    if not published.is_file():
+        pytest.skip("published detections not found")
+    csvs = ["realKnownCause/ec2_request_latency_system_failure.csv", "artificialWithAnomaly/art_daily_jumpsup.csv"]
+    args = ["eval", "anomalies", "--labels", str(nab / "combined_windows.json"), "--published", str(published)]
+    args += [a for c in csvs for a in ("--csv", str(nab / c))]
+    assert main(args + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["published"]) >= {"ARTime", "numenta", "contextOSE"}
+    art = out["published"]["ARTime"]
+    assert art["windows"] == out["windows"] == 4 and {f["key"] for f in art["files"]} == set(csvs)
+    assert main(args + ["--profile", "reward_low_FP_rate"]) == 0
+    text = capsys.readouterr().out
+    table = text[text.index("== NAB reward_low_FP_rate per category"):].splitlines()
+    assert "artificialWithAnomaly" in table[1] and "realKnownCause" in table[1] and "overall" in table[1]
+    rows = {line.split()[0]: line for line in table[2:]}
+    assert {"Tessera", "rolling", "ARTime", "numenta", "windowedGaussian"} <= set(rows), table
+    assert main(args + ["--no-baseline"]) == 0
+    assert "rolling 3-sigma" not in capsys.readouterr().out
+    bad = tmp_path / "published.json"
+    bad.write_text(json.dumps({"ARTime": {"threshold": 0.5}}))
+    assert main(args[:4] + ["--csv", str(nab / csvs[0]), "--published", str(bad)]) == 1
+    assert "cannot read published detections" in capsys.readouterr().err
+
+
+def test_leave_one_category_out_chooses_without_the_left_out_category() -> None:
+    from evaluation.anomaly_tuning import leave_one_category_out
+
+    def row(sens: float, scores: dict[str, float], quiet_events: int = 0) -> dict:
+        # One file per category with one window: raw score s normalises to 50 * (s + 1).
+        files = [{"key": f"{c}/f.csv", "windows": 1, "events": 1, "nab_raw": {"standard": [s, -1.0, 1.0]}}
+                 for c, s in scores.items()]
+        files.append({"key": "artificialNoAnomaly/q.csv", "windows": 0, "events": quiet_events,
+                      "nab_raw": {"standard": [0.0, 0.0, 0.0]}})
+        return {"settings": {"sensitivity": sens}, "result": {"files": files}}
+
+    rows = [row(1.0, {"a": 0.8, "b": 0.0, "c": 0.3}),   # best on a
+            row(2.0, {"a": 0.0, "b": 0.6, "c": 0.6}),   # best on b and c
+            row(3.0, {"a": 0.9, "b": 0.9, "c": 0.9}, quiet_events=2)]  # best everywhere, but noisy when quiet
+    loco = leave_one_category_out(rows, ["a", "b", "c"])
+    assert loco["a"]["settings"] == {"sensitivity": 2.0} and loco["a"]["held_out"] == pytest.approx(50.0)
+    assert loco["b"]["settings"] == {"sensitivity": 1.0} and loco["b"]["held_out"] == pytest.approx(50.0)
+    assert loco["all"]["settings"] == {"sensitivity": 2.0}
+    assert loco["c"]["settings"] == {"sensitivity": 1.0} and loco["c"]["held_out"] == pytest.approx(65.0)
+    # Each category scored with its own choice, summed as NAB sums files: raw 0 + 0 + 0.3 over three windows.
+    assert loco["overall_held_out"] == pytest.approx(100 * (0.3 + 3) / 6)

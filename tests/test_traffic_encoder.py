@@ -139,3 +139,22 @@ def test_any_aggregation_interval_from_20_to_60_s(interval_s: float) -> None:
     found = [e for e in events if e.kind == "incident"]
     assert len(found) == 1 and 0 <= found[0].t - incident.start <= 720
     assert all(e.severity is not Severity.CRITICAL for e in events if e.kind != "incident")
+
+
+def test_generic_detector_on_speed_finds_a_frozen_loop() -> None:
+    # Opt-in: the generic streaming detector on the station's speed. A loop that reports one speed for
+    # two hours on the third day is a stuck sensor, said in a technician's words.
+    from adapters.generic import DetectorConfig
+
+    rec = simulate(3 * DAY, T0, seed=1)
+    x = rec.upstream.copy()
+    start = T0 + 2 * DAY + 10 * 3600
+    x[1, (rec.t >= start) & (rec.t < start + 7200)] = 87.0
+    enc = make_encoder("traffic", 1 / INTERVAL, scalar_detector=DetectorConfig())
+    events = [e for s in range(0, x.shape[1], WINDOW) for e in enc.encode(x[:, s:s + WINDOW], float(rec.t[s])).events]
+    stuck = [e for e in events if e.kind == "speed_stuck"]
+    assert len(stuck) == 1 and 0 <= stuck[0].t - start <= 1800, [(e.kind, e.t - start) for e in events]
+    assert str(stuck[0].evidence["said"]).startswith("speed 87 km/h, usual "), stuck[0].evidence
+    # Off by default: the encoder's own events only.
+    _, windows = _run(rec, layout="one")
+    assert not any(e.kind.startswith("speed_") for w in windows for e in w.events)

@@ -14,10 +14,11 @@ square wave, rush hour or a weekend is not an anomaly once learned, while a
 holiday or a failed sensor is. Residuals are clipped at `clip_z` scales before
 they update a baseline so that one spike does not teach the baseline its shape.
 
-Events (kind, severity, time, evidence), each kind at most once per episode (an
-episode ends after `quiet_s` without anomalous samples, so a shift that the
-baselines take days to learn stays one event) or per `rearm_s` in an episode
-that never quietens:
+Events (kind, severity, time, evidence): one deviation of the value (spike, level
+shift or new extreme) and each sensor fault (stuck, noise burst) at most once per
+episode (an episode ends after `quiet_s` without anomalous samples, so a shift
+that the baselines take days to learn stays one event) or per `rearm_s` in an
+episode that never quietens; `one_event_per_episode=False` raises each kind once:
 
 - `spike`: one sample with |z| >= `z_spike` and `novelty` times beyond the largest
   residual of recent days (half-life `peak_memory_s`): heavy tails and spikes that
@@ -32,10 +33,21 @@ that never quietens:
   for `noise_persist_s`;
 - `dropout`: the first sample after `dropout_s` or more without any (a sensor,
   link or process that failed and came back), raised on that sample;
-- `out_of_range`: values beyond the envelope of everything seen (highest and
-  lowest, relaxing towards the level with half-life `range_memory_s`) by
-  `range_margin` level scales, for about `shift_persist_s`: a slow excursion
-  (a failing cooler) that the level baseline follows but nothing before matched.
+- `out_of_range`: a new extreme, one sample beyond the extremes of everything seen
+  (relaxing towards the level with half-life `range_memory_s`) by `record_share`
+  of their span (the novelty that NAB's best detectors reward: a value this
+  stream has never shown); or values beyond the envelope by `range_margin` level
+  scales for about `shift_persist_s`: a slow excursion (a failing cooler) that the
+  level baseline follows but nothing before matched.
+
+The continuous anomaly score of a sample (`DetectorOutput.score`) is how far it
+has gone towards the spike, level-shift and new-extreme rules: the largest of
+|z| / `z_spike` (and, once spikes have been seen, the residual over `novelty`
+times the largest recent one), |mean z| / `z_shift`, the CUSUM over `cusum_h` and
+the new-extreme share over `record_share`; 1 is at a threshold. The event rule
+fires at `1 / sensitivity`: `sensitivity` is the one setting that trades false
+alarms (lower) for misses (higher), and `PROFILE_SENSITIVITY` holds the value
+chosen for each NAB profile by leave-one-category-out (`evaluation.anomaly_tuning`).
 
 Severity grows with magnitude and persistence: CRITICAL from `z_critical`, or when
 the anomaly has lasted `critical_persist_s`; otherwise WARNING. No event is raised
@@ -55,6 +67,29 @@ _DAY = 86400.0
 _WEEK = 7 * _DAY
 # 1970-01-01 was a Thursday: shift so that day 0 of the week is Monday.
 _EPOCH_WEEKDAY = 3
+# The baselines in the order _score offers them, as an event's evidence names them, and in a technician's words.
+_BASELINE_NAMES = ("level", "time_of_day", "day_of_week")
+# Kinds that tell of one deviation of the value: one event for all of them per episode.
+_DEVIATIONS = frozenset({"spike", "level_shift", "out_of_range"})
+_USUAL_WHEN = {"time_of_day": "at this hour", "day_of_week": "at this hour on this weekday", "level": "lately"}
+
+
+def in_words(event: Event, label: str, unit: str = "") -> str | None:
+    """How unusual an event's value is, as a technician reads it: 'speed 12 km/h, usual 55-70 at this hour'."""
+    ev = event.evidence
+    unit = f" {unit}" if unit else ""
+    if event.kind.endswith("dropout") and "gap_s" in ev:
+        return f"{label} silent for {float(ev['gap_s']) / 3600:.3g} h, back at {float(ev['value']):.4g}{unit}"
+    if "usual_low" not in ev:
+        return None
+    when = _USUAL_WHEN.get(str(ev.get("baseline")), "lately")
+    return f"{label} {float(ev['value']):.4g}{unit}, usual {float(ev['usual_low']):.4g}-{float(ev['usual_high']):.4g} {when}"
+
+
+# Event threshold (as a sensitivity: the score threshold is its inverse) per NAB application profile,
+# chosen by leave-one-category-out on the real NAB series (docs/adapters/generic.md, "Measured").
+# On those categories the same value won for all three profiles (grid 0.8 to 1.75).
+PROFILE_SENSITIVITY = {"standard": 1.25, "reward_low_FP_rate": 1.25, "reward_low_FN_rate": 1.25}
 
 
 @dataclass(slots=True, frozen=True)
@@ -71,7 +106,7 @@ class DetectorConfig:
     clip_z: float = 3.0  # residuals beyond this many scales update a baseline as if at the limit
     z_spike: float = 9.0  # one sample this far from every baseline is a spike...
     peak_memory_s: float = 7 * _DAY  # ...and `novelty` times beyond the largest residual (decaying with this half-life)
-    novelty: float = 1.5
+    novelty: float = 3.0
     z_shift: float = 5.0  # sustained deviation this far is a level shift
     shift_persist_s: float = 3600.0  # about how long a deviation must last to be a level shift
     cusum_k: float = 2.5  # Page's CUSUM on z: drift allowance per sample (z units)...
@@ -79,8 +114,8 @@ class DetectorConfig:
     z_critical: float = 20.0  # magnitude that makes an event critical
     critical_persist_s: float = 6 * 3600.0  # persistence that makes an event critical
     quiet_s: float = 6 * 3600.0  # an episode ends after this long without anomalous samples
-    rearm_s: float = _DAY  # within an episode, a kind may be raised again after this long
-    accept_s: float = _DAY  # after a level shift, baselines learn the new level unclipped this long
+    rearm_s: float = _DAY  # within an episode that never quietens, an event may be raised again after this long
+    accept_s: float = 3 * _DAY  # after a level shift, baselines learn the new level unclipped this long (the profiles' memory)
     stuck_min_samples: int = 6  # never call a run of fewer repeated samples stuck
     stuck_false_rate: float = 1e-4  # accepted chance that a normal run of repeats looks stuck
     stuck_z: float = 2.0  # a sensor that often repeats is stuck only this far from the baseline
@@ -90,16 +125,21 @@ class DetectorConfig:
     noise_persist_s: float = 1800.0  # how long the excess variation must last
     dropout_s: float = 12 * 3600.0  # no finite sample for this long is a dropout (0: never)
     relative_floor: float = 0.02  # a profile never claims a scale below this share of the level's
+    record_share: float = 0.2  # beyond the extremes of everything seen by this share of their span: a new extreme (0: off)
+    noise_min_samples: int = 8  # a noise burst needs at least this many samples of excess variation
+    one_event_per_episode: bool = True  # one spike, level shift or new extreme per episode; False: each kind once
+    sensitivity: float = PROFILE_SENSITIVITY["standard"]  # events fire at score 1 / sensitivity: higher, fewer misses; lower, fewer false alarms
 
     def __post_init__(self) -> None:
         positive = ("sample_period_s", "peak_memory_s", "range_memory_s", "range_margin", "level_memory_s",
                     "profile_bin_s", "profile_memory_days", "scale_memory_s", "model_slack", "novelty", "stuck_z",
-                    "clip_z", "z_spike", "z_shift", "cusum_k", "cusum_h", "z_critical", "quiet_s", "rearm_s", "noise_ratio")
+                    "clip_z", "z_spike", "z_shift", "cusum_k", "cusum_h", "z_critical", "quiet_s", "rearm_s", "noise_ratio",
+                    "sensitivity")
         for name in positive:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("warmup_s", "dropout_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
+        for name in ("record_share", "warmup_s", "dropout_s", "accept_s", "shift_persist_s", "critical_persist_s", "noise_persist_s", "relative_floor"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
@@ -107,10 +147,19 @@ class DetectorConfig:
             raise ValueError(f"model_slack must be at least 1, got {self.model_slack}")
         if self.z_spike < self.z_shift:
             raise ValueError(f"z_spike ({self.z_spike}) must not be below z_shift ({self.z_shift})")
+        if self.noise_min_samples < 1:
+            raise ValueError(f"noise_min_samples must be at least 1, got {self.noise_min_samples}")
         if self.stuck_min_samples < 2:
             raise ValueError(f"stuck_min_samples must be at least 2, got {self.stuck_min_samples}")
         if not 0 < self.stuck_false_rate < 1:
             raise ValueError(f"stuck_false_rate must lie in (0, 1), got {self.stuck_false_rate}")
+
+    @classmethod
+    def for_profile(cls, profile: str, **settings: float) -> "DetectorConfig":
+        """Settings with the sensitivity chosen for a NAB profile (standard, reward_low_FP_rate, reward_low_FN_rate)."""
+        if profile not in PROFILE_SENSITIVITY:
+            raise ValueError(f"unknown profile {profile!r}: choose one of {', '.join(PROFILE_SENSITIVITY)}")
+        return cls(**{"sensitivity": PROFILE_SENSITIVITY[profile], **settings})
 
     def samples(self, seconds: float) -> int:
         """A duration in whole samples, at least one."""
@@ -122,6 +171,7 @@ class DetectorOutput:
     """Per-sample scores of one batch and the events raised in it."""
 
     z: np.ndarray  # robust z-score per sample (NaN during warm-up or for missing samples)
+    score: np.ndarray  # anomaly score per sample: 1 at a spike, shift or new-extreme threshold (NaN where z is)
     expected: np.ndarray  # the baseline's expectation per sample (NaN where none yet)
     scale: float  # the scale of the best baseline after the batch
     warming_up: bool  # True while events are still suppressed
@@ -204,7 +254,8 @@ class AnomalyDetector:
         self._alpha_shift = 1.0 / self._shift_n
         self._range_decay = math.exp(-math.log(2) * c.sample_period_s / c.range_memory_s)
         self._peak_decay = math.exp(-math.log(2) * c.sample_period_s / c.peak_memory_s)
-        self._noise_n = c.samples(c.noise_persist_s)
+        # A burst is a share of recent steps: too few samples (hourly data) make one big step a "burst".
+        self._noise_n = max(c.noise_min_samples, c.samples(c.noise_persist_s))
         self._quiet_n = c.samples(c.quiet_s)
         self._critical_n = c.samples(c.critical_persist_s)
         self.reset()
@@ -234,6 +285,8 @@ class AnomalyDetector:
         self._cusum_hi = 0.0  # Page's two-sided CUSUM of clipped z beyond the drift allowance
         self._cusum_lo = 0.0
         self._hi = -math.inf  # envelope of values seen, relaxing towards the level
+        self._rec_hi = -math.inf  # extremes of every value seen, relaxing like the envelope but always widened
+        self._rec_lo = math.inf
         self._lo = math.inf
         self._beyond = 0.0  # recent share of samples beyond the envelope
         self._noise_run = 0
@@ -241,6 +294,9 @@ class AnomalyDetector:
         self._quiet = 0
         self._in_episode = False
         self._raised: dict[str, float] = {}  # kinds raised in the current episode, and when
+        self._explained_by = "level"  # the baseline that explained the last sample, and its scale
+        self._explained_scale = math.nan
+        self._last_score = 0.0
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -251,7 +307,9 @@ class AnomalyDetector:
         return tod, dow * self._n_bins + tod, hour
 
     def _score(self, t: float, x: float, tod: int, wk: int, hour: int) -> tuple[float, float, float]:
-        """(z, expected, best scale) for x under the baselines that may vote; NaN z if none."""
+        """(z, expected, best scale) for x under the baselines that may vote; NaN z if none.
+
+        Also keeps which baseline explained the sample and its scale, for the event's words."""
         c = self.config
         lv = self._level
         # A quantized sensor has half a step of rounding error: no scale below that.
@@ -271,9 +329,10 @@ class AnomalyDetector:
                 self._peak = 0.0
             self._voters, self._voters_scale = len(cands), best
         z, expected = math.inf, math.nan
-        for s, r in cands:
+        for i, (s, r) in enumerate(cands):
             if s <= c.model_slack * best and abs(r / s) < abs(z):
                 z, expected = r / s, x - r
+                self._explained_by, self._explained_scale = _BASELINE_NAMES[i], s
         return z, expected, best
 
     def _learn(self, t: float, x: float, tod: int, wk: int, hour: int) -> None:
@@ -295,6 +354,7 @@ class AnomalyDetector:
             raise ValueError(f"t and x must have the same length, got {t.size} and {x.size}")
         c = self.config
         z_out = np.full(x.size, np.nan)
+        score_out = np.full(x.size, np.nan)
         exp_out = np.full(x.size, np.nan)
         events: list[Event] = []
         best = math.nan
@@ -315,17 +375,18 @@ class AnomalyDetector:
                 best = scale
             facts = self._step_shape(xi)
             facts["beyond"] = self._envelope(xi)
-            facts["novel"] = abs(xi - expected) > c.novelty * self._peak if math.isfinite(expected) else False
+            facts["record"] = self._record(xi)
             if ti - self._t_first >= c.warmup_s and math.isfinite(z):
                 z_out[i], exp_out[i] = z, expected
                 ev = self._episode(ti, xi, z, expected, facts)
+                score_out[i] = self._last_score
                 if ev is not None:
                     events.append(ev)
             self._learn(ti, xi, tod, wk, hour)
             if math.isfinite(expected) and math.isfinite(z_out[i]):
                 self._peak = max(self._peak * self._peak_decay, abs(xi - expected))
         warming = self._t_first is None or (t.size > 0 and t[-1] - self._t_first < c.warmup_s)
-        return DetectorOutput(z=z_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
+        return DetectorOutput(z=z_out, score=score_out, expected=exp_out, scale=best, warming_up=bool(warming), events=events)
 
     def _step_shape(self, x: float) -> dict[str, float]:
         """Update the repeat and variation statistics; return the stuck/noise facts of this sample."""
@@ -351,6 +412,19 @@ class AnomalyDetector:
             facts["burst"] = self._burst
         self._last_x = x
         return facts
+
+    def _record(self, x: float) -> float:
+        """How far x goes beyond the extremes seen, in shares of their span (0 inside); then widen them."""
+        lv = self._level
+        out = 0.0
+        if lv.n >= self._min_votes and self._rec_hi > self._rec_lo:
+            span = self._rec_hi - self._rec_lo
+            out = max(x - self._rec_hi, self._rec_lo - x, 0.0) / span
+        if lv.count[0]:
+            m = lv.mean[0]
+            self._rec_hi = max(x, m + (self._rec_hi - m) * self._range_decay) if math.isfinite(self._rec_hi) else x
+            self._rec_lo = min(x, m + (self._rec_lo - m) * self._range_decay) if math.isfinite(self._rec_lo) else x
+        return out
 
     def _envelope(self, x: float) -> float:
         """Share of recent samples beyond the learned envelope, then widen the envelope with x."""
@@ -387,7 +461,14 @@ class AnomalyDetector:
         if t < self._accept_until:
             # A reported shift is news no more while the baselines learn it: no evidence piles up meanwhile.
             self._cusum_hi = self._cusum_lo = 0.0
-        cusum = max(self._cusum_hi, self._cusum_lo) >= c.cusum_h
+        spike_score = az / c.z_spike
+        if self._peak > 0 and math.isfinite(expected):
+            # Spikes that recur at one height are this stream's normal: it must also outgrow the largest recent one.
+            spike_score = min(spike_score, abs(x - expected) / (c.novelty * self._peak))
+        shift_score = max(abs(self._zbar) / c.z_shift, max(self._cusum_hi, self._cusum_lo) / c.cusum_h)
+        record_score = facts.get("record", 0.0) / c.record_share if c.record_share > 0 else 0.0
+        self._last_score = max(spike_score, shift_score, record_score)
+        threshold = 1.0 / c.sensitivity
         burst = facts.get("burst", 0.0)
         self._noise_run = self._noise_run + 1 if burst >= 0.5 else 0
         run = int(facts.get("run", 0))
@@ -398,10 +479,12 @@ class AnomalyDetector:
         if stuck and self._repeat_rate >= 0.01 and az < c.stuck_z:
             stuck = False
         kind = None
-        if az >= c.z_spike and facts.get("novel", True):
+        if spike_score >= threshold:
             kind = "spike"
-        elif abs(self._zbar) >= c.z_shift or cusum:
+        elif shift_score >= threshold:
             kind = "level_shift"
+        elif record_score >= threshold:
+            kind = "out_of_range"
         elif stuck:
             kind = "stuck"
         elif self._noise_run >= self._noise_n:
@@ -418,12 +501,23 @@ class AnomalyDetector:
             if self._quiet >= self._quiet_n:
                 self._in_episode, self._anomalous_run = False, 0
                 self._raised.clear()
-        # An episode that never quietens (a spiky stream) must not silence a kind for good.
-        if kind is None or t - self._raised.get(kind, -math.inf) < c.rearm_s:
+        # One incident is one event: the spike, shift and new extreme of one incident come within minutes of
+        # each other, and each later one would be a false alarm to whoever reads them. A sensor fault (stuck,
+        # noise burst) is another incident, raised once per episode on its own. An episode that
+        # never quietens (a spiky stream) must not silence the detector for good: it re-arms after rearm_s.
+        key = "deviation" if c.one_event_per_episode and kind in _DEVIATIONS else kind
+        if kind is None or t - self._raised.get(key, -math.inf) < c.rearm_s:
             return None
-        self._raised[kind] = t
+        self._raised[key] = t
         critical = az >= c.z_critical or self._anomalous_run >= self._critical_n
-        evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z}
+        evidence: dict[str, float | int | str] = {"value": x, "expected": expected, "z": z,
+                                                  "score": round(self._last_score, 2)}
+        if math.isfinite(self._explained_scale) and math.isfinite(expected):
+            # What the baseline that explained the stream best calls usual: its expectation +- 2 of its scales
+            # (a mean absolute residual), the range a technician compares the value with.
+            evidence["usual_low"] = expected - 2 * self._explained_scale
+            evidence["usual_high"] = expected + 2 * self._explained_scale
+            evidence["baseline"] = self._explained_by
         if kind == "stuck":
             evidence["repeats"] = run
         elif kind == "noise_burst":

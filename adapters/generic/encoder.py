@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from adapters.base import Event, TokenizedWindow
-from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorOutput
+from adapters.generic.detector import AnomalyDetector, DetectorConfig, DetectorOutput, in_words
 from adapters.generic.tokenizer import MeanScaleTokenizer, TokenizerConfig
 from adapters.quality import assess
 
@@ -117,6 +117,10 @@ class GenericEncoder:
         for kind in dict.fromkeys(e.kind for e in det.events):
             tokens.append(f"<gen:anomaly:{kind}>")
         emb = self._embedding(x, tok.scale, feats, len(det.events), det.warming_up)
+        for event in det.events:
+            words = in_words(event, c.label, c.unit)
+            if words:
+                event.evidence["said"] = words
         summary = self._summary(feats, level, trend, q_tokens, det.events)
         return TokenizedWindow(
             modality="generic", vocab_version=VOCAB_VERSION, t0=float(t0), duration_s=float(duration),
@@ -141,6 +145,7 @@ class GenericEncoder:
         # Back to one score per sample, so that features and tokens read the same arrays either way.
         out.z = np.repeat(out.z, b)[: x.size]
         out.expected = np.repeat(out.expected, b)[: x.size]
+        out.score = np.repeat(out.score, b)[: x.size]
         return out
 
     def _features(self, x: np.ndarray, finite: np.ndarray, t: np.ndarray, z: np.ndarray,
@@ -230,7 +235,9 @@ class GenericEncoder:
             head += f"; quality {'/'.join(problems)}"
         if events:
             worst = max(events, key=lambda e: e.severity)
-            head += f"; {len(events)} event(s), worst {worst.kind} {worst.severity.name.lower()} z={float(worst.evidence.get('z', 0.0)):.3g}"
+            head += f"; {len(events)} event(s), worst {worst.kind} {worst.severity.name.lower()}"
+            said = worst.evidence.get("said")
+            head += f": {said}" if said else f" z={float(worst.evidence.get('z', 0.0)):.3g}"
         limit = 4 * SUMMARY_TOKEN_BUDGET
         return head if len(head) <= limit else head[: limit - 1] + "…"
 

@@ -23,7 +23,13 @@ Events: `incident` (CRITICAL, on confirmation by the California #7 logic),
 usual at this time of day, nor a breakdown of near-capacity flow, has lasted
 `nonrecurrent_s` unbroken; INFO at onset while the baseline is still learning;
 recurrent congestion raises none) and `congestion_clearance` (INFO, after a
-reported onset). With one station, non-recurrent congestion also sets
+reported onset). The generic encoder's streaming detector (`adapters.generic.detector`)
+watches the station's speed (its flow in the counts-only layout) for what the
+congestion rules do not name: `speed_spike`, `speed_level_shift`, `speed_out_of_range`,
+`speed_stuck` (a frozen loop), `speed_dropout`... (`flow_...` for counts), each with
+the detector's evidence and `said`, e.g. "speed 12 km/h, usual 55-70 at this hour".
+It is off by default (`scalar_detector=DetectorConfig()` turns it on): until its
+time-of-day profile has a day behind it, a rush hour is news to it. With one station, non-recurrent congestion also sets
 `<traffic:incident:suspected>`. Congestion itself needs `onset_s` (3 min) of slow or
 dense intervals, longer than a stop-and-go wave takes to pass.
 """
@@ -31,11 +37,12 @@ dense intervals, longer than a stop-and-go wave takes to pass.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from adapters.base import Event, Severity, TokenizedWindow
+from adapters.generic.detector import AnomalyDetector, DetectorConfig, in_words
 from adapters.quality import assess, fill_gaps
 from adapters.traffic.baseline import Expected, TimeOfDayBaseline
 from adapters.traffic.incident import CaliforniaConfig, CaliforniaDetector, IncidentState
@@ -79,6 +86,8 @@ class TrafficConfig:
     baseline_bin_s: float = 900.0
     baseline_memory_days: float = 7.0
     california: CaliforniaConfig = field(default_factory=CaliforniaConfig)
+    # Opt-in: the generic streaming detector on speed (flow when counts only); sample_period_s is set from sample_rate.
+    scalar_detector: DetectorConfig | None = None
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.sample_rate) and self.sample_rate > 0):
@@ -134,6 +143,8 @@ class TrafficEncoder:
         c = self.config
         self.baseline = TimeOfDayBaseline(self.interval_s, c.baseline_bin_s, c.baseline_memory_days)
         self.california = CaliforniaDetector(c.california, self.interval_s)
+        self.scalar = (AnomalyDetector(replace(c.scalar_detector, sample_period_s=self.interval_s))
+                       if c.scalar_detector is not None else None)
         self._congested = False
         self._reported_onset = False
         self._run = 0  # consecutive intervals against the current congestion state
@@ -225,9 +236,25 @@ class TrafficEncoder:
             # Incidents and their queues must not teach the baseline what is usual.
             if self.california.state is IncidentState.FREE and not (self._congested and not recurrent and expected):
                 self.baseline.learn(ti, float(up.flow[i]), spd, occ)
+        events += self._scalar_events(t, up)
         if down is None and nonrecurrent_any and expected is not None:
             incident_state = IncidentState.TENTATIVE
         return self._window(t0, n, up, down, events, incident_state, recurrent_any, nonrecurrent_any, expected)
+
+    def _scalar_events(self, t: np.ndarray, up: _Station) -> list[Event]:
+        """The generic detector's events on the station's speed (flow without speeds), named after it."""
+        if self.scalar is None:
+            return []
+        measured = "speed" if np.isfinite(up.speed).any() else "flow"
+        values = up.speed if measured == "speed" else up.flow
+        events = []
+        for ev in self.scalar.update(t, values).events:
+            named = Event(f"{measured}_{ev.kind}", ev.severity, ev.t, dict(ev.evidence))
+            words = in_words(named, measured, "km/h" if measured == "speed" else "veh/h/ln")
+            if words:
+                named.evidence["said"] = words
+            events.append(named)
+        return events
 
     def _recurrent(self, expected: Expected | None, speed: float, occ: float) -> bool:
         """Congestion is recurrent when this time of day is usually congested or about this slow."""
