@@ -249,7 +249,7 @@ def test_targets_resolve_to_entities():
 
 
 def test_every_labelled_call_succeeds_on_the_example_home():
-    h = home()
+    h = home().model_copy(deep=True)  # a command leaves its device in the state it sets: the shared home stays as written
     sent: list[tuple] = []
     ctx = tools.ToolContext(publish=lambda *a: sent.append(a), site="home", home=h)
     for line in lines():

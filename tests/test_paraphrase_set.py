@@ -223,7 +223,7 @@ def test_targets_resolve_to_entities(pset):
 
 
 def test_every_labelled_call_succeeds_on_the_example_home(pset):
-    h = home()
+    h = home().model_copy(deep=True)  # a command leaves its device in the state it sets: the shared home stays as written
     ctx = tools.ToolContext(publish=lambda *a: None, site="home", home=h)
     for line in pset.lines():
         if line["tool"] in NO_ARGS_TOOLS:

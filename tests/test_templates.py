@@ -83,9 +83,15 @@ def test_plan_jsonl_reads_text_and_requests_with_a_context() -> None:
     plain, placed = (json.loads(line) for line in proc.stdout.splitlines())
     assert placed["tool"] == "HassTurnOn" and placed["args"] == {"area": "Kitchen", "domain": "light"} and placed["route"] == "fast"
     assert plain["args"].get("area") != "Kitchen"
+    # A bad line gets an error object in its place; the lines after it are answered; the exit code says one failed.
+    batch = ('{"text": "turn on the lights", "context": {"area": "Attic"}}\n{"text": \n'
+             + json.dumps({"text": "turn off the chandelier", "context": {"area": "Kitchen", "domain": "light", "device_class": "x"}}) + "\n")
     bad = subprocess.run([sys.executable, "-m", "agent.cli", "plan", "--home", str(REPO / "examples" / "home.yaml"), "--jsonl"],
-                         input='{"text": "turn on the lights", "context": {"area": "Attic"}}\n', capture_output=True, text=True, timeout=180)
-    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "line 1" in bad.stderr and "Attic" in bad.stderr
+                         input=batch, capture_output=True, text=True, timeout=180)
+    attic, broken, answered = (json.loads(line) for line in bad.stdout.splitlines())
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    assert attic["line"] == 1 and "Attic" in attic["error"] and broken["line"] == 2 and "not a request" in broken["error"]
+    assert answered["tool"] == "HassTurnOff" and answered["args"]["name"] == "Chandelier"  # unknown context keys are ignored
 
 
 NEWER_INTENTS = ("HassBroadcast", "HassRespond", "HassClimateSetFanMode", "HassFanSetSpeed", "HassLawnMowerStartMowing", "HassLawnMowerDock",

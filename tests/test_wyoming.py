@@ -104,11 +104,11 @@ def test_home_assistant_handles_and_recognises_through_the_hub(broker: EmbeddedB
         [program] = info.handle
         assert program.installed and program.supports_home_control and program.models[0].languages == ["en"] and not info.intent
 
-        # "What is the capital of France" is not for a hub: the model guesses, under the threshold: declined, nothing sent.
+        # "What is the capital of France" is not for a hub: the intent model says so, declined, nothing sent.
         audited = len(hub.runtime.guard.audit.last(100))
         declined = ask(port, Transcript("what is the capital of France", language="en", context={"conversation_id": "c1"}))
         assert NotHandled.is_type(declined.type), declined
-        assert "not sure" in NotHandled.from_event(declined).text
+        assert "not something I can do" in NotHandled.from_event(declined).text
         assert lamp.state["state"] == "OFF" and not _drain(seen) and len(hub.runtime.guard.audit.last(100)) == audited
 
         # Said to a satellite: carried out by the hub, answered as Home Assistant answers, and the lamp is on.
@@ -118,7 +118,7 @@ def test_home_assistant_handles_and_recognises_through_the_hub(broker: EmbeddedB
         assert ("tessera/home/garden-lamp/state", json.dumps(lamp.state)) in _drain(seen, until=lambda m: m[0].endswith("/state") and '"ON"' in m[1])
         assert lamp.state["state"] == "ON"
         [record] = hub.runtime.guard.audit.last(1)
-        assert (record.tool, record.arguments, record.route, record.ok) == ("HassTurnOn", {"name": "Garden Lamp"}, "fast", True)
+        assert (record.tool, record.arguments, record.route, record.ok) == ("HassTurnOn", {"name": "Garden Lamp", "domain": "light"}, "fast", True)
 
         other = ask(port, Transcript("schalte das Licht ein", language="de"))
         assert NotHandled.is_type(other.type) and "in en here" in NotHandled.from_event(other).text
@@ -136,7 +136,7 @@ def test_home_assistant_handles_and_recognises_through_the_hub(broker: EmbeddedB
         intent_server = WyomingServer(hub.service, intent_settings, hub.metrics).start()
         assert Info.from_event(ask(intent_port, Describe())).intent[0].models[0].languages == ["en"]
         off = Intent.from_event(ask(intent_port, Transcript("turn off the garden lamp", language="en")))
-        assert off.name == "HassTurnOff" and {e.name: e.value for e in off.entities} == {"name": "Garden Lamp"}
+        assert off.name == "HassTurnOff" and {e.name: e.value for e in off.entities} == {"name": "Garden Lamp", "domain": "light"}
         time.sleep(0.5)
         assert lamp.state["state"] == "ON" and not _drain(seen)
         assert hub.metrics.value("wyoming_requests_total", program="handle", outcome="handled") == 1
