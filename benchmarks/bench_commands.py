@@ -15,6 +15,7 @@ template matches (what the model path adds).
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from agent.decide.cascade import CascadeSetup, CommandCascade
@@ -42,7 +43,7 @@ def run(quick: bool) -> list[Measurement]:
     if quick:
         paraphrases, calibration_items = paraphrases[:30], calibration_items[:60]
     backend = LlamaCppBackend(LlmSettings())
-    models = intent_model_store(Path("/tmp") / "tessera-bench-commands")
+    models = intent_model_store(Path(tempfile.mkdtemp(prefix="tessera-bench-commands-")))
     local = CommandPlanner(home, backend, intent_models=models)
     cal, _ = calibrate_planner(local.plan, local, calibration_items, "en", 2 if quick else 5, "isotonic", TARGET_ESCALATION)
     templates = TemplateMatcher(home)

@@ -18,6 +18,7 @@ import random
 import statistics
 import time
 from collections import defaultdict
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -66,7 +67,7 @@ def run(quick: bool) -> list[Measurement]:
     sample = _per_group(requests, 8 if quick else LOCAL_PER_GROUP)
     if quick:
         requests = sample
-    store = intent_model_store(Path("/tmp") / "tessera-bench-nlu")
+    store = intent_model_store(Path(tempfile.mkdtemp(prefix="tessera-bench-nlu-")))
     calibration = load_calibration(SHIPPED_CALIBRATION) if SHIPPED_CALIBRATION.exists() else None
     routes = [("templates", CommandPlanner(home, None), requests),
               ("intent", CommandPlanner(home, None, intent_models=store), requests),

@@ -29,6 +29,7 @@ import pickle
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -93,23 +94,30 @@ def training_set(language: str, reviewed: Iterable[tuple[str, str]] = (), corpus
     what the devices are called (slot extraction resolves the names), and a model that does not depend on the home is
     fitted once per language and reused by every hub and restart (`IntentModelStore` caches it).
     """
-    from agent.decide.conformance import TemplateSampler, generated_home
-    from agent.decide.templates import TemplateMatcher
     from tools.intents import HOME_INTENTS
 
-    data = TrainingSet()
-    for row in load_training_file(corpus_file):
-        if row["language"] == language.split("-")[0]:
-            data.add(row["text"], row["intent"], row["source"])
-    # A language without a real corpus learns its phrasing from the templates: more of them.
-    per_intent = TEMPLATE_SAMPLES if any(source.startswith(REAL_CORPORA) for source in data.sources) else TEMPLATE_SAMPLES_ALONE
-    templates = TemplateMatcher(generated_home(TEMPLATE_HOME_SEED), language)
-    for sample in TemplateSampler(templates, seed=TEMPLATE_HOME_SEED).samples(per_intent, area=None, intents=HOME_INTENTS):
-        data.add(sample.text, sample.tool, "templates")
+    base = _shipped_and_template_rows(language.split("-")[0], corpus_file)
+    data = TrainingSet([r[0] for r in base], [r[1] for r in base], [r[2] for r in base], [1.0] * len(base))
     for text, intent in reviewed:
         if intent in HOME_INTENTS or intent == OUT_OF_SCOPE:
             data.add(text, intent, "review", REVIEW_WEIGHT)
     return data
+
+
+@lru_cache(maxsize=8)
+def _shipped_and_template_rows(language: str, corpus_file: Path) -> tuple[tuple[str, str, str], ...]:
+    # Read and expanded once per process: every planner built (a restart of the cascade, a test) asks for the same rows.
+    from agent.decide.conformance import TemplateSampler, generated_home
+    from agent.decide.templates import TemplateMatcher
+    from tools.intents import HOME_INTENTS
+
+    rows = [(row["text"], row["intent"], row["source"]) for row in load_training_file(corpus_file) if row["language"] == language]
+    # A language without a real corpus learns its phrasing from the templates: more of them.
+    per_intent = TEMPLATE_SAMPLES if any(source.startswith(REAL_CORPORA) for _, _, source in rows) else TEMPLATE_SAMPLES_ALONE
+    templates = TemplateMatcher(generated_home(TEMPLATE_HOME_SEED), language)
+    rows += [(s.text, s.tool, "templates")
+             for s in TemplateSampler(templates, seed=TEMPLATE_HOME_SEED).samples(per_intent, area=None, intents=HOME_INTENTS)]
+    return tuple(rows)
 
 
 class EmbeddingCache:

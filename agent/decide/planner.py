@@ -109,6 +109,9 @@ class CommandPlanner:
         self._lines = {t.name: f"- {t.name}: {t.description}" for t in self.intents}
         self.system = SYSTEM.format(tools="\n".join(self._lines[name] for name in MODEL_INTENTS))
         self._index_home()
+        if self.intent_models is not None and self.intent_models.model is None:
+            # Not in _index_home: the model does not depend on the home. Seconds the first time, then from the cache.
+            self.intent_models.train(self.intent_training_set())
 
     def _index_home(self) -> None:
         # Built from the registry; rebuilt when devices come or go (MQTT discovery).
@@ -124,8 +127,6 @@ class CommandPlanner:
         extra = self._template_examples(MODEL_EVIDENCE_INTENTS) if self._given_examples is None else []
         self.evidence_static = {e.tool: e for e in reversed(extra)}
         self.evidence_examples = [e for e in extra if self.evidence_static.get(e.tool) is not e]
-        if self.intent_models is not None and self.intent_models.model is None:
-            self.intent_models.train(self.intent_training_set())  # seconds the first time, then from the cache
 
     def intent_training_set(self) -> TrainingSet:
         """What the intent model learns from: the corpora and template sentences of the hub's language, and the reviews."""
