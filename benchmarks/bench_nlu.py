@@ -4,7 +4,9 @@ Every sentence of the seeded held-aside fifth (agent/decide/corpora.py; never tr
 on the example home plus a robot vacuum, a weather entity and two to-do lists, spoken in the living
 room (as a satellite there would send it). Scored on the tool alone, as the corpora give no slot
 values for this home:
-- hub requests (every corpus intent mapped to a hub intent): the planned tool is the mapped one;
+- hub requests (every corpus intent mapped to a hub intent): the planned tool is the mapped one (strict), or one
+  Home Assistant itself gives for such a sentence (`corpora.ALSO_RIGHT`: "add eggs to my shopping list" is
+  HassShoppingListAddItem);
 - requests not for the hub: the share that would actuate anything (a tool that changes the home, a
   target that resolves, at calibrated P(correct) >= hub.act_threshold), and the share that picked such
   a tool at all;
@@ -108,21 +110,23 @@ def _rows(route: str, outcomes: list[tuple[Request, Plan, float]], calibration: 
     act_at = HubSettings().act_threshold
     hub = [(r, p) for r, p, _ in outcomes if r.intent != OUT_OF_SCOPE]
     other = [(r, p) for r, p, _ in outcomes if r.intent == OUT_OF_SCOPE]
-    right = sum(p.tool == r.intent for r, p in hub)
+    strict = sum(p.tool == r.intent for r, p in hub)
+    right = sum(r.right(p.tool) for r, p in hub)
     picked = sum(_changes_home(p) for _, p in other)
     acts = sum(_changes_home(p) and _confidence(p, calibration) >= act_at for _, p in other)
-    wrong_sure = sum(p.tool != r.intent and _confidence(p, calibration) >= 0.9 for r, p, _ in outcomes)
+    wrong_sure = sum(not r.right(p.tool) and _confidence(p, calibration) >= 0.9 for r, p, _ in outcomes)
     with_model = [s for _, p, s in outcomes if p.completion is not None]
     without = sorted(s for _, p, s in outcomes if p.completion is None) or [0.0]
     latencies = sorted(s for *_, s in outcomes)
     groups: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r, p in hub:
-        groups[r.corpus_intent][0] += p.tool == r.intent
+        groups[r.corpus_intent][0] += r.right(p.tool)
         groups[r.corpus_intent][1] += 1
     name = f"nlu.held_aside.{route}"
     kind = "calibrated" if calibration is not None else "raw"
     return [
-        Measurement(f"{name}.hub_tool_right", right / max(len(hub), 1), "ratio", f"{right} of {len(hub)} hub requests get the mapped tool",
+        Measurement(f"{name}.hub_tool_right", right / max(len(hub), 1), "ratio",
+                    f"{right} of {len(hub)} hub requests get a right tool; {strict} ({strict / max(len(hub), 1):.1%}) the mapped one",
                     extra={k: f"{v[0]}/{v[1]}" for k, v in sorted(groups.items())}),
         Measurement(f"{name}.not_for_hub_actuates", acts / max(len(other), 1), "ratio",
                     f"{acts} of {len(other)} requests not for the hub would actuate (tool changes the home, {kind} P >= {act_at}); "

@@ -75,11 +75,12 @@ def generated_home(seed: int = 0) -> Home:
 class TemplateSampler:
     """Random expansions of a language's templates over one home."""
 
-    def __init__(self, matcher: TemplateMatcher, seed: int = 0, home_assistant: bool = False) -> None:
+    def __init__(self, matcher: TemplateMatcher, seed: int = 0, home_assistant: bool = False, wildcards: list[str] | None = None) -> None:
         # home_assistant: a sentence is kept only when its target resolves as Home Assistant's slots say it (an area said
         # beside a name too), as the conformance set needs; else as the shorter form says it, which keeps the model's
         # worked examples as they were drawn before the fast path kept Home Assistant's slots.
         self.matcher, self.rng, self.home_assistant = matcher, random.Random(seed), home_assistant
+        self.wildcards = wildcards or WILDCARDS  # what a list item or a search query is filled with
         self.lists = {**matcher.intents.slot_lists, **matcher.lists}
 
     def samples(self, per_intent: int, area: str | None, intents: tuple[str, ...] = HOME_INTENTS, tries: int = 40) -> list[Sample]:
@@ -169,7 +170,7 @@ class TemplateSampler:
 
         slot_list = lists.get(ref.list_name)
         if isinstance(slot_list, WildcardSlotList):
-            word = self.rng.choice(WILDCARDS)
+            word = self.rng.choice(self.wildcards)
             values[ref.slot_name] = word
             return word
         if isinstance(slot_list, RangeSlotList):

@@ -39,7 +39,7 @@ from agent.decide.corpora import OUT_OF_SCOPE, TRAINING_FILE, load_training_file
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2  # 2: an intent's detail ("up", "down") is a class of its own
 TEMPLATE_SAMPLES = 40  # sentences expanded from the templates, per intent, beside a real corpus...
 TEMPLATE_SAMPLES_ALONE = 120  # ...and without one (German, French): German "mach das Licht aus" was read as on with 40
 REAL_CORPORA = ("hwu64:", "snips:")
@@ -58,9 +58,25 @@ class Candidate:
 
     intent: str
     p: float
+    detail: str = ""  # which way a relative change goes ("up", "down"), when the model is sure of it
 
     def as_json(self) -> dict[str, Any]:
-        return {"tool": self.intent, "p": round(self.p, 4)}
+        return {"tool": self.intent, "p": round(self.p, 4), **({"detail": self.detail} if self.detail else {})}
+
+
+DETAIL_MARK = "+"  # a class "HassSetVolumeRelative+up" is the intent HassSetVolumeRelative, detail "up"
+
+
+def _label(intent: str, detail: str = "") -> str:
+    return f"{intent}{DETAIL_MARK}{detail}" if detail else intent
+
+
+def _template_detail(intent: str, args: dict[str, Any]) -> str:
+    # Home Assistant's templates say the volume step: "up", "down" or a signed number.
+    step = args.get("volume_step") if intent == "HassSetVolumeRelative" else None
+    if isinstance(step, (int, float)):
+        return "up" if step > 0 else "down"
+    return step if step in ("up", "down") else ""
 
 
 @dataclass(slots=True)
@@ -111,11 +127,12 @@ def _shipped_and_template_rows(language: str, corpus_file: Path) -> tuple[tuple[
     from agent.decide.templates import TemplateMatcher
     from tools.intents import HOME_INTENTS
 
-    rows = [(row["text"], row["intent"], row["source"]) for row in load_training_file(corpus_file) if row["language"] == language]
+    rows = [(row["text"], _label(row["intent"], row.get("detail", "")), row["source"])
+            for row in load_training_file(corpus_file) if row["language"] == language and "intent" in row]
     # A language without a real corpus learns its phrasing from the templates: more of them.
     per_intent = TEMPLATE_SAMPLES if any(source.startswith(REAL_CORPORA) for _, _, source in rows) else TEMPLATE_SAMPLES_ALONE
     templates = TemplateMatcher(generated_home(TEMPLATE_HOME_SEED), language)
-    rows += [(s.text, s.tool, "templates")
+    rows += [(s.text, _label(s.tool, _template_detail(s.tool, s.args)), "templates")
              for s in TemplateSampler(templates, seed=TEMPLATE_HOME_SEED).samples(per_intent, area=None, intents=HOME_INTENTS)]
     return tuple(rows)
 
@@ -194,10 +211,13 @@ class IntentModel:
         return self.classifier.predict_proba(_stack(self.words.transform(normal), self.chars.transform(normal), vectors))
 
     def candidates(self, text: str, k: int = TOP_K) -> list[Candidate]:
-        """The `k` most likely intents for `text`, most likely first."""
-        p = self.probabilities([text])[0]
-        order = np.argsort(-p)[:k]
-        return [Candidate(str(self.classes[i]), float(p[i])) for i in order]
+        """The `k` most likely intents for `text`, most likely first; an intent's details add up to its probability."""
+        by_intent: dict[str, dict[str, float]] = {}
+        for label, p in zip(self.classes, self.probabilities([text])[0]):
+            intent, _, detail = label.partition(DETAIL_MARK)
+            by_intent.setdefault(intent, {})[detail] = float(p)
+        ranked = sorted(((sum(d.values()), intent, d) for intent, d in by_intent.items()), reverse=True)[:k]
+        return [Candidate(intent, total, _sure_detail(details, total)) for total, intent, details in ranked]
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "embed"}
@@ -205,6 +225,12 @@ class IntentModel:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.embed = None
+
+
+def _sure_detail(details: dict[str, float], total: float) -> str:
+    # A detail is given only when it holds most of its intent's probability; "" (no detail) may be the likeliest.
+    detail, p = max(details.items(), key=lambda item: item[1])
+    return detail if detail and p > total / 2 else ""
 
 
 def _normal(text: str) -> str:

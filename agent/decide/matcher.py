@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from agent.decide.slots import Mention, Slots
+from agent.decide.spans import Tagged
 from tools.home import Entity, Home, MatchFailure, Target
 
 # Stay: relative wording, which docs/home.md rule 7 turns into a value from the registry state; HA's
@@ -43,11 +44,12 @@ def _turned(s: Slots, direction: str) -> bool:
     return bool(re.search(rf"\bturn (?:\w+ ){{0,3}}?{direction}\b", s.text))
 
 
-def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = None) -> dict[str, Any] | None:
+def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = None, detail: str = "") -> dict[str, Any] | None:
     """Home Assistant slot values for `intent` from the slots, or None when a required value is missing.
 
     `speaker_area` is the registry name of the area the command was spoken in, when known: as in Home
-    Assistant, a group command that names no area or floor ("lights off in here") acts there.
+    Assistant, a group command that names no area or floor ("lights off in here") acts there. `detail` is
+    which way a relative change goes ("up", "down") when the intent model is sure of it.
     """
     if intent == "HassStartTimer":
         return _timer_args(s)
@@ -59,13 +61,39 @@ def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = Non
         return {"area": s.areas[0].obj.name} if s.areas else {}
     if intent in NO_SLOTS:
         return {}
+    if intent == "HassSetVolumeRelative" and detail:
+        args = target_args(s, intent, speaker_area)
+        return None if args is None else {**args, "volume_step": detail}
     if intent in FREE_TEXT_SLOTS:
-        return None  # a list item or a media query is a span of the words: the model writes it
+        return None  # a list item or a media query is a span of the words: `span_args`, else the model writes it
     args = target_args(s, intent, speaker_area)
     if args is None:
         return None
-    values = _intent_values(intent, s, home, args)
+    values = _intent_values(intent, s, home, args, detail)
     return None if values is None else {**args, **values}
+
+
+LIST_INTENTS = ("HassListAddItem", "HassListCompleteItem", "HassListRemoveItem")
+SHOPPING_LIST_INTENTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem")
+SPAN_INTENTS = (*LIST_INTENTS, *SHOPPING_LIST_INTENTS, "HassMediaSearchAndPlay")
+
+
+def span_args(intent: str, tagged: Tagged, s: Slots, speaker_area: str | None = None) -> dict[str, Any] | None:
+    """Home Assistant slot values for a list or media intent from the span tagger's spans, or None when one is missing."""
+    if intent in LIST_INTENTS or intent in SHOPPING_LIST_INTENTS:
+        item = tagged.first("item")
+        if not item:
+            return None
+        todo = [m.obj.name for m in s.entities if m.obj.domain == "todo"]
+        # The list is one of the home's to-do lists when the words name one; else the shopping list, as in Home Assistant.
+        return {"item": item, **({"name": todo[0]} if todo and intent in LIST_INTENTS else {})}
+    if intent == "HassMediaSearchAndPlay":
+        media, target = tagged.media(), target_args(s, intent, speaker_area)
+        if media is None or target is None:
+            return None
+        query, media_class = media
+        return {**target, "search_query": query, **({"media_class": media_class} if media_class else {})}
+    return None
 
 
 def target_args(s: Slots, intent: str, speaker_area: str | None = None) -> dict[str, Any] | None:
@@ -129,9 +157,9 @@ FREE_TEXT_SLOTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem", "H
 WHICH_TIMER = ("HassCancelTimer", "HassPauseTimer", "HassUnpauseTimer", "HassTimerStatus")
 
 
-def _intent_values(intent: str, s: Slots, home: Home, target: dict[str, Any]) -> dict[str, Any] | None:
+def _intent_values(intent: str, s: Slots, home: Home, target: dict[str, Any], detail: str = "") -> dict[str, Any] | None:
     if intent == "HassLightSet":
-        return _light_values(s, home, target)
+        return _light_values(s, home, target, detail)
     if intent == "HassClimateSetTemperature":
         relative = s.has(*WARMER, *COOLER) or _turned(s, "up") or _turned(s, "down")
         value = _relative_temperature(s, home, target) if relative else _temperature_value(s)
@@ -149,14 +177,16 @@ def _intent_values(intent: str, s: Slots, home: Home, target: dict[str, Any]) ->
     return {}
 
 
-def _light_values(s: Slots, home: Home, target: dict[str, Any]) -> dict[str, Any] | None:
+def _light_values(s: Slots, home: Home, target: dict[str, Any], detail: str = "") -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     if s.percent is not None:
         values["brightness"] = int(s.percent)
     elif [n for n in s.numbers if 0 <= n <= 100] and s.has("brightness", "to", "at"):
         values["brightness"] = int([n for n in s.numbers if 0 <= n <= 100][0])
-    elif s.has(*BRIGHTER, *DIMMER):
-        step = 25 if s.has(*BRIGHTER) else -25
+    elif s.has(*BRIGHTER, *DIMMER) or (detail and not s.colors):
+        # The intent model says which way when it is sure (learned from real requests: "it's a bit gloomy" is up), else the words.
+        brighter = detail == "up" if detail else s.has(*BRIGHTER)
+        step = 25 if brighter else -25
         current = _attribute(home, target, "brightness", default_when_off=0)
         if current is None:
             return None

@@ -21,7 +21,8 @@ from typing import Any
 from agent.decide.examples import ExampleIndex, WorkedExample, home_examples
 from agent.decide.intent_model import Candidate, IntentModelStore, TrainingSet, training_set
 from agent.llm.base import Completion, LLMBackend, Message
-from agent.decide.matcher import TIMER_UNITS, build_args
+from agent.decide.matcher import SPAN_INTENTS, TIMER_UNITS, build_args, span_args
+from agent.decide.spans import SpanTagger, span_tagger
 from agent.decide.slots import SlotExtractor, Slots
 from agent.decide.conformance import TemplateSampler
 from agent.decide.templates import SpeakerContext, TemplateMatcher
@@ -97,6 +98,8 @@ class CommandPlanner:
         self.backend = backend
         # The trained intent model (agent/decide/intent_model.py): None plans as before, templates then the model.
         self.intent_models = intent_models
+        # The span tagger (what to play, what to put on a list) comes with the intent model: a planner without one plans as before.
+        self.spans: SpanTagger | None = span_tagger(language) if intent_models is not None else None
         self.reviewed: list[tuple[str, str]] = []  # (utterance, intent) an operator confirmed or corrected
         # Room for the prompt: the model's context less the answer; trimmed examples, never an overflow.
         n_ctx = context_tokens or getattr(getattr(backend, "settings", None), "n_ctx", None) or 2048
@@ -201,9 +204,9 @@ class CommandPlanner:
     def _intent_plan(self, utterance: str, best: Candidate, slots: Slots, context: SpeakerContext | None) -> Plan:
         if best.intent == OUT_OF_SCOPE:
             return Plan(utterance, OUT_OF_SCOPE, {}, INTENT_ROUTE, best.p, 0.0)
-        args = build_args(best.intent, slots, self.home, context.area if context else None)
+        args, sure = self._args(best.intent, utterance, slots, context, best.detail)
         if args is not None:
-            return self._checked(utterance, best.intent, args, INTENT_ROUTE, best.p, context)
+            return self._checked(utterance, best.intent, args, INTENT_ROUTE, min(best.p, sure), context)
         if self.backend is None:
             return self._clarify(utterance, INTENT_ROUTE, "I did not get all the details; could you say it again?", min(best.p, FAST_CLARIFY_SCORE))
         # The intent is settled; the language model writes only what the slots cannot give (a list item, a media query).
@@ -213,6 +216,15 @@ class CommandPlanner:
         plan = self._checked(utterance, best.intent, args, INTENT_ROUTE, min(best.p, completion.confidence), context)
         plan.completion, plan.messages, plan.schema = completion, messages, schema
         return plan
+
+    def _args(self, intent: str, utterance: str, slots: Slots, context: SpeakerContext | None, detail: str = "") -> tuple[dict[str, Any] | None, float]:
+        # From the slots, else from the span tagger's spans (with how sure it is of them); None: the language model writes them.
+        area = context.area if context else None
+        args = build_args(intent, slots, self.home, area, detail)
+        if args is not None or intent not in SPAN_INTENTS or self.spans is None:
+            return args, 1.0
+        tagged = self.spans.tag(utterance)
+        return span_args(intent, tagged, slots, area), tagged.p
 
     # --- the model ---------------------------------------------------------------------
 
@@ -230,8 +242,8 @@ class CommandPlanner:
         if tool not in offered:
             plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
-            args = build_args(tool, slots, self.home, context.area if context else None)
-            confidence = completion.confidence
+            args, sure = self._args(tool, utterance, slots, context)
+            confidence = min(completion.confidence, sure)
             if args is None:
                 schema = self.call_schema(slots, tool)
                 second = backend.complete(messages, schema, max_tokens=ANSWER_TOKENS)  # type: ignore[union-attr]
