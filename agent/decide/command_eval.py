@@ -195,7 +195,7 @@ def report(mode: str, outcomes: list[Outcome]) -> Report:
         entry[1] += 1
     failures = [{"utterance": o.item.utterance, "expected": {"tool": o.item.tool, "args": o.item.args},
                  "got": {"tool": o.plan.tool, "args": o.plan.args, **({"failure": o.plan.failure} if o.plan.failure else {})},
-                 "route": o.plan.route} for o in outcomes if not o.correct]
+                 "route": o.plan.route, "confidence": round(o.confidence, 3)} for o in outcomes if not o.correct]
     outside = [o for o in outcomes if not o.template_match]
     return Report(mode, len(outcomes), sum(o.correct for o in outcomes), dict(Counter(o.plan.route for o in outcomes)),
                   statistics.median(latencies), latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))],

@@ -28,6 +28,7 @@ DATA_DIR = Path(__file__).parent / "data"
 TRAINING_FILE = DATA_DIR / "intent_corpus.jsonl.gz"
 SHARED_NLU = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nlu"
 PARAPHRASES = Path(__file__).resolve().parents[2] / "examples" / "commands" / "paraphrases*.jsonl"
+EXAMPLE_HOME = Path(__file__).resolve().parents[2] / "examples" / "home.yaml"  # the home the paraphrase sets speak of
 HELD_ASIDE_SEED = "tessera-nlu-2026"
 # Snips has about 2,000 sentences an intent, HWU64 about 140: a sample keeps Snips from drowning HWU64's variety.
 SNIPS_PER_INTENT = 300
@@ -83,6 +84,13 @@ AMBIGUOUS = frozenset({"general_commandstop", "music_settings"})
 # What the corpus intent says beyond the hub intent: which way a relative change goes. The intent model learns it as a
 # detail of the intent ("HassSetVolumeRelative+up"), so "it's too loud" needs no word list to mean down.
 DETAILS: dict[str, str] = {"audio_volume_up": "up", "audio_volume_down": "down", "iot_hue_lightup": "up", "iot_hue_lightdim": "down"}
+# Which kind of device a request means when it names none ("it's gloomy in here": the lights), by corpus intent: the
+# intent model's target classifier learns it beside the intent. "none": a request for the whole room.
+TARGET_KINDS: dict[str, str] = {
+    **{intent: "light" for intent in ("iot_hue_lighton", "iot_hue_lightoff", "iot_hue_lightdim", "iot_hue_lightup", "iot_hue_lightchange")},
+    "iot_wemo_on": "switch:outlet", "iot_wemo_off": "switch:outlet", "iot_cleaning": "vacuum",
+    **{intent: "media_player" for intent in ("audio_volume_up", "audio_volume_down", "audio_volume_mute")},
+}
 # Entity spans the span tagger (agent/decide/spans.py) learns, by corpus intent: only intents whose annotations mark every
 # span of these kinds (HWU64's list sentences name the list but not the item, so they are not here). Snips'
 # AddToPlaylist is not for the hub, but "add X to my Y" is how people add an item to a list.
@@ -117,6 +125,11 @@ class Request:
     def detail(self) -> str:
         """Which way a relative change goes ("up", "down"), when the corpus intent says so."""
         return DETAILS.get(self.corpus_intent, "")
+
+    @property
+    def target_kind(self) -> str:
+        """Which kind of device the request means ("light", "switch:outlet"), when the corpus intent says so."""
+        return TARGET_KINDS.get(self.corpus_intent, "")
 
 
 def hub_intent(corpus_intent: str, text: str) -> str | None:
@@ -156,22 +169,60 @@ def _spans(row: dict, corpus_intent: str) -> tuple[tuple[int, int, str], ...]:
 
 def paraphrase_rows(path: Path = PARAPHRASES) -> list[dict[str, str]]:
     """The development part of Tessera's paraphrase sets (examples/commands): people's phrasing of home commands,
-    written before any tuning. Their held-out third is never trained on; Clarify is an answer, not an intent."""
-    rows = []
+    written before any tuning. Their held-out third is never trained on; Clarify is an answer, not an intent.
+    Each row carries the target kind its arguments name and, for a relative change, which way it goes (the
+    expected value against the example home's state)."""
+    from tools.home import Home
+
+    home, rows = Home.load(EXAMPLE_HOME), []
     for file in sorted(path.parent.glob(path.name)):
         language = file.stem.rpartition("_")[2] if "_" in file.stem else "en"  # paraphrases_de.jsonl is German
         with open(file, encoding="utf-8") as fh:
             for line in fh:
                 row = json.loads(line)
                 if row["split"] == "dev" and row["tool"] != "Clarify":
-                    rows.append({"text": row["utterance"], "intent": row["tool"], "source": f"tessera:{file.stem}", "language": language})
+                    out = {"text": row["utterance"], "intent": row["tool"], "source": f"tessera:{file.stem}", "language": language}
+                    detail, kind = relative_detail(row["utterance"], row["tool"], row["args"], home), target_kind(row["args"])
+                    rows.append(out | ({"detail": detail} if detail else {}) | ({"target": kind} if kind else {}))
     return rows
+
+
+def target_kind(args: dict) -> str:
+    """The kind of device arguments name by group ("light", "sensor:temperature"), "none" for a whole room, "" when they name a device."""
+    if "name" in args or not args.keys() & {"area", "floor", "domain"}:
+        return ""
+    domain = args.get("domain")
+    domain = domain[0] if isinstance(domain, list) else domain
+    return f"{domain}:{args['device_class']}" if domain and args.get("device_class") else (domain or "none")
+
+
+# The value a relative change moves, per intent: its direction is the expected value against the home's state.
+RELATIVE_VALUES = {"HassClimateSetTemperature": ("temperature", "climate"), "HassLightSet": ("brightness", "light"),
+                   "HassSetVolume": ("volume_level", "media_player")}
+
+
+def relative_detail(text: str, intent: str, args: dict, home) -> str:
+    """"up" or "down" for a change said without a number ("it's a bit parky in here"), "" otherwise."""
+    from tools.home import MatchFailure, Target
+
+    attribute, domain = RELATIVE_VALUES.get(intent, (None, None))
+    if attribute is None or attribute not in args or re.search(r"\d", text):
+        return ""
+    found = home.resolve(Target(args.get("name"), args.get("area"), args.get("floor"), [domain]))
+    if isinstance(found, MatchFailure):
+        return ""
+    entity = found[0]
+    current = entity.attributes.get(attribute, 0 if entity.state == "off" else None)  # a light that is off is at 0
+    if current is None or float(args[attribute]) == float(current):
+        return ""
+    return "up" if float(args[attribute]) > float(current) else "down"
 
 
 def training_rows(root: Path = SHARED_NLU) -> list[dict[str, str]]:
     """The shipped training file's rows: the train part of HWU64, of Snips a sample of each intent, and the paraphrase sets' dev part.
 
-    A row carries `detail` when its corpus intent says which way a change goes, and `spans` ([start, end, label]) when
+    A row carries `detail` when its corpus intent says which way a change goes, `target` when it says which kind of
+    device is meant, and `spans` ([start, end, label]) when
     its corpus intent is one the span tagger learns from; a row without `intent` is for the span tagger only."""
     rows, per_intent = paraphrase_rows(), {}
     for r in sorted(read_corpora(root), key=lambda r: hashlib.sha256(r.text.encode()).hexdigest()):
@@ -186,6 +237,8 @@ def training_rows(root: Path = SHARED_NLU) -> list[dict[str, str]]:
                 del row["intent"]  # for the span tagger only
         if r.detail:
             row["detail"] = r.detail
+        if r.target_kind:
+            row["target"] = r.target_kind
         if r.corpus_intent in SPAN_LABELS:
             row["spans"] = [list(span) for span in r.spans]  # none is an answer too: "play some music" names nothing
         rows.append(row)

@@ -39,7 +39,7 @@ from agent.decide.corpora import OUT_OF_SCOPE, TRAINING_FILE, load_training_file
 
 log = logging.getLogger(__name__)
 
-MODEL_VERSION = 2  # 2: an intent's detail ("up", "down") is a class of its own
+MODEL_VERSION = 3  # 2: an intent's detail ("up", "down") is a class of its own; 3: the target classifier
 TEMPLATE_SAMPLES = 40  # sentences expanded from the templates, per intent, beside a real corpus...
 TEMPLATE_SAMPLES_ALONE = 120  # ...and without one (German, French): German "mach das Licht aus" was read as on with 40
 REAL_CORPORA = ("hwu64:", "snips:")
@@ -59,6 +59,7 @@ class Candidate:
     intent: str
     p: float
     detail: str = ""  # which way a relative change goes ("up", "down"), when the model is sure of it
+    detail_p: float = 1.0  # the detail's share of the intent's probability
 
     def as_json(self) -> dict[str, Any]:
         return {"tool": self.intent, "p": round(self.p, 4), **({"detail": self.detail} if self.detail else {})}
@@ -87,18 +88,20 @@ class TrainingSet:
     labels: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     weights: list[float] = field(default_factory=list)
+    targets: list[str] = field(default_factory=list)  # the kind of device meant ("light", "none"), "" where unknown
 
-    def add(self, text: str, label: str, source: str, weight: float = 1.0) -> None:
+    def add(self, text: str, label: str, source: str, weight: float = 1.0, target: str = "") -> None:
         self.texts.append(text)
         self.labels.append(label)
         self.sources.append(source)
         self.weights.append(weight)
+        self.targets.append(target)
 
     def digest(self) -> str:
         """What the fitted model depends on: the same set gives the same model."""
         h = hashlib.sha256(f"v{MODEL_VERSION}|C{C}".encode())
-        for text, label, weight in zip(self.texts, self.labels, self.weights):
-            h.update(f"{text}\t{label}\t{weight}\n".encode())
+        for text, label, weight, target in zip(self.texts, self.labels, self.weights, self.targets):
+            h.update(f"{text}\t{label}\t{weight}\t{target}\n".encode())
         return h.hexdigest()[:16]
 
 
@@ -113,7 +116,7 @@ def training_set(language: str, reviewed: Iterable[tuple[str, str]] = (), corpus
     from tools.intents import HOME_INTENTS
 
     base = _shipped_and_template_rows(language.split("-")[0], corpus_file)
-    data = TrainingSet([r[0] for r in base], [r[1] for r in base], [r[2] for r in base], [1.0] * len(base))
+    data = TrainingSet([r[0] for r in base], [r[1] for r in base], [r[2] for r in base], [1.0] * len(base), [r[3] for r in base])
     for text, intent in reviewed:
         if intent in HOME_INTENTS or intent == OUT_OF_SCOPE:
             data.add(text, intent, "review", REVIEW_WEIGHT)
@@ -121,18 +124,20 @@ def training_set(language: str, reviewed: Iterable[tuple[str, str]] = (), corpus
 
 
 @lru_cache(maxsize=8)
-def _shipped_and_template_rows(language: str, corpus_file: Path) -> tuple[tuple[str, str, str], ...]:
+def _shipped_and_template_rows(language: str, corpus_file: Path) -> tuple[tuple[str, str, str, str], ...]:
     # Read and expanded once per process: every planner built (a restart of the cascade, a test) asks for the same rows.
+    # (text, label, source, target kind)
     from agent.decide.conformance import TemplateSampler, generated_home
+    from agent.decide.corpora import target_kind
     from agent.decide.templates import TemplateMatcher
     from tools.intents import HOME_INTENTS
 
-    rows = [(row["text"], _label(row["intent"], row.get("detail", "")), row["source"])
+    rows = [(row["text"], _label(row["intent"], row.get("detail", "")), row["source"], row.get("target", ""))
             for row in load_training_file(corpus_file) if row["language"] == language and "intent" in row]
     # A language without a real corpus learns its phrasing from the templates: more of them.
-    per_intent = TEMPLATE_SAMPLES if any(source.startswith(REAL_CORPORA) for _, _, source in rows) else TEMPLATE_SAMPLES_ALONE
+    per_intent = TEMPLATE_SAMPLES if any(row[2].startswith(REAL_CORPORA) for row in rows) else TEMPLATE_SAMPLES_ALONE
     templates = TemplateMatcher(generated_home(TEMPLATE_HOME_SEED), language)
-    rows += [(s.text, _label(s.tool, _template_detail(s.tool, s.args)), "templates")
+    rows += [(s.text, _label(s.tool, _template_detail(s.tool, s.args)), "templates", target_kind(s.args))
              for s in TemplateSampler(templates, seed=TEMPLATE_HOME_SEED).samples(per_intent, area=None, intents=HOME_INTENTS)]
     return tuple(rows)
 
@@ -179,10 +184,12 @@ class EmbeddingCache:
 class IntentModel:
     """A fitted classifier over hub intents and OutOfScope; `candidates` is all the planner asks of it."""
 
-    def __init__(self, words: Any, chars: Any, classifier: Any, digest: str, n_train: int) -> None:
+    def __init__(self, words: Any, chars: Any, classifier: Any, digest: str, n_train: int, targets: Any = None) -> None:
         self.words, self.chars, self.classifier, self.digest, self.n_train = words, chars, classifier, digest, n_train
         self.classes: list[str] = list(classifier.classes_)
+        self.targets = targets  # which kind of device a request means when it names none (`target`)
         self.embed: Callable[[list[str]], np.ndarray] | None = None  # set by `attach`; not pickled
+        self._last: tuple[str, Any] | None = None  # the last sentence's features: `candidates` and `target` ask about the same one
 
     @classmethod
     def fit(cls, data: TrainingSet, vectors: np.ndarray) -> IntentModel:
@@ -196,7 +203,9 @@ class IntentModel:
         features = _stack(words.transform(texts), chars.transform(texts), vectors)
         classifier = LogisticRegression(C=C, max_iter=3000)
         classifier.fit(features, data.labels, sample_weight=np.asarray(data.weights))
-        return cls(words, chars, classifier, data.digest(), len(texts))
+        known = [i for i, t in enumerate(data.targets) if t]
+        targets = LogisticRegression(C=C, max_iter=3000).fit(features[known], [data.targets[i] for i in known]) if known else None
+        return cls(words, chars, classifier, data.digest(), len(texts), targets)
 
     def attach(self, embed: Callable[[list[str]], np.ndarray]) -> IntentModel:
         self.embed = embed
@@ -204,11 +213,31 @@ class IntentModel:
 
     def probabilities(self, texts: list[str], vectors: np.ndarray | None = None) -> np.ndarray:
         """P(intent) for each text, columns in `classes` order."""
+        return self.classifier.predict_proba(self._features(texts, vectors))
+
+    def target(self, text: str) -> tuple[str, float]:
+        """Which kind of device `text` means when it names none ("light", "sensor:temperature", "none": the whole room),
+        and its probability; ("", 0) for a model without a target classifier."""
+        p = self.target_probabilities(text)
+        return max(p.items(), key=lambda item: item[1]) if p else ("", 0.0)
+
+    def target_probabilities(self, text: str) -> dict[str, float]:
+        """P(kind of device meant) for every kind the target classifier knows; empty without one."""
+        if self.targets is None:
+            return {}
+        return dict(zip(map(str, self.targets.classes_), map(float, self.targets.predict_proba(self._features([text]))[0])))
+
+    def _features(self, texts: list[str], vectors: np.ndarray | None = None) -> Any:
+        if len(texts) == 1 and vectors is None and self._last is not None and self._last[0] == texts[0]:
+            return self._last[1]
         if vectors is None:
             assert self.embed is not None, "attach an embedder first"
             vectors = self.embed(texts)
         normal = [_normal(t) for t in texts]
-        return self.classifier.predict_proba(_stack(self.words.transform(normal), self.chars.transform(normal), vectors))
+        features = _stack(self.words.transform(normal), self.chars.transform(normal), vectors)
+        if len(texts) == 1:
+            self._last = (texts[0], features)
+        return features
 
     def candidates(self, text: str, k: int = TOP_K) -> list[Candidate]:
         """The `k` most likely intents for `text`, most likely first; an intent's details add up to its probability."""
@@ -217,20 +246,20 @@ class IntentModel:
             intent, _, detail = label.partition(DETAIL_MARK)
             by_intent.setdefault(intent, {})[detail] = float(p)
         ranked = sorted(((sum(d.values()), intent, d) for intent, d in by_intent.items()), reverse=True)[:k]
-        return [Candidate(intent, total, _sure_detail(details, total)) for total, intent, details in ranked]
+        return [Candidate(intent, total, *_sure_detail(details, total)) for total, intent, details in ranked]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "embed"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("embed", "_last")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.embed = None
+        self.embed, self._last = None, None
 
 
-def _sure_detail(details: dict[str, float], total: float) -> str:
+def _sure_detail(details: dict[str, float], total: float) -> tuple[str, float]:
     # A detail is given only when it holds most of its intent's probability; "" (no detail) may be the likeliest.
     detail, p = max(details.items(), key=lambda item: item[1])
-    return detail if detail and p > total / 2 else ""
+    return (detail, p / total) if detail and p > total / 2 else ("", 1.0)
 
 
 def _normal(text: str) -> str:

@@ -44,12 +44,13 @@ def _turned(s: Slots, direction: str) -> bool:
     return bool(re.search(rf"\bturn (?:\w+ ){{0,3}}?{direction}\b", s.text))
 
 
-def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = None, detail: str = "") -> dict[str, Any] | None:
+def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = None, detail: str = "", implied: str = "") -> dict[str, Any] | None:
     """Home Assistant slot values for `intent` from the slots, or None when a required value is missing.
 
     `speaker_area` is the registry name of the area the command was spoken in, when known: as in Home
     Assistant, a group command that names no area or floor ("lights off in here") acts there. `detail` is
-    which way a relative change goes ("up", "down") when the intent model is sure of it.
+    which way a relative change goes ("up", "down") and `implied` the kind of device meant when the words name
+    none ("light", "sensor:temperature", "none" for the whole room), when the intent model is sure of them.
     """
     if intent == "HassStartTimer":
         return _timer_args(s)
@@ -62,11 +63,11 @@ def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = Non
     if intent in NO_SLOTS:
         return {}
     if intent == "HassSetVolumeRelative" and detail:
-        args = target_args(s, intent, speaker_area)
+        args = target_args(s, intent, speaker_area, implied)
         return None if args is None else {**args, "volume_step": detail}
     if intent in FREE_TEXT_SLOTS:
         return None  # a list item or a media query is a span of the words: `span_args`, else the model writes it
-    args = target_args(s, intent, speaker_area)
+    args = target_args(s, intent, speaker_area, implied)
     if args is None:
         return None
     values = _intent_values(intent, s, home, args, detail)
@@ -96,8 +97,9 @@ def span_args(intent: str, tagged: Tagged, s: Slots, speaker_area: str | None = 
     return None
 
 
-def target_args(s: Slots, intent: str, speaker_area: str | None = None) -> dict[str, Any] | None:
-    """name, or area / floor plus domain and device class, as docs/home.md prescribes."""
+def target_args(s: Slots, intent: str, speaker_area: str | None = None, implied: str = "") -> dict[str, Any] | None:
+    """name, or area / floor plus domain and device class, as docs/home.md prescribes; `implied` is the kind of
+    device the intent model reads in a sentence that names none ("it's gloomy in here": light)."""
     group_words = s.has("all", "every", "everything")
     named = [m for m in s.entities if not (m.generic and (group_words or s.floors or _outside_area(m, s)))]
     if named:
@@ -110,7 +112,10 @@ def target_args(s: Slots, intent: str, speaker_area: str | None = None) -> dict[
     elif speaker_area and (not group_words or s.has(*s.vocabulary.here)):
         args["area"] = speaker_area
     domain, device_class = _group_domain(s, intent)
-    if domain is None and intent in ("HassTurnOn", "HassTurnOff") and s.has(*LIGHTS_ON, *LIGHTS_OFF):
+    if domain is None and implied and intent not in IMPLIED_DOMAIN:
+        kind, _, device_class = implied.partition(":")  # learned from real requests; "none": the whole room
+        domain, device_class = (None, None) if kind == "none" else (kind, device_class or None)
+    elif domain is None and intent in ("HassTurnOn", "HassTurnOff") and s.has(*LIGHTS_ON, *LIGHTS_OFF):
         domain = "light"
     if domain is None and intent in ("HassTurnOn", "HassTurnOff") and s.has("open", "close", "shut") and not s.has("everything"):
         domain = "cover"  # "open the garage": the area's covers
@@ -161,14 +166,16 @@ def _intent_values(intent: str, s: Slots, home: Home, target: dict[str, Any], de
     if intent == "HassLightSet":
         return _light_values(s, home, target, detail)
     if intent == "HassClimateSetTemperature":
-        relative = s.has(*WARMER, *COOLER) or _turned(s, "up") or _turned(s, "down")
-        value = _relative_temperature(s, home, target) if relative else _temperature_value(s)
+        said_relative = s.has(*WARMER, *COOLER) or _turned(s, "up") or _turned(s, "down")
+        value = None if said_relative else _temperature_value(s)
+        if value is None and (said_relative or detail):  # "it's a bit parky in here": the intent model says up
+            value = _relative_temperature(s, home, target, detail)
         return None if value is None else {"temperature": _number(value)}
     if intent == "HassSetPosition":
         value = s.percent if s.percent is not None else (s.numbers[0] if s.numbers else None)
         return None if value is None else {"position": int(value)}
     if intent == "HassSetVolume":
-        value = s.percent if s.percent is not None else (s.numbers[0] if s.numbers else _relative(s, home, target, "volume_level", 10, scale=100))
+        value = s.percent if s.percent is not None else (s.numbers[0] if s.numbers else _relative(s, home, target, "volume_level", 10, detail))
         return None if value is None else {"volume_level": int(value)}
     if intent == "HassGetState":
         states = [st for st in s.states if not (st in ("on", "off") and _verb_particle(s, st))]
@@ -201,15 +208,18 @@ def _temperature_value(s: Slots) -> float | None:
     return numbers[0] if numbers else None
 
 
-def _relative_temperature(s: Slots, home: Home, target: dict[str, Any]) -> float | None:
-    step = 2 if s.has("much", "lot", "a lot", "way") else 1
-    step = step if s.has(*WARMER) or _turned(s, "up") else -step
+def _relative_temperature(s: Slots, home: Home, target: dict[str, Any], detail: str = "") -> float | None:
+    step = 2 if s.has("much", "lot", "a lot", "way", "couple") else 1
+    warmer = detail == "up" if detail else s.has(*WARMER) or _turned(s, "up")
+    step = step if warmer else -step
     current = _attribute(home, target, "temperature", domain="climate")
     return None if current is None else float(current) + step
 
 
-def _relative(s: Slots, home: Home, target: dict[str, Any], attribute: str, step: int, scale: int = 1) -> float | None:
-    direction = -1 if s.has("quieter", "softer", "turn it down", "too loud", "lower") or _turned(s, "down") else 1
+def _relative(s: Slots, home: Home, target: dict[str, Any], attribute: str, step: int, detail: str = "") -> float | None:
+    # The intent model says which way when it is sure ("the tv is deafening": down), else the words.
+    down = detail == "down" if detail else s.has("quieter", "softer", "turn it down", "too loud", "lower") or _turned(s, "down")
+    direction = -1 if down else 1
     current = _attribute(home, target, attribute)
     return None if current is None else max(0, min(100, float(current) + direction * step))
 
