@@ -213,8 +213,9 @@ class CommandPlanner:
         if best.intent == OUT_OF_SCOPE:
             return Plan(utterance, OUT_OF_SCOPE, {}, INTENT_ROUTE, best.p, 0.0)
         args, sure = self._args(best.intent, utterance, slots, context, best.detail, self._implied(utterance))
-        if args is None:
-            args, sure = self._args_by_meaning(best.intent, utterance, slots, context, best.detail)
+        if args is None or _only_speakers_room(args, slots, context):
+            by_meaning, similarity = self._args_by_meaning(best.intent, utterance, slots, context, best.detail)
+            args, sure = (by_meaning, similarity) if by_meaning is not None else (args, sure)
         if args is not None:
             return self._checked(utterance, best.intent, args, INTENT_ROUTE, self._intent_confidence(utterance, best, slots, args, sure), context)
         if self.backend is None:
@@ -230,16 +231,17 @@ class CommandPlanner:
     def _intent_confidence(self, utterance: str, best: Candidate, slots: Slots, args: dict[str, Any], sure: float) -> float:
         # The intent's probability, no more than the arguments' certainty: spans or a device found by meaning (`sure`),
         # the way a change goes when only the model says it, the devices meant, and words read after typo correction.
-        confidence = min(best.p, sure) * self._target_agreement(utterance, args)
+        confidence = min(best.p, sure) * self._target_agreement(utterance, best.intent, args)
         if best.detail and not (slots.numbers or slots.percent is not None):
             confidence *= best.detail_p
         return min(confidence, CORRECTED_SCORE) if slots.corrections else confidence
 
-    def _target_agreement(self, utterance: str, args: dict[str, Any]) -> float:
+    def _target_agreement(self, utterance: str, intent: str, args: dict[str, Any]) -> float:
         # Two readings of which devices are meant: the slots' (a device word, "shut" for covers, the room alone) and the
         # target classifier's. Where the arguments name a group, the classifier's probability of that group scales the
         # plan's confidence: "shut down the whole living room" read as its covers is not an answer to be sure of.
-        kind = target_kind(args)
+        # Not for an intent that acts on one kind of device only (HassLightSet): the intent says which.
+        kind = target_kind(args) if len(DEFAULT_DOMAINS.get(intent, ())) != 1 else ""
         probabilities = self.intent_models.model.target_probabilities(utterance) if kind and self.intent_models and self.intent_models.model else {}
         return probabilities.get(kind, 0.0) if probabilities else 1.0
 
@@ -302,8 +304,9 @@ class CommandPlanner:
         else:
             detail = next((c.detail for c in candidates or () if c.intent == tool), "")
             args, sure = self._args(tool, utterance, slots, context, detail, self._implied(utterance))
-            if args is None:
-                args, sure = self._args_by_meaning(tool, utterance, slots, context, detail)
+            if args is None or _only_speakers_room(args, slots, context):
+                by_meaning, similarity = self._args_by_meaning(tool, utterance, slots, context, detail)
+                args, sure = (by_meaning, similarity) if by_meaning is not None else (args, sure)
             confidence = min(completion.confidence, sure if args is not None else 1.0)
             if args is None:
                 schema = self.call_schema(slots, tool)
@@ -440,6 +443,12 @@ def candidate_tools(slots: Slots) -> set[str]:
         words = set(slots.words)
         tools |= {intent for intent in MEDIA_STEP_INTENTS if words & slots.vocabulary.intent_words.get(intent, frozenset())}
     return tools
+
+
+def _only_speakers_room(args: dict[str, Any], slots: Slots, context: SpeakerContext | None) -> bool:
+    # Everything in the room the speaker is in, though the words named neither a room nor a kind of device ("I could
+    # really use an espresso"): a device named by meaning is the likelier reading.
+    return bool(context and context.area) and set(args) == {"area"} and not slots.areas
 
 
 def _in_speakers_area(failure: MatchFailure, slots: TargetSlots, context: SpeakerContext | None) -> bool:

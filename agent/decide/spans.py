@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 import threading
 import time
@@ -163,13 +164,28 @@ def training_sentences(language: str, corpus_file: Path = TRAINING_FILE) -> list
     sentences = [(r["text"], [tuple(s) for s in r["spans"]]) for r in rows]
     # Fill the templates' wildcards with what people put on lists and play, not the same eight words.
     fillers = sorted({r["text"][a:b].lower() for r in rows for a, b, _ in r["spans"]}) or None
+    # The generated home has one to-do list; a list is called by the names people give their lists and playlists.
+    list_names = sorted({r["text"][a:b].lower() for r in rows for a, b, label in r["spans"] if label == "list"})
+    rng = random.Random(TEMPLATE_HOME_SEED)
     templates = TemplateMatcher(generated_home(TEMPLATE_HOME_SEED), language)
     sampler = TemplateSampler(templates, seed=TEMPLATE_HOME_SEED, wildcards=fillers)
     for sample in sampler.samples(TEMPLATE_SAMPLES, area=None, intents=tuple(TEMPLATE_SLOTS)):
         spans = _located(sample.text, sample.args, TEMPLATE_SLOTS[sample.tool])
         if spans is not None:
-            sentences.append((sample.text, spans))
+            text = sample.text
+            for start, end, label in [s for s in spans if s[2] == "list"][:1]:
+                if list_names:
+                    text, spans = _substituted(text, spans, (start, end, label), rng.choice(list_names))
+            sentences.append((text, spans))
     return sentences
+
+
+def _substituted(text: str, spans: list[tuple[int, int, str]], span: tuple[int, int, str], value: str) -> tuple[str, list[tuple[int, int, str]]]:
+    # `value` in place of `span`'s words; the spans after it move by the difference in length.
+    start, end, label = span
+    shift = len(value) - (end - start)
+    moved = [(a + shift, b + shift, l) if a >= end else (a, b, l) for a, b, l in spans if (a, b, l) != span]
+    return text[:start] + value + text[end:], sorted([*moved, (start, start + len(value), label)])
 
 
 def _located(text: str, args: dict[str, Any], labels: dict[str, str]) -> list[tuple[int, int, str]] | None:
