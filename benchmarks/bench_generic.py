@@ -99,9 +99,11 @@ def run(quick: bool) -> list[Measurement]:
 
 
 # The detector's settings before the leave-one-category-out work, with its new rules off (one event per
-# episode, new extremes, the noise-burst floor): the same per-sample loop, which now also keeps the score.
+# episode, new extremes and their z floor, shift novelty, the noise-burst floor) and the CUSUM and dropout
+# as they were: the same per-sample loop, which now also keeps the score.
 PREVIOUS = {"sensitivity": 1.0, "novelty": 1.5, "accept_s": 86400.0, "record_share": 0.0, "noise_min_samples": 1,
-            "one_event_per_episode": False}
+            "one_event_per_episode": False, "record_z": 0.0, "shift_novelty": 0.0, "cusum_k": 2.5, "cusum_h": 60.0,
+            "dropout_s": 43200.0}
 
 
 def _stream(config: DetectorConfig, t: np.ndarray, x: np.ndarray, block: int = 60) -> None:

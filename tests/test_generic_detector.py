@@ -158,3 +158,45 @@ def test_profiles_set_the_sensitivity() -> None:
         DetectorConfig.for_profile("paranoid")
     with pytest.raises(ValueError, match="sensitivity"):
         DetectorConfig(sensitivity=0)
+
+
+def test_a_spike_that_starts_a_new_level_is_one_event_and_the_level_is_learned() -> None:
+    # The spike is raised; the value then stays 8 up (40 scales): that shift belongs to the same incident, so
+    # it is not raised again, and the baselines learn it as if it had been (z back under z_shift within hours).
+    # Before, the profiles learned it one clipped step a day and the shift was raised again at the re-arm.
+    rng = np.random.default_rng(5)
+    t = T0 + 300.0 * np.arange(8 * 288)
+    x = 6 + 0.2 * rng.standard_normal(t.size)
+    x[5 * 288:] += 8.0
+    x[5 * 288] = 25.0
+    out = AnomalyDetector(DetectorConfig(sample_period_s=300.0)).update(t, x)
+    after = [(e.kind, (e.t - T0) / DAY) for e in out.events if e.t >= T0 + 5 * DAY]
+    assert after[0] == ("spike", 5.0), after
+    assert not [k for k, _ in after if k == "level_shift"], after
+    assert np.median(np.abs(out.z[int(5.5 * 288):6 * 288])) < 1.0  # measured 0.4 (34 before)
+
+
+def test_a_burst_that_recurs_at_one_size_is_raised_less_often() -> None:
+    # A 3-hour burst of 5 sigma every other day: with shift novelty each burst must outgrow the earlier
+    # episodes' largest shift score, so repeats of the same size stop being news.
+    rng = np.random.default_rng(5)
+    t = T0 + 300.0 * np.arange(20 * 288)
+    x = 10 + rng.standard_normal(t.size)
+    for d in range(3, 20, 2):
+        x[d * 288 + 120:d * 288 + 156] += 5.0
+    raised = {n: AnomalyDetector(DetectorConfig(sample_period_s=300.0, shift_novelty=n)).update(t, x).events
+              for n in (0.0, 2.0)}
+    assert raised[2.0] and (raised[2.0][0].t - T0) // DAY == 3  # the first burst is news
+    assert len(raised[2.0]) < len(raised[0.0]), ([e.t for e in raised[2.0]], [e.t for e in raised[0.0]])
+
+
+def test_dropout_is_a_gap_of_two_days_not_one() -> None:
+    rng = np.random.default_rng(5)
+    t = T0 + 300.0 * np.arange(10 * 288)
+    x = 6 + 0.2 * rng.standard_normal(t.size)
+    keep = np.ones(t.size, bool)
+    keep[3 * 288:4 * 288] = False  # one day silent: a link that came back, not news on NAB's labels
+    keep[6 * 288:int(8.5 * 288)] = False  # two and a half days: a dropout, raised on the first sample back
+    events = AnomalyDetector(DetectorConfig(sample_period_s=300.0)).update(t[keep], x[keep]).events
+    drops = [e for e in events if e.kind == "dropout"]
+    assert len(drops) == 1 and drops[0].t == t[int(8.5 * 288)] and drops[0].evidence["gap_s"] > 2 * DAY, drops

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adapters.generic.detector import PROFILE_SENSITIVITY
@@ -37,14 +38,14 @@ def real(nab: Path) -> dict:
 
 
 def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
-    # Measured at the standard profile's sensitivity: 10 of the 11 labelled windows, 0.045 false alarms per
-    # day, NAB standard 75.6, low FN 80.7 (before the leave-one-category-out settings, tuned on these
-    # files: 78.6 and 82.7).
+    # Measured at the standard profile's sensitivity: 10 of the 11 labelled windows, 0.027 false alarms per
+    # day, NAB standard 79.0, low FN 83.0 (0.045, 75.6 and 80.7 before the new-extreme z floor, shift
+    # novelty and the 2-day dropout; 78.6 and 82.7 when the detector was tuned on these files).
     assert real["windows"] == 11
     assert real["detected"] >= 10, real
-    assert real["false_alarms_per_day"] <= 0.06, real
-    assert real["nab"]["standard"] >= 74.0, real["nab"]
-    assert real["nab"]["reward_low_FN_rate"] >= 79.0, real["nab"]
+    assert real["false_alarms_per_day"] <= 0.035, real
+    assert real["nab"]["standard"] >= 77.0, real["nab"]
+    assert real["nab"]["reward_low_FN_rate"] >= 81.0, real["nab"]
     taxi = next(f for f in real["files"] if f["key"].endswith("nyc_taxi.csv"))
     assert taxi["detected"] >= 4, taxi
     ambient = next(f for f in real["files"] if f["key"].endswith("ambient_temperature_system_failure.csv"))
@@ -53,10 +54,11 @@ def test_real_known_causes_detected_with_few_false_alarms(real: dict) -> None:
 
 def test_lower_sensitivity_raises_fewer_alarms(nab: Path, real: dict) -> None:
     # The one setting that trades false alarms for misses: at 0.8 (the default is 1.25) the same files
-    # give fewer false alarms and the same windows (measured 0.027 against 0.045 a day, 10/11).
+    # give fewer false alarms and a window fewer (measured 0.018 against 0.027 a day, 9/11 against 10/11).
     labels = json.loads((nab / "combined_windows.json").read_text())
     cautious = evaluate([Path(f["file"]) for f in real["files"]], labels, sensitivity=0.8)
-    assert cautious["false_alarms"] < real["false_alarms"] and cautious["detected"] >= 10, cautious
+    assert cautious["false_alarms"] < real["false_alarms"], cautious
+    assert 9 <= cautious["detected"] <= real["detected"], cautious
     assert PROFILE_SENSITIVITY["standard"] == 1.25
 
 
@@ -171,3 +173,21 @@ def test_leave_one_category_out_chooses_without_the_left_out_category() -> None:
     assert loco["c"]["settings"] == {"sensitivity": 1.0} and loco["c"]["held_out"] == pytest.approx(65.0)
     # Each category scored with its own choice, summed as NAB sums files: raw 0 + 0 + 0.3 over three windows.
     assert loco["overall_held_out"] == pytest.approx(100 * (0.3 + 3) / 6)
+
+
+def test_a_new_extreme_the_seasonal_baseline_expects_is_not_news(nab: Path) -> None:
+    # exchange-2_cpc's daily peaks creep up: each few days a peak beyond the relaxing extremes, yet within 3
+    # scales of what the time-of-day profile expects. With record_z 0 those records were raised (NAB scores
+    # them false alarms); now a new extreme must also be record_z scales from every baseline.
+    from adapters.generic.detector import AnomalyDetector, DetectorConfig
+
+    series = load_csv(nab / "realAdExchange" / "exchange-2_cpc_results.csv")
+    t = series.t0 + series.period_s * np.arange(series.values.size)
+
+    def records(**settings: float) -> list:
+        det = AnomalyDetector(DetectorConfig(sample_period_s=series.period_s, **settings))
+        return [e for e in det.update(t, series.values).events if e.kind == "out_of_range" and e.evidence["score"] >= 0.8]
+
+    loose, default = records(record_z=0.0), records()
+    assert [e for e in loose if abs(e.evidence["z"]) < 3], loose
+    assert all(abs(e.evidence["z"]) >= 3 for e in default) and len(default) < len(loose), default
