@@ -128,10 +128,20 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # and P wave, for beats not ventricular and readable.
     feats = s_features(morph, r_peaks, dominant, corr, corr_both, width / max(dom_width, 1e-3), amp_ratio, config)
     feats[is_v | ~readable] = np.nan
-    labels[s_probability(feats) >= s_weights.THRESHOLD] = "S"
+    # Two beats the model's verdict does not stand for (the model is fitted on every beat above, so
+    # `train_ecg_s` refits the shipped weights). One right after a ventricular beat: its RR before
+    # runs from that beat, not from an atrial one, so its earliness says nothing of the atria (DS1
+    # 208: sinus beats after late-coupled V beats). And one wider than the normal beat and unlike it
+    # in the second lead (this lead without one): a supraventricular beat is conducted the normal
+    # way (223: V beats that look normal in the first lead only, early, and missed by the V rules).
+    after_v = np.concatenate([[False], is_v[:-1]])
+    misshapen = (width > _S_MAX_WIDTH * dom_width) & (corr_both < _S_MIN_CORR2)
+    labels[(s_probability(feats) >= s_weights.THRESHOLD) & ~after_v & ~misshapen] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr), feats)
 
 
+_S_MAX_WIDTH = 1.1  # an S beat is no more than this much wider than the normal beat ...
+_S_MIN_CORR2 = 0.9  # ... unless it is as like the normal beat as this in the second lead
 _SECOND_LEAD_CORR = 0.5  # in the second lead, a beat correlating under this with the normal beat is unlike it
 _SECOND_LEAD_CORR1 = 0.9  # ... and counts as ventricular when it is also under this here
 _SECOND_LEAD_NORMAL = 0.95  # a beat this like the normal one in the second lead is not called V for being early and odd here
