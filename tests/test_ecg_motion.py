@@ -60,3 +60,26 @@ def test_a_doubtful_window_says_it_is_too_noisy() -> None:
     assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
     noisy = [e for e in w.events if e.kind == "signal_too_noisy"]
     assert noisy and noisy[0].evidence["doubt"] == "ventricular run of beats unlike each other"
+
+
+def test_a_run_whose_beats_differ_in_the_second_lead_is_motion(shared_data) -> None:
+    # DS1 220 (development half) with synthesized motion at 6 dB, 300-310 s: three motion
+    # transients alike in the first lead passed for a ventricular run at 60/min; in the second
+    # lead, where each electrode moves its own way, they are unlike (0.78, 0.04).
+    from pathlib import Path
+
+    from adapters.ecg.records import read_record
+    from evaluation.ecg import _other_lead, mix_noise
+
+    path = Path(shared_data) / "mitdb" / "220"
+    if not path.with_suffix(".hea").exists():
+        pytest.skip("MIT-BIH 220 not in the shared data")
+    record = read_record(path)
+    fs, n = record.fs, int(660 * record.fs)
+    ref = record.ref_samples[record.ref_samples < n]
+    leads = [mix_noise(x[:n], fs, ref, load_noise((MOTION,), n, fs, k), 6.0)[0] for k, x in enumerate((record.signal, _other_lead(path, record.lead)))]
+    a, b = int(300 * fs), int(310 * fs)
+    w = ECGEncoder(fs).encode(np.vstack([lead[a:b] for lead in leads]), 0.0)
+    assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
+    noisy = [e for e in w.events if e.kind == "signal_too_noisy"]
+    assert noisy and noisy[0].evidence["doubt"] == "ventricular run of beats unlike each other in the second lead"
