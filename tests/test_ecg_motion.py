@@ -83,3 +83,20 @@ def test_a_run_whose_beats_differ_in_the_second_lead_is_motion(shared_data) -> N
     assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
     noisy = [e for e in w.events if e.kind == "signal_too_noisy"]
     assert noisy and noisy[0].evidence["doubt"] == "ventricular run of beats unlike each other in the second lead"
+
+
+def test_a_fast_rate_from_beats_squeezed_into_the_normal_cycle_is_motion() -> None:
+    # A regular 75/min rhythm with a QRS-like transient halfway through every other cycle: the
+    # median RR says 100+/min, but the normal beats kept their cycle across each transient (no
+    # compensatory pause), so the heart did not beat there.
+    ecg = synthesize_ecg(10, FS, 75, rng=np.random.default_rng(2))
+    x = ecg.signal.copy()
+    beats = ecg.r_peaks
+    u = np.arange(-25, 26) / 8.0
+    blip = 1.2 * -u * np.exp(-u * u / 2)  # a biphasic deflection about 70 ms long
+    for k in range(0, beats.size - 1, 2):
+        at = (beats[k] + beats[k + 1]) // 2
+        x[at - 25: at + 26] += blip
+    w = ECGEncoder(FS).encode(x, 0.0)
+    assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
+    assert any(e.evidence.get("doubt") == "fast rate from beats squeezed into the normal cycle" for e in w.events if e.kind == "signal_too_noisy"), w.events

@@ -18,7 +18,8 @@ entries check the same things):
 - tachycardia rests on beats like the normal one (sinus or supraventricular), or on ectopic
   beats a focus explains: each like another odd beat of the window (bigeminy, runs), clean and
   not closer to a neighbour than the refractory period; a fast rate made of odd beats unlike
-  each other is noise;
+  each other is noise, and so is one that is fast only with odd beats that the regular normal
+  beats round them did not notice (no compensatory pause: the normal beats keep their cycle);
 - a pause or asystole has no QRS-sized deflection inside it (a heart that stopped leaves a
   quiet line; something QRS-sized there is a masked beat or motion).
 
@@ -79,6 +80,10 @@ def _doubt(w: WindowQuality, r_peaks: np.ndarray, beats: BeatFeatures, rhythm: R
         odd = (beats.labels[idx] == "V") | (beats.correlation[idx] < beats.unlike_corr[idx])
         if rate > config.tachy_bpm and odd.mean() > ODD_SHARE and _unbelievable_share(idx[odd], r_peaks, beats, filtered, config) > ODD_SHARE:
             return "fast rate from beats unlike the normal one and each other"
+        if rate > config.tachy_bpm and odd.any():
+            kept = idx[~_squeezed(idx, odd, r_peaks, config)]
+            if kept.size >= 3 and 60.0 * INTERNAL_FS / float(np.median(np.diff(r_peaks[kept]))) <= config.tachy_bpm:
+                return "fast rate from beats squeezed into the normal cycle"
     # Against the smallest beat of the window: motion may be what the detector took for the big ones.
     real = r_peaks[inside & credible]
     smallest = max(float(_band_swings(filtered.band, real).min()), config.min_qrs_mv) if real.size else config.min_qrs_mv
@@ -138,6 +143,31 @@ def _unbelievable_share(odd: np.ndarray, r_peaks: np.ndarray, beats: BeatFeature
     return float(1.0 - np.mean(like_other & plausible))
 
 
+def _squeezed(idx: np.ndarray, odd: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Odd beats (of the window's beats `idx`) between two normal-shaped beats no further apart than one normal cycle.
+
+    A ventricular premature beat resets nothing above it, but the ventricles it fired are
+    refractory to the next sinus impulse: a compensatory pause follows, and the normal beats round
+    it lie two cycles apart. Normal beats that keep their own cycle across the odd one did not
+    notice it: it is motion (or, rarely, an interpolated beat, which makes no tachycardia either).
+    Only a regular normal rhythm has a cycle to keep (successive normal intervals differing less
+    than `af_irregularity`): in atrial fibrillation the test means nothing.
+    """
+    out = np.zeros(idx.size, bool)
+    rr = np.diff(r_peaks[idx])
+    nn = rr[~odd[:-1] & ~odd[1:]]
+    if nn.size < 2:
+        return out
+    cycle = float(np.median(nn))
+    if nn.size < 3 or float(np.median(np.abs(np.diff(nn)))) > config.af_irregularity * cycle:
+        return out
+    for j in range(1, idx.size - 1):
+        if odd[j] and not odd[j - 1] and not odd[j + 1] and r_peaks[idx[j + 1]] - r_peaks[idx[j - 1]] < SQUEEZED_CYCLES * cycle:
+            out[j] = True
+    return out
+
+
+SQUEEZED_CYCLES = 1.25  # normal beats round an odd one closer than this many normal cycles kept their rhythm (as detect's extra beats)
 _HALF_QRS = int(0.06 * INTERNAL_FS)
 
 
