@@ -87,3 +87,24 @@ def test_stress_records_stay_close_to_target(synthetic_set: dict[str, Path], fs:
     score = _score(synthetic_set[f"stress_{fs}"])
     assert score.se >= 0.98 and score.ppv >= 0.97, score.as_dict()
     assert score.class_se("V") >= 0.85
+
+
+def test_a_motion_transient_masks_its_own_second_and_the_beats_round_it_are_found() -> None:
+    # A 6x-QRS transient at 5.5 s: its one-second block is artefact, the seconds either side are
+    # not (a block of margin each side used to hide about three beats round every transient).
+    from adapters.ecg.analysis import analyze_ecg
+    from adapters.ecg.config import INTERNAL_FS, ECGConfig
+    from adapters.ecg.detect import detect_qrs
+
+    fs = 250
+    ecg = synthesize_ecg(10, fs, 72, rng=np.random.default_rng(4))
+    x = ecg.signal.copy()
+    swing = float(np.ptp(x))
+    u = np.arange(-20, 21) / 6.0
+    x[int(5.5 * fs) - 20: int(5.5 * fs) + 21] += 8.0 * swing * -u * np.exp(-u * u / 2)
+    det = detect_qrs(x, ECGConfig())
+    masked = np.flatnonzero(det.artifact) / INTERNAL_FS
+    assert masked.size and masked.min() >= 5.0 and masked.max() < 6.0
+    found = analyze_ecg(x, fs).r_peaks
+    outside = ecg.r_peaks[(ecg.r_peaks < 5.0 * fs) | (ecg.r_peaks >= 6.0 * fs)]
+    assert all(np.min(np.abs(found - r)) <= 0.05 * fs for r in outside)

@@ -60,3 +60,43 @@ def test_a_doubtful_window_says_it_is_too_noisy() -> None:
     assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
     noisy = [e for e in w.events if e.kind == "signal_too_noisy"]
     assert noisy and noisy[0].evidence["doubt"] == "ventricular run of beats unlike each other"
+
+
+def test_a_run_whose_beats_differ_in_the_second_lead_is_motion(shared_data) -> None:
+    # DS1 220 (development half) with synthesized motion at 6 dB, 300-310 s: three motion
+    # transients alike in the first lead passed for a ventricular run at 60/min; in the second
+    # lead, where each electrode moves its own way, they are unlike (0.78, 0.04).
+    from pathlib import Path
+
+    from adapters.ecg.records import read_record
+    from evaluation.ecg import _other_lead, mix_noise
+
+    path = Path(shared_data) / "mitdb" / "220"
+    if not path.with_suffix(".hea").exists():
+        pytest.skip("MIT-BIH 220 not in the shared data")
+    record = read_record(path)
+    fs, n = record.fs, int(660 * record.fs)
+    ref = record.ref_samples[record.ref_samples < n]
+    leads = [mix_noise(x[:n], fs, ref, load_noise((MOTION,), n, fs, k), 6.0)[0] for k, x in enumerate((record.signal, _other_lead(path, record.lead)))]
+    a, b = int(300 * fs), int(310 * fs)
+    w = ECGEncoder(fs).encode(np.vstack([lead[a:b] for lead in leads]), 0.0)
+    assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
+    noisy = [e for e in w.events if e.kind == "signal_too_noisy"]
+    assert noisy and noisy[0].evidence["doubt"] == "ventricular run of beats unlike each other in the second lead"
+
+
+def test_a_fast_rate_from_beats_squeezed_into_the_normal_cycle_is_motion() -> None:
+    # A regular 75/min rhythm with a QRS-like transient halfway through every other cycle: the
+    # median RR says 100+/min, but the normal beats kept their cycle across each transient (no
+    # compensatory pause), so the heart did not beat there.
+    ecg = synthesize_ecg(10, FS, 75, rng=np.random.default_rng(2))
+    x = ecg.signal.copy()
+    beats = ecg.r_peaks
+    u = np.arange(-25, 26) / 8.0
+    blip = 1.2 * -u * np.exp(-u * u / 2)  # a biphasic deflection about 70 ms long
+    for k in range(0, beats.size - 1, 2):
+        at = (beats[k] + beats[k + 1]) // 2
+        x[at - 25: at + 26] += blip
+    w = ECGEncoder(FS).encode(x, 0.0)
+    assert not {e.kind for e in w.events} & set(CRITICAL_KINDS), w.events
+    assert any(e.evidence.get("doubt") == "fast rate from beats squeezed into the normal cycle" for e in w.events if e.kind == "signal_too_noisy"), w.events

@@ -71,7 +71,8 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     ext = _segments(morph, r_peaks, before + lag, after + lag)
     noise = _hf_ratio(filtered, r_peaks, config)
     win = _windows(ext, lag)  # normalised shifted beats, shared by every correlation below
-    template, dominant = _dominant_template(ext, width, lag, prior, win=win)
+    sharp = _sharpness(filtered.band, ext[:, lag: ext.shape[1] - lag], r_peaks)
+    template, dominant = _dominant_template(ext, width, lag, prior, win=win, sharp=sharp)
     corr, _ = _aligned_correlation(ext, template, lag, win)
     dom_width = float(np.median(width[dominant])) if dominant.any() else float(np.median(width))
     prem = _prematurity(r_peaks)
@@ -117,6 +118,9 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
         readable[:] = False
     if artifact is not None:
         readable &= ~artifact[np.clip(r_peaks, 0, artifact.size - 1)]
+    # A beat whose shape window the edge of the signal cuts (the last beat of a 10 s window) has
+    # its width and likeness measured on a clipped copy: no verdict on it.
+    readable &= (r_peaks >= before) & (r_peaks + after < morph.size)
     is_v &= readable
     labels = np.full(n, "N", dtype="<U1")
     labels[is_v] = "V"
@@ -124,10 +128,20 @@ def classify_beats(filtered: Filtered, r_peaks: np.ndarray, config: ECGConfig, a
     # and P wave, for beats not ventricular and readable.
     feats = s_features(morph, r_peaks, dominant, corr, corr_both, width / max(dom_width, 1e-3), amp_ratio, config)
     feats[is_v | ~readable] = np.nan
-    labels[s_probability(feats) >= s_weights.THRESHOLD] = "S"
+    # Two beats the model's verdict does not stand for (the model is fitted on every beat above, so
+    # `train_ecg_s` refits the shipped weights). One right after a ventricular beat: its RR before
+    # runs from that beat, not from an atrial one, so its earliness says nothing of the atria (DS1
+    # 208: sinus beats after late-coupled V beats). And one wider than the normal beat and unlike it
+    # in the second lead (this lead without one): a supraventricular beat is conducted the normal
+    # way (223: V beats that look normal in the first lead only, early, and missed by the V rules).
+    after_v = np.concatenate([[False], is_v[:-1]])
+    misshapen = (width > _S_MAX_WIDTH * dom_width) & (corr_both < _S_MIN_CORR2)
+    labels[(s_probability(feats) >= s_weights.THRESHOLD) & ~after_v & ~misshapen] = "S"
     return BeatFeatures(labels, width, corr, prem, template, dom_width, noise, amp_ratio, np.full(n, unlike_corr), feats)
 
 
+_S_MAX_WIDTH = 1.1  # an S beat is no more than this much wider than the normal beat ...
+_S_MIN_CORR2 = 0.9  # ... unless it is as like the normal beat as this in the second lead
 _SECOND_LEAD_CORR = 0.5  # in the second lead, a beat correlating under this with the normal beat is unlike it
 _SECOND_LEAD_CORR1 = 0.9  # ... and counts as ventricular when it is also under this here
 _SECOND_LEAD_NORMAL = 0.95  # a beat this like the normal one in the second lead is not called V for being early and odd here
@@ -193,6 +207,18 @@ def record_template(morph: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -
     ext = _segments(morph, pick, config.samples(_QRS_BEFORE_S) + lag, config.samples(_QRS_AFTER_S) + lag)
     width, _ = _qrs_width(morph, pick, config)
     return _dominant_template(ext, width, lag, None, beats=_ANCHOR_BEATS)[0]
+
+
+def _sharpness(band: np.ndarray, segs: np.ndarray, r_peaks: np.ndarray) -> np.ndarray:
+    """QRS-band swing (+/-60 ms) over the 0.5-25 Hz swing of each beat: a conducted beat is steep, a ventricular one slow.
+
+    Ventricular depolarisation spreads from cell to cell, not through the conduction system, so
+    its complex holds little of its swing in the QRS band (DS1 208: normal beats 0.75, its
+    ventricular beats 0.27 in both leads), whatever the width estimate makes of it.
+    """
+    half = int(round(0.06 * INTERNAL_FS))
+    idx = np.clip(r_peaks[:, None] + np.arange(-half, half + 1)[None, :], 0, band.size - 1)
+    return np.ptp(band[idx], axis=1) / np.maximum(np.ptp(segs, axis=1), 1e-9)
 
 
 def _slice(b: BeatFeatures, start: int) -> BeatFeatures:
@@ -271,11 +297,14 @@ def _aligned_correlation(ext: np.ndarray, template: np.ndarray, lag: int, win: n
     return c[np.arange(c.shape[0]), best], best
 
 
-def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.ndarray | None = None, beats: int = _MEDOID_BEATS, win: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.ndarray | None = None, beats: int = _MEDOID_BEATS, win: np.ndarray | None = None, sharp: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Median of the beats matching the best-supported narrow medoid, and which beats those are.
 
     With a `prior`, a fairly supported medoid like the prior wins over a better supported one
     unlike it: in bigeminy or a ventricular run the ectopic cluster may be the larger one here.
+    Without one (a 10 s window), `sharp` (per beat, `_sharpness`) does that job: a cluster of
+    alike beats far steeper than the best-supported one is the conducted beat, and the larger
+    cluster the ventricular beats of couplets or bigeminy.
     """
     n = ext.shape[0]
     core = slice(lag, ext.shape[1] - lag)
@@ -294,7 +323,10 @@ def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.n
         steered = np.flatnonzero(like & (support >= _PRIOR_SUPPORT * support.max()))
         if steered.size:
             candidates = steered[support[steered] >= 0.6 * support[steered].max()]
-    medoid = pick[candidates[np.argmin(width[pick][candidates])]]
+    chosen = candidates[np.argmin(width[pick][candidates])]
+    if prior is None and sharp is not None:
+        chosen = _steeper_cluster(chosen, sim, support, sharp[pick])
+    medoid = pick[chosen]
     corr, shift = _aligned_correlation(ext, ext[medoid, core], lag, win)
     dominant = corr > _MATCH_CORR
     if not dominant.any():
@@ -306,6 +338,27 @@ def _dominant_template(ext: np.ndarray, width: np.ndarray, lag: int, prior: np.n
     return np.median(aligned, axis=0), dominant
 
 
+def _steeper_cluster(chosen: int, sim: np.ndarray, support: np.ndarray, sharp: np.ndarray) -> int:
+    """The medoid (index into the picked beats) of a cluster far steeper than `chosen`'s, or `chosen`.
+
+    `sim[j, i]`: how well picked beat i matches medoid candidate j. A rival needs a few beats of its
+    own (a third of the best support, three at least), unlike the chosen cluster, and a median
+    steepness `STEEPER` times the chosen cluster's.
+    """
+    mine = float(np.median(sharp[sim[chosen] > _MATCH_CORR]))
+    rivals = np.flatnonzero((support >= max(_RIVAL_MIN_BEATS, _RIVAL_SUPPORT * support.max())) & (sim[chosen] < _RIVAL_UNLIKE))
+    best, best_sharp = chosen, STEEPER * mine
+    for j in rivals:
+        theirs = float(np.median(sharp[sim[j] > _MATCH_CORR]))
+        if theirs >= best_sharp:
+            best, best_sharp = int(j), theirs
+    return best
+
+
+STEEPER = 1.6  # a conducted beat's steepness over the ventricular beats' (DS1 208: 2.5-3.9; true runs' beats over their normal beats: 0.4-1.15)
+_RIVAL_SUPPORT = 0.3
+_RIVAL_MIN_BEATS = 3
+_RIVAL_UNLIKE = 0.5
 _PRIOR_CORR = 0.8  # a stretch's medoid this like the record's dominant beat is its normal beat
 _PRIOR_SUPPORT = 0.25  # ... if at least this share of the best support backs it
 

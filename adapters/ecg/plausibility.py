@@ -12,12 +12,14 @@ entries check the same things):
   correlation 0.8 or more, 0.75 for the first pair, as the first beat often sits on the T wave
   before it; motion transients differ beat to beat), is clean (high-frequency
   ratio under `CLEAN_BEAT`), shows in the second lead where there is one (a real beat is an
-  electrical event of the heart, seen in every lead), and no interval in or round the run is
+  electrical event of the heart, seen in every lead) and is like the one before it there too
+  (correlation 0.7, 0.6 for the first pair, where both are clean there), and no interval in or round the run is
   shorter than the ventricles' refractory period allows (240 ms, 250/min);
 - tachycardia rests on beats like the normal one (sinus or supraventricular), or on ectopic
   beats a focus explains: each like another odd beat of the window (bigeminy, runs), clean and
   not closer to a neighbour than the refractory period; a fast rate made of odd beats unlike
-  each other is noise;
+  each other is noise, and so is one that is fast only with odd beats that the regular normal
+  beats round them did not notice (no compensatory pause: the normal beats keep their cycle);
 - a pause or asystole has no QRS-sized deflection inside it (a heart that stopped leaves a
   quiet line; something QRS-sized there is a masked beat or motion).
 
@@ -30,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from adapters.ecg.classify import CLEAN_BEAT, BeatFeatures, beat_likeness
+from adapters.ecg.classify import CLEAN_BEAT, BeatFeatures, _hf_ratio, beat_likeness
 from adapters.ecg.config import INTERNAL_FS, ECGConfig
 from adapters.ecg.detect import Filtered
 from adapters.ecg.rhythm import Rhythm
@@ -39,6 +41,8 @@ from adapters.ecg.sqi import WindowQuality
 MONOMORPHIC_CORR = 0.8  # consecutive beats of a ventricular run correlate at least this well
 FIRST_PAIR_CORR = 0.75  # ... the first two a little less (the first beat sits on the T wave before it)
 REFRACTORY_S = 0.24  # no ventricular rhythm runs faster than 250/min
+SECOND_LEAD_CORR = 0.7  # consecutive beats of a run correlate at least this well in the second lead (often the smaller, noisier one) ...
+SECOND_LEAD_FIRST_PAIR = 0.6  # ... the first two at least this well
 SECOND_LEAD_SHARE = 0.3  # a beat's swing in the second lead (0.5-25 Hz, +/-60 ms), against the normal beats' there
 ODD_SHARE = 0.25  # tachycardia with more than this share of beats unlike the normal one (and no believable run) is noise
 GAP_DEFLECTION = 0.25  # a QRS-band swing this share (a quarter of a QRS, as the detector's qrs_like) of the window's smallest beat's inside a gap: not a stopped heart
@@ -76,6 +80,10 @@ def _doubt(w: WindowQuality, r_peaks: np.ndarray, beats: BeatFeatures, rhythm: R
         odd = (beats.labels[idx] == "V") | (beats.correlation[idx] < beats.unlike_corr[idx])
         if rate > config.tachy_bpm and odd.mean() > ODD_SHARE and _unbelievable_share(idx[odd], r_peaks, beats, filtered, config) > ODD_SHARE:
             return "fast rate from beats unlike the normal one and each other"
+        if rate > config.tachy_bpm and odd.any():
+            kept = idx[~_squeezed(idx, odd, r_peaks, config)]
+            if kept.size >= 3 and 60.0 * INTERNAL_FS / float(np.median(np.diff(r_peaks[kept]))) <= config.tachy_bpm:
+                return "fast rate from beats squeezed into the normal cycle"
     # Against the smallest beat of the window: motion may be what the detector took for the big ones.
     real = r_peaks[inside & credible]
     smallest = max(float(_band_swings(filtered.band, real).min()), config.min_qrs_mv) if real.size else config.min_qrs_mv
@@ -98,12 +106,20 @@ def _doubtful_run(run: np.ndarray, r_peaks: np.ndarray, beats: BeatFeatures, fil
     if np.any(alike[1:] < MONOMORPHIC_CORR) or alike[0] < FIRST_PAIR_CORR:
         return "ventricular run of beats unlike each other"
     if second is not None:
-        morph2 = second[0]
+        morph2, hf2 = second
         normal = r_peaks[beats.labels == "N"]
         if normal.size >= 3:
             ref = _band_swing(morph2, normal)
             if np.any(_band_swings(morph2, r_peaks[run]) < SECOND_LEAD_SHARE * ref):
                 return "ventricular run not seen in the second lead"
+        # One focus looks alike in every lead; motion moves each electrode its own way. Judged on
+        # pairs clean in that lead (muscle noise there says nothing of the shapes).
+        alike2 = beat_likeness(morph2, r_peaks[run[1:]], r_peaks[run[:-1]], config)
+        clean2 = _hf_ratio(Filtered(morph2, morph2, hf2, morph2, morph2, morph2), r_peaks[run], config) < CLEAN_BEAT
+        floor = np.full(alike2.size, SECOND_LEAD_CORR)
+        floor[0] = SECOND_LEAD_FIRST_PAIR
+        if np.any(clean2[1:] & clean2[:-1] & (alike2 < floor)):
+            return "ventricular run of beats unlike each other in the second lead"
     return ""
 
 
@@ -111,6 +127,7 @@ def _unbelievable_share(odd: np.ndarray, r_peaks: np.ndarray, beats: BeatFeature
     """Share of the odd beats (indices) that no ectopic focus explains: unlike every other odd beat, noisy, or too close to a neighbour.
 
     Ectopic beats of one focus repeat their shape (bigeminy, runs); motion transients differ each time.
+    (Asking the same of the second lead cost true tachycardia of multiform ectopy: DS1 106, 203.)
     """
     if odd.size < 2:
         return 1.0
@@ -126,6 +143,31 @@ def _unbelievable_share(odd: np.ndarray, r_peaks: np.ndarray, beats: BeatFeature
     return float(1.0 - np.mean(like_other & plausible))
 
 
+def _squeezed(idx: np.ndarray, odd: np.ndarray, r_peaks: np.ndarray, config: ECGConfig) -> np.ndarray:
+    """Odd beats (of the window's beats `idx`) between two normal-shaped beats no further apart than one normal cycle.
+
+    A ventricular premature beat resets nothing above it, but the ventricles it fired are
+    refractory to the next sinus impulse: a compensatory pause follows, and the normal beats round
+    it lie two cycles apart. Normal beats that keep their own cycle across the odd one did not
+    notice it: it is motion (or, rarely, an interpolated beat, which makes no tachycardia either).
+    Only a regular normal rhythm has a cycle to keep (successive normal intervals differing less
+    than `af_irregularity`): in atrial fibrillation the test means nothing.
+    """
+    out = np.zeros(idx.size, bool)
+    rr = np.diff(r_peaks[idx])
+    nn = rr[~odd[:-1] & ~odd[1:]]
+    if nn.size < 2:
+        return out
+    cycle = float(np.median(nn))
+    if nn.size < 3 or float(np.median(np.abs(np.diff(nn)))) > config.af_irregularity * cycle:
+        return out
+    for j in range(1, idx.size - 1):
+        if odd[j] and not odd[j - 1] and not odd[j + 1] and r_peaks[idx[j + 1]] - r_peaks[idx[j - 1]] < SQUEEZED_CYCLES * cycle:
+            out[j] = True
+    return out
+
+
+SQUEEZED_CYCLES = 1.25  # normal beats round an odd one closer than this many normal cycles kept their rhythm (as detect's extra beats)
 _HALF_QRS = int(0.06 * INTERNAL_FS)
 
 
