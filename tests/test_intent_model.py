@@ -145,3 +145,26 @@ def test_an_out_of_the_box_hub_changes_nothing_for_a_request_not_for_it(broker, 
     for answer in answers:
         assert not answer["ok"] and answer["answer"], answer  # it says it cannot help
     assert HOME.entity("cover.office_shade").attributes["current_position"] == 80
+
+
+@pytest.mark.broker
+@pytest.mark.model
+def test_a_command_the_hub_is_unsure_of_is_not_carried_out_and_waits_for_review(broker, monkeypatch: pytest.MonkeyPatch, isolated_state: Path) -> None:
+    """A device found by meaning only ("an espresso": the coffee maker) is below hub.act_threshold: asked, queued, not run."""
+    from agent.decide.cascade import build_cascade
+    from agent.decide.review import ReviewQueue
+    from agent.services.hub import HubDaemon
+    from base.settings import load_settings
+
+    monkeypatch.setenv("TESSERA_MQTT__URL", broker.url)
+    settings = load_settings(profile="hub")
+    hub = HubDaemon(settings, HOME, build_cascade(settings, HOME, mode="auto", review_unsure=True)).start()
+    try:
+        answer = hub.service.answer(json.dumps({"text": "I could really use an espresso", "context": {"area": "Kitchen"}}).encode())
+    finally:
+        hub.stop()
+    assert (answer["tool"], answer["args"]) == ("HassTurnOn", {"name": "Coffee Maker"}), answer
+    assert not answer["ok"] and answer["declined"] == "unsure", answer
+    assert HOME.entity("switch.coffee_maker").state == "off"
+    queued = ReviewQueue.for_data_dir(settings.data_dir).pending()
+    assert [(q.reason, q.request["question"]) for q in queued] == [("declined_below_act_threshold", "I could really use an espresso")]

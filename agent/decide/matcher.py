@@ -154,7 +154,8 @@ IMPLIED_DOMAIN = ("HassLightSet", "HassClimateSetTemperature", "HassClimateGetTe
                   "HassMediaNext", "HassMediaPrevious", "HassMediaPlayerMute", "HassMediaPlayerUnmute")
 # Intents that take nothing from the words (the weather: the home's one weather entity; a list: the shopping list).
 NO_SLOTS = ("HassGetCurrentTime", "HassGetCurrentDate", "HassGetWeather", "HassNevermind", "HassShoppingListLastItems")
-# Intents whose slots are free text or a direction the slots do not carry; the model writes them under the tool's schema.
+# Intents whose slots are free text or a direction the slots do not carry: the span tagger (`span_args`) or the intent
+# model's detail gives them where it can, else the model writes them under the tool's schema.
 FREE_TEXT_SLOTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem", "HassListAddItem", "HassListCompleteItem", "HassListRemoveItem",
                    "HassMediaSearchAndPlay", "HassBroadcast", "HassSetVolumeRelative", "HassClimateSetFanMode", "HassFanSetSpeed",
                    "HassVacuumCleanArea", "HassRespond")

@@ -263,7 +263,7 @@ class CommandPlanner:
     def _args_by_meaning(self, intent: str, utterance: str, slots: Slots, context: SpeakerContext | None,
                          detail: str = "") -> tuple[dict[str, Any] | None, float]:
         # No word named a device the intent can act on: the one whose name is nearest in meaning, when it is clearly
-        # nearest. Its similarity is the plan's confidence at most: a device found this way is never acted on unasked.
+        # nearest. Its similarity is the plan's confidence at most, so a loose match (0.45-0.6) is asked about, not acted on.
         if slots.entities or slots.areas or self.intent_models is None:
             return None, 0.0
         fitting = [e for e in self.home.entities if intent in DOMAIN_INTENTS.get(e.domain, ())]

@@ -136,6 +136,18 @@ class CommandService:
             return not (plan.route == "fast" and plan.raw_confidence >= 1.0)
         return plan.route == "fallback" or plan.confidence < floor
 
+    def _queue_declined(self, text: str, plan: Plan) -> None:
+        # What the hub did not dare do waits for an operator, whose answer teaches the intent model. A fallback was
+        # queued by the cascade already; this is a plan above the escalation threshold but below hub.act_threshold.
+        review = getattr(getattr(self.planner, "setup", None), "review", None)
+        if review is None or plan.route == "fallback":
+            return
+        from agent.decide.escalation import EscalationRequest
+
+        request = EscalationRequest("command", text, local_answer={"tool": plan.tool, "args": plan.args})
+        review.enqueue("command", "declined_below_act_threshold", request.as_record(), request.local_answer,
+                       confidence=plan.confidence, threshold=self.settings.hub.act_threshold)
+
     def _command(self, text: str, context: SpeakerContext | None = None, only_if_sure: bool = False) -> dict[str, Any]:
         plan = self.planner.plan(text, context)
         self.metrics.inc("hub_decisions_total", "commands planned, by route", route=plan.route)
@@ -147,6 +159,7 @@ class CommandService:
         # Never act on a guess: a plan below the threshold that would change the home is not carried out.
         if (only_if_sure or TOOLS.get(plan.tool).permission is not Permission.READ) and self.unsure(plan):
             self.metrics.inc("hub_declined_total", "commands declined as unsure instead of carried out")
+            self._queue_declined(text, plan)
             return base | {"ok": False, "declined": "unsure", "answer": "I am not sure what you mean, so I did nothing."}
         decision = Decision(Source.UTTERANCE, text, [], plan.completion.prompt_tokens if plan.completion else None,
                             grammar_text(plan.schema), plan.raw_confidence, plan.confidence, plan.route)
