@@ -16,6 +16,7 @@ from typing import Any
 
 from agent.decide.templates import TemplateMatcher
 from tools import TOOLS
+from tools.guardrails import DEFAULT_DOMAINS
 from tools.home import Home, MatchFailure
 from tools.intents import HOME_INTENTS, TargetSlots
 
@@ -124,12 +125,18 @@ class TemplateSampler:
 
     def _sensible(self, intent: str, args: dict[str, Any]) -> bool:
         # Only what this home can carry out: values the intent accepts (°C, not 85 °F; a timer under a day)
-        # and targets that exist here ("the blinds in the gym" where the gym has blinds).
+        # and targets that exist here ("the blinds in the gym" where the gym has blinds), resolved as the tool
+        # resolves them: "set the playroom to 21" means the playroom's thermostats, not anything in the playroom.
         try:
             valid = TOOLS.get(intent).args_model.model_validate(args)
         except ValueError:
             return False
-        return not isinstance(valid, TargetSlots) or not isinstance(self.matcher.home.resolve(valid.target()), MatchFailure)
+        if not isinstance(valid, TargetSlots):
+            return True
+        target = valid.target()
+        if not (target.name or target.domain) and DEFAULT_DOMAINS.get(intent):
+            target.domain = list(DEFAULT_DOMAINS[intent])
+        return not isinstance(self.matcher.home.resolve(target), MatchFailure)
 
     def _context_ok(self, data: Any, context: dict[str, Any]) -> bool:
         for key, wanted in (data.requires_context or {}).items():
