@@ -212,10 +212,7 @@ class CommandPlanner:
     def _intent_plan(self, utterance: str, best: Candidate, slots: Slots, context: SpeakerContext | None) -> Plan:
         if best.intent == OUT_OF_SCOPE:
             return Plan(utterance, OUT_OF_SCOPE, {}, INTENT_ROUTE, best.p, 0.0)
-        args, sure = self._args(best.intent, utterance, slots, context, best.detail, self._implied(utterance))
-        if args is None or _only_speakers_room(args, slots, context):
-            by_meaning, similarity = self._args_by_meaning(best.intent, utterance, slots, context, best.detail)
-            args, sure = (by_meaning, similarity) if by_meaning is not None else (args, sure)
+        args, sure = self._read_args(best.intent, utterance, slots, context, best.detail)
         if args is not None:
             return self._checked(utterance, best.intent, args, INTENT_ROUTE, self._intent_confidence(utterance, best, slots, args, sure), context)
         if self.backend is None:
@@ -249,6 +246,16 @@ class CommandPlanner:
         # The kind of device the intent model reads in the sentence, when it is sure of it.
         kind, p = self.intent_models.model.target(utterance) if self.intent_models and self.intent_models.model else ("", 0.0)
         return kind if p >= INTENT_SURE else ""
+
+    def _read_args(self, intent: str, utterance: str, slots: Slots, context: SpeakerContext | None, detail: str) -> tuple[dict[str, Any] | None, float]:
+        # The arguments and how sure they are: from the words (slots, spans, the model's detail and kind of device), else
+        # a device named by meaning, which also wins over a whole room the speaker never said.
+        args, sure = self._args(intent, utterance, slots, context, detail, self._implied(utterance))
+        if args is None or _only_speakers_room(args, slots, context):
+            by_meaning, similarity = self._args_by_meaning(intent, utterance, slots, context, detail)
+            if by_meaning is not None:
+                return by_meaning, similarity
+        return args, sure
 
     def _args(self, intent: str, utterance: str, slots: Slots, context: SpeakerContext | None, detail: str = "",
               implied: str = "") -> tuple[dict[str, Any] | None, float]:
@@ -303,10 +310,7 @@ class CommandPlanner:
             plan = Plan(utterance, OUT_OF_SCOPE if tool == OUT_OF_SCOPE else CLARIFY, {}, route, completion.confidence, 0.0)
         else:
             detail = next((c.detail for c in candidates or () if c.intent == tool), "")
-            args, sure = self._args(tool, utterance, slots, context, detail, self._implied(utterance))
-            if args is None or _only_speakers_room(args, slots, context):
-                by_meaning, similarity = self._args_by_meaning(tool, utterance, slots, context, detail)
-                args, sure = (by_meaning, similarity) if by_meaning is not None else (args, sure)
+            args, sure = self._read_args(tool, utterance, slots, context, detail)
             confidence = min(completion.confidence, sure if args is not None else 1.0)
             if args is None:
                 schema = self.call_schema(slots, tool)
