@@ -54,7 +54,7 @@ class LocalLlamaServer:
         model = model or resolve_model(LlmSettings()).path
         # Few threads: the cores are shared with the hub's own model and encoders.
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port", str(self.port),
-               "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads), "--api_key", api_key]
+               "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads), f"--api_key={api_key}"]
         if tls_cert and tls_key:
             cmd += ["--ssl_keyfile", str(tls_key), "--ssl_certfile", str(tls_cert)]
         self._log = self.log_path.open("wb")
