@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from agent.decide.slots import Mention, Slots
-from agent.decide.spans import Tagged
+from agent.decide.spans import LIST_INTENTS, SHOPPING_LIST_INTENTS, Tagged
 from tools.home import Entity, Home, MatchFailure, Target
 
 # Stay: relative wording, which docs/home.md rule 7 turns into a value from the registry state; HA's
@@ -72,11 +72,6 @@ def build_args(intent: str, s: Slots, home: Home, speaker_area: str | None = Non
         return None
     values = _intent_values(intent, s, home, args, detail)
     return None if values is None else {**args, **values}
-
-
-LIST_INTENTS = ("HassListAddItem", "HassListCompleteItem", "HassListRemoveItem")
-SHOPPING_LIST_INTENTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem")
-SPAN_INTENTS = (*LIST_INTENTS, *SHOPPING_LIST_INTENTS, "HassMediaSearchAndPlay")
 
 
 def span_args(intent: str, tagged: Tagged, s: Slots, speaker_area: str | None = None) -> dict[str, Any] | None:

@@ -24,8 +24,8 @@ from agent.decide.corpora import target_kind
 from agent.decide.examples import ExampleIndex, WorkedExample, home_examples
 from agent.decide.intent_model import Candidate, IntentModelStore, TrainingSet, training_set
 from agent.llm.base import Completion, LLMBackend, Message
-from agent.decide.matcher import SPAN_INTENTS, TIMER_UNITS, build_args, span_args
-from agent.decide.spans import SpanTagger, span_tagger
+from agent.decide.matcher import TIMER_UNITS, build_args, span_args
+from agent.decide.spans import SPAN_INTENTS, SpanTagger, span_tagger
 from agent.decide.slots import Mention, SlotExtractor, Slots
 from agent.decide.conformance import TemplateSampler
 from agent.decide.templates import SpeakerContext, TemplateMatcher

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent.decide.corpora import TRAINING_FILE, load_training_file
+from agent.decide.intent_model import TEMPLATE_HOME_SEED  # the same generated home as the intent model's template sentences
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,15 @@ TAGGER_VERSION = 1
 # Home Assistant's media classes a span label names; "query" (a template's search_query) and "audiobook" name none.
 MEDIA_LABELS = frozenset({"track", "artist", "album", "playlist", "genre", "channel", "podcast", "audiobook", "query"})
 MEDIA_CLASSES = frozenset({"track", "artist", "album", "playlist", "genre", "channel", "podcast"})
-# The template intents whose slots are spans, and the label each slot's words get.
+LIST_INTENTS = ("HassListAddItem", "HassListRemoveItem", "HassListCompleteItem")
+SHOPPING_LIST_INTENTS = ("HassShoppingListAddItem", "HassShoppingListCompleteItem")
+# The intents whose slots are spans, and the label each slot's words get in their template sentences.
 TEMPLATE_SLOTS: dict[str, dict[str, str]] = {
-    **{intent: {"item": "item", "name": "list"} for intent in (
-        "HassListAddItem", "HassListRemoveItem", "HassListCompleteItem", "HassShoppingListAddItem", "HassShoppingListCompleteItem")},
+    **{intent: {"item": "item", "name": "list"} for intent in (*LIST_INTENTS, *SHOPPING_LIST_INTENTS)},
     "HassMediaSearchAndPlay": {"search_query": "query"},
 }
+SPAN_INTENTS = tuple(TEMPLATE_SLOTS)
 TEMPLATE_SAMPLES = 60  # per intent
-TEMPLATE_HOME_SEED = 7
 TOKEN = re.compile(r"\w+(?:'\w+)?|[^\w\s]")
 
 
